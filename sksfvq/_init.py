@@ -1,0 +1,130 @@
+"""Initialisation, growth and orientation of the curve (plain NumPy).
+
+All functions are deterministic and use the sample weights exactly as
+repetitions: a row of weight 3 acts like three copies of that row.
+"""
+
+import numpy as np
+
+
+def weighted_mean(X, w):
+    """Weighted mean of the rows of X, in float64."""
+    return (w @ X) / w.sum()
+
+
+def norm_groups_init(X, w, n_groups):
+    """The published start: sort rows by norm, cut into equal-weight groups, take means.
+
+    A row whose weight straddles a cut is split between the two groups, so a
+    weight of 3 is exactly equivalent to three copies of the row.
+    """
+    norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    order = np.argsort(norms, kind="stable")
+    ws = w[order]
+    keep = ws > 0
+    order, ws = order[keep], ws[keep]
+    cum = np.concatenate(([0.0], np.cumsum(ws)))
+    total = cum[-1]
+    centers = np.empty((n_groups, X.shape[1]))
+    for g in range(n_groups):
+        lo, hi = total * g / n_groups, total * (g + 1) / n_groups
+        # weight of each row that falls inside [lo, hi)
+        part = np.clip(np.minimum(cum[1:], hi) - np.maximum(cum[:-1], lo), 0.0, None)
+        sel = part > 0
+        centers[g] = (part[sel] @ X[order[sel]]) / part[sel].sum()
+    return centers
+
+
+def principal_axis(X, w):
+    """Weighted mean, first principal direction (sign-canonical) and its std."""
+    mean = weighted_mean(X, w)
+    Xc = X - mean
+    cov = (Xc * w[:, None]).T @ Xc / w.sum()
+    vals, vecs = np.linalg.eigh(cov)
+    u = canonical_sign(vecs[:, -1])
+    return mean, u, float(np.sqrt(max(vals[-1], 0.0)))
+
+
+def canonical_sign(u):
+    """Flip a direction so that its largest-magnitude component is positive."""
+    i = int(np.argmax(np.abs(u)))
+    return u if u[i] >= 0 else -u
+
+
+def pca_line_init(X, w):
+    """Two corners on the first principal axis, one standard deviation each side."""
+    mean, u, sd = principal_axis(X, w)
+    return np.vstack([mean - sd * u, mean + sd * u])
+
+
+def resample_curve(C, m):
+    """``m`` points equally spaced in position along the polyline through C."""
+    k = C.shape[0]
+    if k == 1:
+        return np.repeat(C, m, axis=0)
+    t = np.linspace(0.0, k - 1.0, m)
+    j = np.minimum(np.floor(t).astype(np.intp), k - 2)
+    lam = (t - j)[:, None]
+    return C[j] + lam * (C[j + 1] - C[j])
+
+
+def double_published(C, eps):
+    """The published growth: k corners become 2k, the curve keeps its shape.
+
+    Corner i of the left half becomes positions (i, i + eps), corner i of the
+    right half becomes (i - eps, i).
+    """
+    k = C.shape[0]
+    if k == 1:
+        return np.repeat(C, 2, axis=0)
+    half = k // 2
+    t = []
+    for i in range(k):
+        t.extend((i, i + eps) if i < half else (i - eps, i))
+    t = np.asarray(t)
+    j = np.minimum(np.floor(t).astype(np.intp), k - 2)
+    lam = (t - j)[:, None]
+    return C[j] + lam * (C[j + 1] - C[j])
+
+
+def insert_corners(C, corner_error, n_new):
+    """Add ``n_new`` corners at the midpoints of the segments with most error.
+
+    The error of segment j is the summed error of its two corners; ties go to
+    the lower index. Requires ``n_new <= k - 1``.
+    """
+    k = C.shape[0]
+    if n_new <= 0:
+        return C
+    if k == 1:
+        return np.repeat(C, 1 + n_new, axis=0)
+    seg_err = corner_error[:-1] + corner_error[1:]
+    chosen = np.sort(np.argsort(-seg_err, kind="stable")[:n_new])
+    mids = 0.5 * (C[chosen] + C[chosen + 1])
+    return np.insert(C, chosen + 1, mids, axis=0)
+
+
+def orient(C):
+    """Reverse the corners if needed so that the orientation is canonical.
+
+    Index 0 is the end with the lower coordinate along the corners' first
+    principal axis (axis sign fixed by :func:`canonical_sign`). When the two
+    ends are level along that axis, the sequence is compared lexicographically
+    with its reverse. Returns (corners, reversed?).
+    """
+    k = C.shape[0]
+    if k < 2:
+        return C, False
+    C64 = np.asarray(C, dtype=np.float64)
+    Cc = C64 - C64.mean(axis=0)
+    _, _, vt = np.linalg.svd(Cc, full_matrices=False)
+    u = canonical_sign(vt[0])
+    s = float((C64[-1] - C64[0]) @ u)
+    scale = np.sqrt(np.mean(np.sum(Cc**2, axis=1))) + np.finfo(float).tiny
+    if abs(s) > 1e-9 * scale:
+        flip = s < 0
+    else:
+        fwd, rev = C64.ravel(), C64[::-1].ravel()
+        diff = np.flatnonzero(fwd != rev)
+        flip = bool(diff.size) and rev[diff[0]] < fwd[diff[0]]
+    return (C[::-1].copy(), True) if flip else (C, False)

@@ -1,0 +1,376 @@
+"""SpaceFillingVQ: the scikit-learn estimator (validation and orchestration)."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import _init
+from ._kernels import assign_corners, curve_points, kernel_threads, project
+from ._train import TRAINERS
+
+
+class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
+                     BaseEstimator):
+    """Space-filling vector quantization: an ordered codebook on a curve.
+
+    The ``n_clusters`` codebook vectors are the corners of one piecewise-linear
+    curve through the data, in curve order: neighbouring indices hold similar
+    vectors, so the index (or the continuous position along the curve) is an
+    interpretable one-dimensional coordinate of the data. The method is the
+    one of Vali & Backstrom (Interspeech 2023): the curve starts small and
+    grows by doubling.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of corners (codebook vectors), any value >= 1.
+    algorithm : {"lloyd", "sgd"}, default="lloyd"
+        ``"lloyd"``: deterministic batch training (nearest-corner assignment,
+        then an exact tridiagonal least-squares solve of the corners with a
+        smoothness penalty along the curve), grown by resampling the curve at
+        twice the corners. ``"sgd"``: the published recipe, dithered points
+        along the segments, Adam on minibatches, growth by doubling with
+        ``growth_epsilon``.
+    smoothness : float, default=0.05
+        ``"lloyd"`` only. Weight of the penalty on squared segment lengths,
+        relative to the mean weight per corner. 0 gives k-means quality;
+        larger values give a smoother, better-ordered curve at a higher
+        quantization error.
+    init : {"pca", "norm-quartiles"} or ndarray of shape (m, n_features), \
+            default="pca"
+        Start of the curve. ``"pca"``: two corners on the first principal
+        axis; ``"norm-quartiles"``: the published start, the means of the rows
+        cut into four equal groups by their norm; an array: these corners
+        (``m <= n_clusters``), grown to ``n_clusters`` if needed.
+    max_iter : int, default=100
+        ``"lloyd"``: maximum iterations of the final stage.
+    tol : float, default=1e-4
+        ``"lloyd"``: a stage stops when the squared shift of all corners is at
+        most ``tol`` times the mean variance of the features.
+    learning_rate : float, default=1e-3
+        ``"sgd"``: Adam learning rate.
+    batch_size : int, default=64
+        ``"sgd"``: rows per minibatch (one dither draw per segment per batch).
+    n_epochs : int, default=5
+        ``"sgd"``: epochs per growth stage.
+    lr_milestones : tuple of float, default=(0.6, 0.8)
+        ``"sgd"``: fractions of a stage's epochs at which the learning rate
+        is halved.
+    growth_epsilon : float, default=0.01
+        ``"sgd"``: offset of the new corners when the curve doubles.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the ``"sgd"`` trainer (the ``"lloyd"`` trainer is deterministic).
+    n_jobs : int or None, default=None
+        Threads of the compiled kernels for this call (``None``: numba's
+        current setting, ``-1``: all cores). Results do not depend on it.
+    verbose : int, default=0
+        Print one line per growth stage when > 0.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        The corners of the curve, **in curve order**. Index 0 is the end with
+        the lower coordinate along the corners' first principal axis.
+    labels_ : ndarray of shape (n_samples,)
+        Index of the nearest corner of every training row.
+    inertia_ : float
+        Sum of (weighted) squared distances of the training rows to their
+        nearest corner, as in :class:`~sklearn.cluster.KMeans`.
+    n_iter_ : int
+        Iterations (``"lloyd"``) or epochs (``"sgd"``) run, over all stages.
+    history_ : list of dict
+        One entry per growth stage: ``n_clusters``, ``n_iter``, ``loss``
+        (mean squared error per feature) and ``time`` in seconds.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : unordered codebook.
+
+    Notes
+    -----
+    ``predict`` returns the nearest corner's index (the k-means-style code);
+    ``transform`` returns the continuous position ``t`` in ``[0, K - 1]`` of
+    the exact nearest point of the curve (``t = j + lambda`` is the point
+    ``(1 - lambda) c_j + lambda c_{j+1}``) and ``inverse_transform`` maps
+    positions back to points. Both cost one pass of ``O(n K d)`` over the
+    data, the same order as a k-means ``predict``. The kernels are compiled
+    by numba on first use and cached on disk.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> X = np.random.default_rng(0).normal(size=(500, 2))
+    >>> sfvq = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X)
+    >>> sfvq.cluster_centers_.shape
+    (8, 2)
+    >>> t = sfvq.transform(X[:3])
+    >>> t.shape, bool((t >= 0).all() and (t <= 7).all())
+    ((3, 1), True)
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions(set(TRAINERS))],
+        "smoothness": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"pca", "norm-quartiles"}), "array-like"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr_milestones": [tuple, list],
+        "growth_epsilon": [Interval(Real, 0, 0.5, closed="neither")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        algorithm="lloyd",
+        smoothness=0.05,
+        init="pca",
+        max_iter=100,
+        tol=1e-4,
+        learning_rate=1e-3,
+        batch_size=64,
+        n_epochs=5,
+        lr_milestones=(0.6, 0.8),
+        growth_epsilon=0.01,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.algorithm = algorithm
+        self.smoothness = smoothness
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.lr_milestones = lr_milestones
+        self.growth_epsilon = growth_epsilon
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # ------------------------------------------------------------ validation
+    def _validate_fit_input(self, X, sample_weight, reset=True):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C",
+                          ensure_min_samples=1, reset=reset)
+        n = X.shape[0]
+        if n < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n} should be >= n_clusters={self.n_clusters}: a curve "
+                "needs at least as many rows as corners."
+            )
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not w.any():
+            raise ValueError("Sample weights must contain at least one non-zero number "
+                             "(all sample weights are zero).")
+        return X, np.ascontiguousarray(w)
+
+    def _initial_corners(self, X):
+        """``init`` as an array (checked) or the name of an initialisation."""
+        if isinstance(self.init, str):
+            return self.init
+        C = np.array(self.init, dtype=np.float64)
+        if C.ndim != 2 or C.shape[1] != X.shape[1] or not 1 <= C.shape[0] <= self.n_clusters:
+            raise ValueError(
+                f"init array must have shape (m, {X.shape[1]}) with 1 <= m <= "
+                f"n_clusters={self.n_clusters}; got {C.shape}."
+            )
+        if not np.isfinite(C).all():
+            raise ValueError("init array contains NaN or infinity.")
+        return C
+
+    def _options(self):
+        return {
+            "smoothness": float(self.smoothness),
+            "max_iter": int(self.max_iter),
+            "tol": float(self.tol),
+            "learning_rate": float(self.learning_rate),
+            "batch_size": int(self.batch_size),
+            "n_epochs": int(self.n_epochs),
+            "lr_milestones": tuple(float(m) for m in self.lr_milestones),
+            "growth_epsilon": float(self.growth_epsilon),
+        }
+
+    # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Learn the curve.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (float32 stays float32).
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of m acts like m copies of the row.
+
+        Returns
+        -------
+        self : SpaceFillingVQ
+        """
+        X, w = self._validate_fit_input(X, sample_weight)
+        init = self._initial_corners(X)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        trainer = TRAINERS[self.algorithm]
+        with kernel_threads(self.n_jobs):
+            result = trainer(X, w, self.n_clusters, init, self._options(), rng, self.verbose)
+            self._set_corners(result.corners, X.dtype)
+            labels, dist2 = assign_corners(X, self.cluster_centers_)
+        self.labels_ = labels
+        self.inertia_ = float(w @ dist2)
+        self.n_iter_ = int(result.n_iter)
+        self.history_ = result.history
+        self._warn_dead(labels, w)
+        return self
+
+    def _set_corners(self, corners, dtype):
+        """Store corners in canonical orientation and the fit's dtype."""
+        C, _ = _init.orient(np.asarray(corners))
+        self.cluster_centers_ = np.ascontiguousarray(C, dtype=dtype)
+
+    def _warn_dead(self, labels, w):
+        used = np.bincount(labels, weights=w, minlength=self.n_clusters) > 0
+        self.n_dead_ = int(self.n_clusters - used.sum())
+        if self.n_dead_:
+            warnings.warn(
+                f"{self.n_dead_} of {self.n_clusters} corners are no training row's "
+                "nearest corner (dead corners); the data may have fewer distinct "
+                "points than n_clusters.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------ inference
+    def _check_X(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
+        if X.dtype != self.cluster_centers_.dtype:
+            X = X.astype(self.cluster_centers_.dtype)
+        return X
+
+    def predict(self, X):
+        """Index of the nearest corner (codebook vector) of every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = self._check_X(X)
+        with kernel_threads(self.n_jobs):
+            labels, _ = assign_corners(X, self.cluster_centers_)
+        return labels
+
+    def transform(self, X):
+        """Position of the exact nearest point of the curve, in ``[0, K - 1]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        positions : ndarray of shape (n_samples, 1)
+            ``t = j + lambda``: the point ``(1 - lambda) c_j + lambda c_{j+1}``.
+        """
+        X = self._check_X(X)
+        with kernel_threads(self.n_jobs):
+            pos, _, _ = project(X, self.cluster_centers_)
+        return pos[:, None]
+
+    def inverse_transform(self, X):
+        """Points of the curve at the given positions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 1)
+            Positions in ``[0, n_clusters - 1]``, as returned by ``transform``.
+
+        Returns
+        -------
+        points : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        T = check_array(X, dtype=[np.float64, np.float32], input_name="positions")
+        if T.shape[1] != 1:
+            raise ValueError(
+                f"inverse_transform expects positions of shape (n_samples, 1); got "
+                f"{T.shape[1]} columns."
+            )
+        k = self.n_clusters
+        t = T[:, 0]
+        if t.min() < 0 or t.max() > k - 1:
+            raise ValueError(
+                f"positions must lie in [0, {k - 1}] (n_clusters - 1); got values in "
+                f"[{t.min()}, {t.max()}]."
+            )
+        with kernel_threads(self.n_jobs):
+            return curve_points(t, self.cluster_centers_)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the (weighted) sum of squared distances to the nearest corner.
+
+        The same value :class:`~sklearn.cluster.KMeans` ``score`` gives, so the two
+        compare directly.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        X = self._check_X(X)
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        with kernel_threads(self.n_jobs):
+            _, dist2 = assign_corners(X, self.cluster_centers_)
+        return -float(w @ dist2)
+
+    @property
+    def _n_features_out(self):
+        return 1

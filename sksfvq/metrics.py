@@ -1,0 +1,267 @@
+"""Quality measures of an ordered codebook (the definitions of METRICS.md).
+
+Plain functions of arrays: ``X`` (n, d) data, ``codebook`` (k, d) vectors in
+index order, ``positions`` (n,) the 1-D coordinate of each row (curve position
+for SFVQ, codebook index otherwise). They work for any codebook, so SFVQ,
+k-means and a self-organizing map are measured the same way.
+"""
+
+import numpy as np
+from sklearn.manifold import trustworthiness as _trustworthiness
+from sklearn.utils import check_array
+
+from ._kernels import assign_corners, project
+
+__all__ = [
+    "mse_corner",
+    "mse_curve",
+    "adj_ratio",
+    "curve_length",
+    "continuity",
+    "trustworthiness",
+    "usage",
+    "dead",
+    "label_spread",
+    "evaluate",
+    "markdown_table",
+]
+
+
+def _pair(X, codebook):
+    X = check_array(X, dtype=[np.float64, np.float32], order="C")
+    C = check_array(codebook, dtype=X.dtype, order="C")
+    if C.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"codebook has {C.shape[1]} features but X has {X.shape[1]}."
+        )
+    return X, C
+
+
+def mse_corner(X, codebook):
+    """Mean over rows and features of the squared distance to the nearest vector.
+
+    Equals ``inertia / (n * d)``; what ``predict`` pays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mse_corner(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([[0.0, 0.0]]))
+    1.0
+    """
+    X, C = _pair(X, codebook)
+    _, dist2 = assign_corners(X, C)
+    return float(np.mean(dist2, dtype=np.float64) / X.shape[1])
+
+
+def mse_curve(X, codebook):
+    """Like :func:`mse_corner`, to the exact nearest point of the polyline.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mse_curve(np.array([[1.0, 1.0]]), np.array([[0.0, 0.0], [2.0, 0.0]]))
+    0.5
+    """
+    X, C = _pair(X, codebook)
+    _, _, dist2 = project(X, C)
+    return float(np.mean(dist2, dtype=np.float64) / X.shape[1])
+
+
+def adj_ratio(codebook):
+    """Mean distance of consecutive vectors over the mean distance of all pairs.
+
+    About 1 for an arbitrary order, much less than 1 for a meaningful one.
+    Returns NaN for fewer than 3 vectors or when all vectors coincide.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(adj_ratio(np.arange(4.0)[:, None]), 3)
+    0.6
+    """
+    C = np.asarray(codebook, dtype=np.float64)
+    k = C.shape[0]
+    if k < 3:
+        return float("nan")
+    sq = np.sum(C**2, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * C @ C.T, 0.0)
+    iu = np.triu_indices(k, 1)
+    all_pairs = np.sqrt(d2[iu]).mean()
+    consecutive = np.linalg.norm(np.diff(C, axis=0), axis=1).mean()
+    return float(consecutive / all_pairs) if all_pairs > 0 else float("nan")
+
+
+def curve_length(codebook):
+    """Sum of the segment lengths of the polyline through the codebook.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> curve_length(np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 5.0]]))
+    6.0
+    """
+    C = np.asarray(codebook, dtype=np.float64)
+    return float(np.linalg.norm(np.diff(C, axis=0), axis=1).sum())
+
+
+def _subset(n, n_subset, random_state):
+    if n <= n_subset:
+        return np.arange(n)
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n, size=n_subset, replace=False))
+
+
+def continuity(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
+    """``cont10``: neighbours in the data that the 1-D axis keeps together.
+
+    ``trustworthiness(positions, X)`` with the two spaces swapped, on a
+    seeded subset of ``n_subset`` rows. Higher is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(0, 1, 50)[:, None]
+    >>> continuity(X, X[:, 0], n_neighbors=5)
+    1.0
+    """
+    X = check_array(X, dtype=np.float64)
+    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    idx = _subset(X.shape[0], n_subset, random_state)
+    return float(_trustworthiness(t[idx, None], X[idx], n_neighbors=n_neighbors))
+
+
+def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
+    """``trust10``: ``trustworthiness(X, positions)`` on the same seeded subset.
+
+    Reported for completeness; it does not reward ordering.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(0, 1, 50)[:, None]
+    >>> trustworthiness(X, X[:, 0], n_neighbors=5)
+    1.0
+    """
+    X = check_array(X, dtype=np.float64)
+    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    idx = _subset(X.shape[0], n_subset, random_state)
+    return float(_trustworthiness(X[idx], t[idx, None], n_neighbors=n_neighbors))
+
+
+def _counts(X, codebook):
+    X, C = _pair(X, codebook)
+    labels, _ = assign_corners(X, C)
+    return np.bincount(labels, minlength=C.shape[0])
+
+
+def usage(X, codebook):
+    """Perplexity of the nearest-vector histogram divided by K (1 = uniform use).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> usage(np.array([[0.0], [1.0]]), np.array([[0.0], [1.0]]))
+    1.0
+    """
+    counts = _counts(X, codebook)
+    p = counts[counts > 0] / counts.sum()
+    return float(np.exp(-np.sum(p * np.log(p))) / counts.shape[0])
+
+
+def dead(X, codebook):
+    """Number of codebook vectors that are no row's nearest vector.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dead(np.array([[0.0], [0.1]]), np.array([[0.0], [5.0]]))
+    1
+    """
+    return int(np.sum(_counts(X, codebook) == 0))
+
+
+def label_spread(positions, labels, n_pairs=200_000, random_state=0):
+    """Mean |t_i - t_j| over same-label pairs divided by the mean over all pairs.
+
+    Pairs are sampled with a seeded generator. Lower is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([0.0, 0.1, 5.0, 5.1])
+    >>> label_spread(t, np.array([0, 0, 1, 1])) < 0.1
+    True
+    """
+    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1)
+    if y.shape[0] != t.shape[0]:
+        raise ValueError(f"{t.shape[0]} positions but {y.shape[0]} labels.")
+    rng = np.random.default_rng(random_state)
+    i = rng.integers(0, t.shape[0], n_pairs)
+    j = rng.integers(0, t.shape[0], n_pairs)
+    keep = i != j
+    i, j = i[keep], j[keep]
+    gap = np.abs(t[i] - t[j])
+    same = y[i] == y[j]
+    if not same.any() or gap.mean() == 0:
+        return float("nan")
+    return float(gap[same].mean() / gap.mean())
+
+
+def evaluate(X, codebook, positions=None, labels=None, n_subset=2000, random_state=0):
+    """Every measure of METRICS.md for one codebook, as a dict.
+
+    ``positions`` defaults to the exact curve position of each row; pass the
+    codebook index for an unordered quantizer if that is what it offers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> sorted(evaluate(X, X[:5]))  # doctest: +NORMALIZE_WHITESPACE
+    ['adj_ratio', 'cont10', 'curve_length', 'dead', 'mse_corner', 'mse_curve',
+     'trust10', 'usage']
+    """
+    X, C = _pair(X, codebook)
+    if positions is None:
+        positions, _, _ = project(X, C)
+    out = {
+        "mse_corner": mse_corner(X, C),
+        "mse_curve": mse_curve(X, C),
+        "adj_ratio": adj_ratio(C),
+        "curve_length": curve_length(C),
+        "cont10": continuity(X, positions, n_subset=n_subset, random_state=random_state),
+        "trust10": trustworthiness(X, positions, n_subset=n_subset, random_state=random_state),
+        "usage": usage(X, C),
+        "dead": dead(X, C),
+    }
+    if labels is not None:
+        out["label_spread"] = label_spread(positions, labels, random_state=random_state)
+    return out
+
+
+def markdown_table(results, columns=None, floatfmt=".4g"):
+    """A Markdown table with one row per method from ``{name: {measure: value}}``.
+
+    Examples
+    --------
+    >>> print(markdown_table({"a": {"mse_corner": 0.5, "dead": 0}}))
+    | method | mse_corner | dead |
+    |---|---|---|
+    | a | 0.5 | 0 |
+    """
+    if columns is None:
+        columns = []
+        for row in results.values():
+            columns += [c for c in row if c not in columns]
+
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return format(float(v), floatfmt)
+        return "" if v is None else str(v)
+
+    lines = ["| method | " + " | ".join(columns) + " |",
+             "|" + "---|" * (len(columns) + 1)]
+    for name, row in results.items():
+        lines.append(f"| {name} | " + " | ".join(cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
