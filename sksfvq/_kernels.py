@@ -232,8 +232,9 @@ def points_on_curve(pos, C, out):
                 out[i, f] = C[0, f]
             continue
         lam = t - j
+        # (1 - lam) c_j + lam c_{j+1}: exactly c_j at lam = 0 and c_{j+1} at lam = 1
         for f in range(d):
-            out[i, f] = C[j, f] + lam * (C[j + 1, f] - C[j, f])
+            out[i, f] = (1 - lam) * C[j, f] + lam * C[j + 1, f]
 
 
 # --------------------------------------------------------------------------
