@@ -1,0 +1,590 @@
+"""Reading a fitted curve: index profiles, directions, walks, resampling, usage.
+
+Every function reads a fitted estimator through its public API only
+(``cluster_centers_``, ``predict``, ``transform``, ``inverse_transform``), so
+it works for any object that offers these (an ordered codebook with a
+``KMeans``-like interface). Functions whose name ends in ``_from_indices``
+take already computed corner indices, so a large data set is quantized once
+and analysed many times.
+
+The analyses are the ones the SFVQ papers use to read a latent space
+(Vali & Backstrom, 2023-2025): per-label histograms of codebook indices
+(smoothed, max-normalised), each label's peak index, Jensen-Shannon
+distances between label histograms, the matrix of index transitions between
+consecutive frames, segment directions as edit directions, points sampled
+along a stretch of the curve, a codebook of any size resampled along the arc
+length, and the equal-occupancy codebook of the 2024 paper.
+"""
+
+import numpy as np
+from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.utils import check_array
+from sklearn.exceptions import NotFittedError
+
+__all__ = [
+    "index_profiles",
+    "profiles_from_indices",
+    "peak_table",
+    "js_distances",
+    "transition_matrix",
+    "segment_directions",
+    "sample_along",
+    "decode_positions",
+    "walk",
+    "arc_length_codebook",
+    "equal_occupancy_codebook",
+    "corner_usage",
+    "corner_report",
+]
+
+
+def _corners(estimator):
+    if getattr(estimator, "cluster_centers_", None) is None:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet (no "
+            "cluster_centers_); call 'fit' first."
+        )
+    return np.asarray(estimator.cluster_centers_)
+
+
+def _smooth(counts, window):
+    """Centred moving average along the last axis; edges average fewer bins."""
+    window = int(window)
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be an odd integer >= 1; got {window}.")
+    if window == 1:
+        return counts.astype(np.float64)
+    kernel = np.ones(window)
+    ones = np.convolve(np.ones(counts.shape[-1]), kernel, mode="same")
+    out = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1,
+                              counts.astype(np.float64))
+    return out / ones
+
+
+def profiles_from_indices(indices, labels, n_clusters, *, window=1, normalize="max",
+                          classes=None):
+    """Histogram of corner indices per label, optionally smoothed and normalised.
+
+    Parameters
+    ----------
+    indices : array-like of shape (n_samples,)
+        Integer corner index of every row (``estimator.predict(X)``).
+    labels : array-like of shape (n_samples,)
+        Label of every row (any hashable values numpy can sort).
+    n_clusters : int
+        Number of corners K (length of every profile).
+    window : int, default=1
+        Width (odd) of a centred moving average along the index axis; 1 means
+        no smoothing. Near the ends the average is over the bins that exist.
+    normalize : {"max", "sum"} or None, default="max"
+        ``"max"``: each profile divided by its maximum (the papers' figures);
+        ``"sum"``: each profile sums to 1; None: raw (smoothed) counts.
+    classes : array-like, optional
+        Labels to report, in this order (default: the sorted unique labels).
+
+    Returns
+    -------
+    profiles : ndarray of shape (n_classes, n_clusters)
+    classes : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> p, c = profiles_from_indices([0, 0, 1, 3, 3, 3], ["a", "a", "a", "b", "b", "b"], 4)
+    >>> c.tolist()
+    ['a', 'b']
+    >>> p.tolist()
+    [[1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    """
+    idx = np.asarray(indices).reshape(-1)
+    y = np.asarray(labels).reshape(-1)
+    if idx.shape[0] != y.shape[0]:
+        raise ValueError(f"{idx.shape[0]} indices but {y.shape[0]} labels.")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_clusters):
+        raise ValueError(f"indices must lie in [0, {n_clusters - 1}].")
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    counts = np.zeros((classes.shape[0], n_clusters))
+    for row, c in enumerate(classes):
+        counts[row] = np.bincount(idx[y == c].astype(np.intp), minlength=n_clusters)
+    prof = _smooth(counts, window)
+    if normalize == "max":
+        top = prof.max(axis=1, keepdims=True)
+        prof = np.divide(prof, top, out=np.zeros_like(prof), where=top > 0)
+    elif normalize == "sum":
+        tot = prof.sum(axis=1, keepdims=True)
+        prof = np.divide(prof, tot, out=np.zeros_like(prof), where=tot > 0)
+    elif normalize is not None:
+        raise ValueError(f"normalize must be 'max', 'sum' or None; got {normalize!r}.")
+    return prof, classes
+
+
+def index_profiles(estimator, X, y, *, window=1, normalize="max", classes=None):
+    """Per-label histograms of the nearest-corner index of ``X``.
+
+    ``estimator.predict(X)`` followed by :func:`profiles_from_indices`.
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    window, normalize, classes
+        As in :func:`profiles_from_indices`.
+
+    Returns
+    -------
+    profiles : ndarray of shape (n_classes, n_clusters)
+    classes : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> est = SpaceFillingVQ(2).fit(X)
+    >>> p, c = index_profiles(est, X, [0, 0, 1, 1])
+    >>> p.tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    k = _corners(estimator).shape[0]
+    return profiles_from_indices(estimator.predict(X), y, k, window=window,
+                                 normalize=normalize, classes=classes)
+
+
+def peak_table(indices, labels, n_clusters, *, window=1, coverage=0.8, classes=None):
+    """Each label's peak index and the index range holding most of its rows.
+
+    Parameters
+    ----------
+    indices : array-like of shape (n_samples,)
+        Corner index (``predict``) or curve position (``transform``) per row.
+        Positions are floored to their segment's first corner for the peak.
+    labels : array-like of shape (n_samples,)
+    n_clusters : int
+    window : int, default=1
+        Smoothing of the histogram whose argmax is the peak.
+    coverage : float, default=0.8
+        The range is the central interval between the ``(1 - coverage) / 2``
+        and ``(1 + coverage) / 2`` quantiles of the label's indices.
+    classes : array-like, optional
+        Labels to report, in this order.
+
+    Returns
+    -------
+    table : dict of ndarray
+        ``label``, ``peak``, ``low``, ``median``, ``high`` and ``count``, one
+        entry per class (ready for ``pandas.DataFrame(table)``).
+
+    Examples
+    --------
+    >>> t = peak_table([0, 1, 1, 1, 2, 7, 8, 8], list("aaaaabbb"), 10, coverage=1.0)
+    >>> t["peak"].tolist(), t["low"].tolist(), t["high"].tolist()
+    ([1, 8], [0.0, 7.0], [2.0, 8.0])
+    """
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1]; got {coverage}.")
+    t = np.asarray(indices, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1)
+    idx = np.clip(np.floor(t).astype(np.intp), 0, n_clusters - 1)
+    prof, classes = profiles_from_indices(idx, y, n_clusters, window=window,
+                                          normalize=None, classes=classes)
+    lo_q, hi_q = (1 - coverage) / 2, (1 + coverage) / 2
+    rows = {"label": classes, "peak": [], "low": [], "median": [], "high": [], "count": []}
+    for c, p in zip(classes, prof):
+        tc = t[y == c]
+        rows["count"].append(tc.shape[0])
+        if tc.shape[0] == 0:
+            rows["peak"].append(-1)
+            rows["low"].append(np.nan)
+            rows["median"].append(np.nan)
+            rows["high"].append(np.nan)
+            continue
+        rows["peak"].append(int(np.argmax(p)))
+        lo, med, hi = np.quantile(tc, [lo_q, 0.5, hi_q])
+        rows["low"].append(float(lo))
+        rows["median"].append(float(med))
+        rows["high"].append(float(hi))
+    return {key: np.asarray(val) for key, val in rows.items()}
+
+
+def js_distances(profiles):
+    """Jensen-Shannon distances (base 2, in [0, 1]) between all pairs of profiles.
+
+    Each row is first normalised to sum to 1 (rows of zeros are left as they
+    are and get NaN distances).
+
+    Parameters
+    ----------
+    profiles : array-like of shape (n_profiles, n_bins)
+        Non-negative histograms, e.g. from :func:`profiles_from_indices`.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_profiles, n_profiles)
+        Symmetric, zero on the diagonal; 1 for profiles with disjoint support.
+
+    Examples
+    --------
+    >>> js_distances([[1, 0], [0, 1], [1, 1]]).round(3).tolist()
+    [[0.0, 1.0, 0.558], [1.0, 0.0, 0.558], [0.558, 0.558, 0.0]]
+    """
+    P = check_array(profiles, dtype=np.float64, ensure_min_features=1)
+    if (P < 0).any():
+        raise ValueError("profiles must be non-negative.")
+    tot = P.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        P = P / tot
+
+    def _kl_terms(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(a > 0, a * np.log2(a / b), 0.0)
+        return r.sum(axis=-1)
+
+    A = P[:, None, :]
+    B = P[None, :, :]
+    M = (A + B) / 2
+    jsd = 0.5 * _kl_terms(A, M) + 0.5 * _kl_terms(B, M)
+    D = np.sqrt(np.clip(jsd, 0, None))
+    D[(tot[:, 0] == 0)[:, None] | (tot[:, 0] == 0)[None, :]] = np.nan
+    np.fill_diagonal(D, np.where(tot[:, 0] > 0, 0.0, np.nan))
+    return D
+
+
+def transition_matrix(indices, n_clusters, *, sequences=None, normalize="row"):
+    """Counts (or frequencies) of index ``i`` followed by index ``j`` in a sequence.
+
+    Parameters
+    ----------
+    indices : array-like of shape (n_samples,)
+        Corner index of consecutive frames (``predict`` on ordered rows).
+    n_clusters : int
+    sequences : array-like of shape (n_samples,), optional
+        Sequence id of every frame; transitions between two different ids
+        (the end of one utterance and the start of the next) are not counted.
+    normalize : {"row", "all"} or None, default="row"
+        ``"row"``: each row sums to 1 (the probability of the next index given
+        the current one; rows never left stay 0); ``"all"``: the matrix sums to
+        1; None: counts.
+
+    Returns
+    -------
+    T : ndarray of shape (n_clusters, n_clusters)
+        ``T[i, j]`` for a frame at index ``i`` followed by one at ``j``.
+
+    Examples
+    --------
+    >>> transition_matrix([0, 1, 1, 2, 0], 3, sequences=[0, 0, 0, 0, 1], normalize=None)
+    array([[0., 1., 0.],
+           [0., 1., 1.],
+           [0., 0., 0.]])
+    """
+    idx = np.asarray(indices).reshape(-1).astype(np.intp)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_clusters):
+        raise ValueError(f"indices must lie in [0, {n_clusters - 1}].")
+    src, dst = idx[:-1], idx[1:]
+    if sequences is not None:
+        s = np.asarray(sequences).reshape(-1)
+        if s.shape[0] != idx.shape[0]:
+            raise ValueError(f"{idx.shape[0]} indices but {s.shape[0]} sequence ids.")
+        keep = s[:-1] == s[1:]
+        src, dst = src[keep], dst[keep]
+    T = np.bincount(src * n_clusters + dst, minlength=n_clusters * n_clusters)
+    T = T.reshape(n_clusters, n_clusters).astype(np.float64)
+    if normalize == "row":
+        tot = T.sum(axis=1, keepdims=True)
+        T = np.divide(T, tot, out=np.zeros_like(T), where=tot > 0)
+    elif normalize == "all":
+        T = T / max(T.sum(), 1.0)
+    elif normalize is not None:
+        raise ValueError(f"normalize must be 'row', 'all' or None; got {normalize!r}.")
+    return T
+
+
+def segment_directions(estimator):
+    """Unit vector of every segment, ``normalize(c[j + 1] - c[j])``.
+
+    Zero-length segments give a zero vector.
+
+    Returns
+    -------
+    directions : ndarray of shape (n_clusters - 1, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> C = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 3.0]])
+    >>> est = SpaceFillingVQ(3, smoothness=0, init=C).fit(C)
+    >>> segment_directions(est).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    C = _corners(estimator).astype(np.float64)
+    D = np.diff(C, axis=0)
+    n = np.linalg.norm(D, axis=1, keepdims=True)
+    return np.divide(D, n, out=np.zeros_like(D), where=n > 0)
+
+
+def _check_range(k, start, stop):
+    if not (0 <= start <= stop <= k - 1):
+        raise ValueError(f"need 0 <= start <= stop <= {k - 1}; got start={start}, stop={stop}.")
+
+
+def decode_positions(estimator, positions):
+    """Points of the curve at positions of any shape (``inverse_transform``).
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    positions : array-like of any shape
+        Curve positions in ``[0, n_clusters - 1]``.
+
+    Returns
+    -------
+    points : ndarray of shape ``positions.shape + (n_features,)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> C = np.array([[0.0], [4.0]])
+    >>> est = SpaceFillingVQ(2, smoothness=0, init=C).fit(C)
+    >>> decode_positions(est, [[0.0, 0.5], [0.25, 1.0]])[..., 0].tolist()
+    [[0.0, 2.0], [1.0, 4.0]]
+    """
+    k = _corners(estimator).shape[0]
+    t = np.asarray(positions, dtype=np.float64)
+    if t.size and (t.min() < 0 or t.max() > k - 1):
+        raise ValueError(f"positions must lie in [0, {k - 1}].")
+    pts = estimator.inverse_transform(t.reshape(-1, 1))
+    return np.asarray(pts).reshape(t.shape + (pts.shape[1],))
+
+
+def walk(estimator, n_points, *, start=0.0, stop=None):
+    """Evenly spaced positions from ``start`` to ``stop`` and their points.
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    n_points : int
+    start : float, default=0.0
+    stop : float, optional
+        Defaults to the last corner, ``n_clusters - 1``.
+
+    Returns
+    -------
+    positions : ndarray of shape (n_points,)
+    points : ndarray of shape (n_points, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> C = np.array([[0.0], [4.0]])
+    >>> est = SpaceFillingVQ(2, smoothness=0, init=C).fit(C)
+    >>> t, p = walk(est, 3)
+    >>> t.tolist(), p[:, 0].tolist()
+    ([0.0, 0.5, 1.0], [0.0, 2.0, 4.0])
+    """
+    k = _corners(estimator).shape[0]
+    stop = k - 1 if stop is None else stop
+    _check_range(k, start, stop)
+    t = np.linspace(start, stop, int(n_points))
+    return t, decode_positions(estimator, t)
+
+
+def sample_along(estimator, start, stop=None, n_samples=10, *, noise=0.0, random_state=None):
+    """Random points on the curve between two positions (controllable augmentation).
+
+    Positions are drawn uniformly in ``[start, stop]``; with ``stop=None`` the
+    range is segment ``start``, i.e. ``[start, start + 1]``. ``noise`` adds
+    isotropic Gaussian noise of that standard deviation to every point.
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    start : float
+    stop : float, optional
+    n_samples : int, default=10
+    noise : float, default=0.0
+    random_state : int, Generator or None, default=None
+
+    Returns
+    -------
+    positions : ndarray of shape (n_samples,)
+    points : ndarray of shape (n_samples, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> est = SpaceFillingVQ(3).fit(np.array([[0.0], [0.1], [2.0], [2.1], [4.0], [4.1]]))
+    >>> t, p = sample_along(est, 1, n_samples=5, random_state=0)
+    >>> bool(((t >= 1) & (t <= 2)).all()), p.shape
+    (True, (5, 1))
+    """
+    k = _corners(estimator).shape[0]
+    stop = start + 1 if stop is None else stop
+    _check_range(k, start, stop)
+    rng = np.random.default_rng(random_state)
+    t = rng.uniform(start, stop, int(n_samples))
+    pts = decode_positions(estimator, t).astype(np.float64)
+    if noise:
+        pts += noise * rng.standard_normal(pts.shape)
+    return t, pts
+
+
+def arc_length_codebook(estimator, n_points, *, return_positions=False):
+    """A codebook of any size: points equally spaced along the curve's arc length.
+
+    The first and last points are the curve's end corners. This is the
+    "variable bitrate" use of a fitted curve: one training run, any number of
+    codebook vectors, still in curve order.
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    n_points : int
+        Size of the new codebook (>= 2).
+    return_positions : bool, default=False
+        Also return the curve positions of the new vectors.
+
+    Returns
+    -------
+    codebook : ndarray of shape (n_points, n_features)
+    positions : ndarray of shape (n_points,)
+        Only when ``return_positions`` is True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> C = np.array([[0.0], [1.0], [4.0]])  # a fixed curve: fit on its own corners
+    >>> est = SpaceFillingVQ(3, smoothness=0, init=C).fit(C)
+    >>> cb, t = arc_length_codebook(est, 5, return_positions=True)
+    >>> cb[:, 0].round(6).tolist(), t.round(3).tolist()
+    ([0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.333, 1.667, 2.0])
+    """
+    C = _corners(estimator).astype(np.float64)
+    n_points = int(n_points)
+    if n_points < 2:
+        raise ValueError(f"n_points must be >= 2; got {n_points}.")
+    k = C.shape[0]
+    if k == 1:
+        t = np.zeros(n_points)
+    else:
+        seg = np.linalg.norm(np.diff(C, axis=0), axis=1)
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        if cum[-1] == 0:
+            t = np.linspace(0, k - 1, n_points)
+        else:
+            s = np.linspace(0, cum[-1], n_points)
+            # position = segment + fraction; zero-length segments are skipped
+            j = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, k - 2)
+            frac = np.divide(s - cum[j], seg[j], out=np.zeros_like(s), where=seg[j] > 0)
+            t = np.clip(j + np.clip(frac, 0, 1), 0, k - 1)
+            t[-1] = k - 1
+    cb = decode_positions(estimator, t)
+    return (cb, t) if return_positions else cb
+
+
+def equal_occupancy_codebook(estimator, X, n_clusters=None):
+    """Codebook with (almost) the same number of rows per vector (the 2024 paper).
+
+    Rows are mapped onto the curve (``transform``), sorted by position and cut
+    into ``n_clusters`` chunks of equal count (sizes differ by at most one);
+    the chunk means, in curve order, are the new codebook.
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    X : array-like of shape (n_samples, n_features)
+    n_clusters : int, optional
+        Defaults to the estimator's number of corners.
+
+    Returns
+    -------
+    codebook : ndarray of shape (n_clusters, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [11.0]])
+    >>> est = SpaceFillingVQ(2).fit(X)
+    >>> equal_occupancy_codebook(est, X, 3)[:, 0].tolist()
+    [0.5, 2.5, 10.5]
+    """
+    C = _corners(estimator)
+    X = check_array(X, dtype=[np.float64, np.float32])
+    k = C.shape[0] if n_clusters is None else int(n_clusters)
+    if not 1 <= k <= X.shape[0]:
+        raise ValueError(f"n_clusters must be in [1, n_samples={X.shape[0]}]; got {k}.")
+    t = np.asarray(estimator.transform(X)).reshape(-1)
+    order = np.argsort(t, kind="stable")
+    chunks = np.array_split(order, k)
+    return np.stack([X[c].mean(axis=0, dtype=np.float64) for c in chunks]).astype(X.dtype)
+
+
+def corner_usage(estimator, X, *, normalize=False):
+    """Number (or fraction) of rows whose nearest corner is each corner.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksfvq import SpaceFillingVQ
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0]])
+    >>> corner_usage(SpaceFillingVQ(2).fit(X), X).tolist()
+    [3, 1]
+    """
+    k = _corners(estimator).shape[0]
+    counts = np.bincount(np.asarray(estimator.predict(X)).astype(np.intp), minlength=k)
+    return counts / max(counts.sum(), 1) if normalize else counts
+
+
+def corner_report(estimator, X, *, factor=2.0):
+    """Usage, dead corners and outlier corners (corners far from every row).
+
+    A corner is *dead* when it is no row's nearest corner. It is an *outlier*
+    when the distance to its nearest row exceeds ``factor`` times the
+    root-mean-square distance of the rows to their nearest corner (the typical
+    quantization error): such corners model no content, they only keep the
+    curve connected. On a smooth curve a dead corner may still lie among the
+    data (between two clusters), so the two lists differ.
+
+    Parameters
+    ----------
+    estimator : fitted SpaceFillingVQ
+    X : array-like of shape (n_samples, n_features)
+    factor : float, default=2.0
+
+    Returns
+    -------
+    report : dict
+        ``counts`` (K,) rows per corner, ``nearest_row_distance`` (K,),
+        ``rms_error`` float, ``dead`` and ``outliers`` (indices, ascending).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import numpy as np
+    >>> C = np.array([[0.0], [10.0], [1.0]])
+    >>> est = SimpleNamespace(cluster_centers_=C,
+    ...                       predict=lambda X: np.abs(X - C.T).argmin(axis=1))
+    >>> r = corner_report(est, np.array([[0.0], [0.5], [1.0], [1.5]]))
+    >>> r["counts"].tolist(), r["dead"].tolist(), r["outliers"].tolist()
+    ([2, 0, 2], [1], [1])
+    """
+    C = _corners(estimator)
+    X = check_array(X, dtype=[np.float64, np.float32])
+    labels = np.asarray(estimator.predict(X)).astype(np.intp)
+    k = C.shape[0]
+    counts = np.bincount(labels, minlength=k)
+    err2 = np.sum((X.astype(np.float64) - C[labels].astype(np.float64)) ** 2, axis=1)
+    rms = float(np.sqrt(err2.mean()))
+    _, near = pairwise_distances_argmin_min(C.astype(np.float64), X.astype(np.float64))
+    return {
+        "counts": counts,
+        "nearest_row_distance": near,
+        "rms_error": rms,
+        "dead": np.flatnonzero(counts == 0),
+        "outliers": np.flatnonzero(near > factor * rms),
+    }
