@@ -53,12 +53,14 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         relative to the mean weight per corner. 0 gives k-means quality;
         larger values give a smoother, better-ordered curve at a higher
         quantization error.
-    init : {"pca", "norm-quartiles"} or ndarray of shape (m, n_features), \
-            default="pca"
+    init : {"auto", "pca", "norm-quartiles"} or ndarray of shape \
+            (m, n_features), default="auto"
         Start of the curve. ``"pca"``: two corners on the first principal
         axis; ``"norm-quartiles"``: the published start, the means of the rows
-        cut into four equal groups by their norm; an array: these corners
-        (``m <= n_clusters``), grown to ``n_clusters`` if needed.
+        cut into four equal-weight groups by their norm; ``"auto"``: ``"pca"``
+        for ``"lloyd"`` and ``"norm-quartiles"`` for ``"sgd"``; an array: these
+        corners (``m <= n_clusters``, in curve order), grown to ``n_clusters``
+        if needed (a warm start).
     max_iter : int, default=100
         ``"lloyd"``: maximum iterations of the final stage.
     tol : float, default=1e-4
@@ -134,7 +136,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions(set(TRAINERS))],
         "smoothness": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"pca", "norm-quartiles"}), "array-like"],
+        "init": [StrOptions({"auto", "pca", "norm-quartiles"}), "array-like"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -153,7 +155,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         *,
         algorithm="lloyd",
         smoothness=0.05,
-        init="pca",
+        init="auto",
         max_iter=100,
         tol=1e-4,
         learning_rate=1e-3,
@@ -207,6 +209,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     def _initial_corners(self, X):
         """``init`` as an array (checked) or the name of an initialisation."""
         if isinstance(self.init, str):
+            if self.init == "auto":
+                return "norm-quartiles" if self.algorithm == "sgd" else "pca"
             return self.init
         C = np.array(self.init, dtype=np.float64)
         if C.ndim != 2 or C.shape[1] != X.shape[1] or not 1 <= C.shape[0] <= self.n_clusters:

@@ -1,0 +1,227 @@
+"""SpaceFillingVQ: behaviour a scikit-learn user relies on."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+
+from sksfvq import SpaceFillingVQ
+from sksfvq._init import norm_groups_init
+from sksfvq.metrics import adj_ratio, mse_corner
+
+from test_kernels import ref_project
+
+
+@pytest.fixture(scope="module")
+def gauss2():
+    return np.random.default_rng(0).normal(size=(4000, 2))
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "sgd"])
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 13])
+def test_any_number_of_corners(gauss2, algorithm, k):
+    est = SpaceFillingVQ(n_clusters=k, algorithm=algorithm, random_state=0, n_epochs=1)
+    est.fit(gauss2)
+    assert est.cluster_centers_.shape == (k, 2)
+    assert np.isfinite(est.cluster_centers_).all()
+    t = est.transform(gauss2)
+    assert t.shape == (4000, 1)
+    assert t.min() >= 0 and t.max() <= k - 1
+    labels = est.predict(gauss2)
+    assert labels.min() >= 0 and labels.max() <= k - 1
+    np.testing.assert_array_equal(labels, est.labels_)
+    if k == 1:
+        np.testing.assert_allclose(est.cluster_centers_[0], gauss2.mean(axis=0))
+        assert np.all(t == 0)
+
+
+def test_attributes_and_kmeans_parity(gauss2):
+    est = SpaceFillingVQ(n_clusters=16).fit(gauss2)
+    km = KMeans(n_clusters=16, n_init=1, random_state=0).fit(gauss2)
+    # score and inertia_ mean what they mean in KMeans
+    d2 = ((gauss2[:, None] - est.cluster_centers_[None]) ** 2).sum(-1).min(1)
+    assert est.inertia_ == pytest.approx(d2.sum(), rel=1e-9)
+    assert est.score(gauss2) == pytest.approx(-d2.sum(), rel=1e-9)
+    assert est.n_features_in_ == 2 and est.n_iter_ >= 1
+    assert len(est.history_) >= 1 and est.history_[-1]["n_clusters"] == 16
+    # an ordered codebook of (nearly) k-means quality
+    assert est.inertia_ <= 1.10 * km.inertia_
+    assert adj_ratio(est.cluster_centers_) < 0.6 < adj_ratio(km.cluster_centers_)
+
+
+def test_transform_is_exact_projection(gauss2):
+    est = SpaceFillingVQ(n_clusters=12).fit(gauss2)
+    X = gauss2[:300]
+    t = est.transform(X)
+    pts = est.inverse_transform(t)
+    ref_t, ref_d2 = ref_project(X, est.cluster_centers_)
+    np.testing.assert_allclose(((X - pts) ** 2).sum(1), ref_d2, rtol=1e-9, atol=1e-12)
+    # inverse_transform(transform(X)) is the nearest point: no corner is nearer
+    d_corner = ((X[:, None] - est.cluster_centers_[None]) ** 2).sum(-1).min(1)
+    assert np.all(((X - pts) ** 2).sum(1) <= d_corner + 1e-12)
+
+
+def test_inverse_transform_hits_corners(gauss2):
+    est = SpaceFillingVQ(n_clusters=6).fit(gauss2)
+    pts = est.inverse_transform(np.arange(6.0)[:, None])
+    np.testing.assert_array_equal(pts, est.cluster_centers_)
+    mid = est.inverse_transform([[2.5]])
+    np.testing.assert_allclose(mid[0], est.cluster_centers_[2:4].mean(0))
+
+
+def test_float32_stays_float32(gauss2):
+    X32 = gauss2.astype(np.float32)
+    est = SpaceFillingVQ(n_clusters=8).fit(X32)
+    assert est.cluster_centers_.dtype == np.float32
+    assert est.transform(X32).dtype == np.float32
+    assert est.inverse_transform(est.transform(X32)).dtype == np.float32
+    est64 = SpaceFillingVQ(n_clusters=8).fit(gauss2)
+    np.testing.assert_allclose(est.cluster_centers_, est64.cluster_centers_, atol=1e-3)
+
+
+def test_canonical_orientation(gauss2):
+    """Reversing or shifting the data's order does not reverse the fitted curve."""
+    a = SpaceFillingVQ(n_clusters=8).fit(gauss2)
+    b = SpaceFillingVQ(n_clusters=8).fit(gauss2[::-1])
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-8)
+    # warm-starting from the reversed curve gives the canonical orientation again
+    c = SpaceFillingVQ(n_clusters=8, init=a.cluster_centers_[::-1], max_iter=1).fit(gauss2)
+    assert np.linalg.norm(c.cluster_centers_[0] - a.cluster_centers_[0]) < np.linalg.norm(
+        c.cluster_centers_[0] - a.cluster_centers_[-1])
+
+
+def test_sgd_is_reproducible_and_faithful(gauss2):
+    a = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=3).fit(gauss2)
+    b = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=3).fit(gauss2)
+    c = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=4).fit(gauss2)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert not np.array_equal(a.cluster_centers_, c.cluster_centers_)
+    # stages 4 -> 8, 5 epochs each, as published
+    assert [h["n_clusters"] for h in a.history_] == [4, 8]
+    assert a.n_iter_ == 10
+    # trained: much better than its start (the 4 norm-quartile means), ordered
+    start = norm_groups_init(gauss2, np.ones(len(gauss2)), 4)
+    assert mse_corner(gauss2, a.cluster_centers_) < 0.7 * mse_corner(gauss2, start)
+    assert adj_ratio(a.cluster_centers_) < 0.7
+
+
+def test_sgd_loss_decreases_with_training(gauss2):
+    short = SpaceFillingVQ(n_clusters=16, algorithm="sgd", n_epochs=1, random_state=0,
+                           learning_rate=1e-4).fit(gauss2)
+    long = SpaceFillingVQ(n_clusters=16, algorithm="sgd", n_epochs=5, random_state=0).fit(gauss2)
+    assert mse_corner(gauss2, long.cluster_centers_) < mse_corner(gauss2, short.cluster_centers_)
+
+
+def test_smoothness_trades_error_for_order(gauss2):
+    rough = SpaceFillingVQ(n_clusters=16, smoothness=0.0).fit(gauss2)
+    smooth = SpaceFillingVQ(n_clusters=16, smoothness=1.0).fit(gauss2)
+    assert rough.inertia_ < smooth.inertia_
+    assert adj_ratio(smooth.cluster_centers_) < adj_ratio(rough.cluster_centers_)
+
+
+def test_n_jobs_bit_identical(gauss2):
+    a = SpaceFillingVQ(n_clusters=16, n_jobs=1).fit(gauss2)
+    b = SpaceFillingVQ(n_clusters=16, n_jobs=2).fit(gauss2)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.transform(gauss2), b.transform(gauss2))
+    s1 = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=0, n_jobs=1).fit(gauss2)
+    s2 = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=0, n_jobs=2).fit(gauss2)
+    np.testing.assert_array_equal(s1.cluster_centers_, s2.cluster_centers_)
+
+
+def test_sample_weight_equals_repeated_rows(gauss2):
+    X = gauss2[:500]
+    w = np.random.default_rng(1).integers(0, 4, size=500)
+    a = SpaceFillingVQ(n_clusters=8).fit(X, sample_weight=w)
+    b = SpaceFillingVQ(n_clusters=8).fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-7, atol=1e-9)
+    q = SpaceFillingVQ(n_clusters=8, init="norm-quartiles").fit(X, sample_weight=w)
+    r = SpaceFillingVQ(n_clusters=8, init="norm-quartiles").fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(q.cluster_centers_, r.cluster_centers_, rtol=1e-7, atol=1e-9)
+
+
+def test_warm_start_from_array(gauss2):
+    first = SpaceFillingVQ(n_clusters=8).fit(gauss2)
+    warm = SpaceFillingVQ(n_clusters=8, init=first.cluster_centers_).fit(gauss2)
+    assert warm.inertia_ <= first.inertia_ * 1.001
+    grown = SpaceFillingVQ(n_clusters=16, init=first.cluster_centers_).fit(gauss2)
+    assert grown.cluster_centers_.shape == (16, 2)
+    assert grown.inertia_ < first.inertia_
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 4.0]]), "infinity"),
+        (np.empty((0, 2)), "0 sample"),
+        (np.zeros((3, 2, 2)), "3"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), "convert|string"),
+    ],
+)
+def test_bad_input_is_named(X, match):
+    before = X.copy()
+    with pytest.raises((ValueError, TypeError), match=match):
+        SpaceFillingVQ(n_clusters=2).fit(X)
+    np.testing.assert_array_equal(X, before) if X.dtype.kind != "f" else None
+
+
+def test_too_few_samples():
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=4"):
+        SpaceFillingVQ(n_clusters=4).fit(np.eye(3))
+
+
+def test_wrong_width_at_predict(gauss2):
+    est = SpaceFillingVQ(n_clusters=4).fit(gauss2)
+    for method in (est.predict, est.transform, est.score):
+        with pytest.raises(ValueError, match="features"):
+            method(np.zeros((3, 5)))
+
+
+def test_inverse_transform_checks_positions(gauss2):
+    est = SpaceFillingVQ(n_clusters=4).fit(gauss2)
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        est.inverse_transform([[3.5]])
+    with pytest.raises(ValueError, match="1\\)"):
+        est.inverse_transform(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        est.inverse_transform([[np.nan]])
+
+
+def test_bad_init_array(gauss2):
+    with pytest.raises(ValueError, match="init array"):
+        SpaceFillingVQ(n_clusters=4, init=np.zeros((5, 2))).fit(gauss2)
+    with pytest.raises(ValueError, match="init array"):
+        SpaceFillingVQ(n_clusters=4, init=np.zeros((2, 3))).fit(gauss2)
+
+
+def test_inputs_never_mutated(gauss2):
+    X = gauss2[:300].copy()
+    w = np.ones(300)
+    X0, w0 = X.copy(), w.copy()
+    est = SpaceFillingVQ(n_clusters=5).fit(X, sample_weight=w)
+    est.transform(X), est.predict(X), est.score(X, sample_weight=w)
+    T = est.transform(X)
+    T0 = T.copy()
+    est.inverse_transform(T)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(w, w0)
+    np.testing.assert_array_equal(T, T0)
+
+
+def test_identical_rows_warn_dead_corners():
+    X = np.ones((20, 3))
+    with pytest.warns(ConvergenceWarning, match="dead corners"):
+        est = SpaceFillingVQ(n_clusters=4).fit(X)
+    np.testing.assert_allclose(est.cluster_centers_, 1.0)
+    assert est.n_dead_ == 3
+    t = est.transform(X)
+    assert np.all((t >= 0) & (t <= 3))
+    np.testing.assert_allclose(est.inverse_transform(t), 1.0)
+
+
+def test_clone_and_params():
+    est = SpaceFillingVQ(n_clusters=5, smoothness=0.1)
+    assert clone(est).get_params() == est.get_params()
