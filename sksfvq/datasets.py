@@ -1,12 +1,17 @@
 """Data generators and loaders that never download.
 
 The standard benchmark sets of METRICS.md are generated from fixed seeds, so
-every machine gets bit-identical data without shipping files.
+every machine gets bit-identical data without shipping files. The real data
+here ships with scikit-learn: the 8x8 digits (1797 x 64, labels 0-9) and the
+two sample photographs of ``sklearn.datasets.load_sample_image`` (their
+pixels need Pillow: ``pip install pillow``, part of the ``docs`` extra).
+Larger real sets (GloVe word vectors, phone-labelled speech) live in
+``benchmarks/data/`` because they need optional packages.
 """
 
 import numpy as np
 
-__all__ = ["make_gaussian", "load_standard"]
+__all__ = ["make_gaussian", "load_standard", "load_digits", "load_pixels"]
 
 #: name -> (n_features, n_clusters) of the standard Gaussian sets
 _GAUSS = {"gauss2": (2, 32), "gauss16": (16, 64), "gauss128": (128, 32)}
@@ -48,3 +53,92 @@ def load_standard(name, n_samples=None):
         return StandardScaler().fit_transform(data.data), data.target, 32
     raise ValueError(f"unknown standard dataset {name!r}; choose from "
                      f"{sorted(_GAUSS) + ['digits']}.")
+
+
+def load_digits(*, standardize=True, return_images=False):
+    """scikit-learn's bundled 8x8 handwritten digits: ``(X, y)``.
+
+    Parameters
+    ----------
+    standardize : bool, default=True
+        Scale every pixel to zero mean and unit variance (constant pixels stay
+        0), as in the ``digits`` set of METRICS.md.
+    return_images : bool, default=False
+        Also return the raw images, shape (1797, 8, 8), values 0-16.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), float64
+    y : ndarray of shape (1797,), int, the digit 0-9
+    images : ndarray of shape (1797, 8, 8)
+        Only when ``return_images`` is True.
+
+    Examples
+    --------
+    >>> X, y = load_digits()
+    >>> X.shape, sorted(set(y.tolist())) == list(range(10))
+    ((1797, 64), True)
+    >>> bool(abs(X.mean()) < 1e-12)
+    True
+    """
+    from sklearn.datasets import load_digits as _load
+
+    data = _load()
+    X = data.data.astype(np.float64)
+    if standardize:
+        from sklearn.preprocessing import StandardScaler
+
+        X = StandardScaler().fit_transform(X)
+    if return_images:
+        return X, data.target, data.images
+    return X, data.target
+
+
+def load_pixels(image="china.jpg", *, n_samples=None, random_state=0, dtype=np.float64,
+                return_shape=False):
+    """RGB pixels of a photograph bundled with scikit-learn, scaled to [0, 1].
+
+    The rows are the colour vectors to quantize (colour quantization: a
+    palette of K colours is a codebook; an ordered palette makes neighbouring
+    indices similar colours).
+
+    Parameters
+    ----------
+    image : {"china.jpg", "flower.jpg"}, default="china.jpg"
+        Both are 427 x 640 pixels (273,280 rows), licence CC BY 2.0 / public
+        domain as stated by scikit-learn.
+    n_samples : int, optional
+        Return this many rows drawn without replacement (seeded); all rows when
+        None (in raster order).
+    random_state : int, default=0
+    dtype : numpy dtype, default=np.float64
+    return_shape : bool, default=False
+        Also return the image shape ``(height, width, 3)`` (for rebuilding the
+        picture from all rows).
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, 3)
+    shape : tuple of int
+        Only when ``return_shape`` is True.
+
+    Examples
+    --------
+    >>> X = load_pixels(n_samples=1000)
+    >>> X.shape, float(X.min()) >= 0, float(X.max()) <= 1
+    ((1000, 3), True, True)
+    """
+    try:
+        from sklearn.datasets import load_sample_image
+        img = load_sample_image(image)
+    except ImportError as exc:  # pragma: no cover - depends on Pillow
+        raise ImportError("load_pixels needs Pillow: pip install pillow") from exc
+    X = (np.asarray(img, dtype=np.float64).reshape(-1, 3) / 255.0)
+    if n_samples is not None:
+        n_samples = int(n_samples)
+        if not 1 <= n_samples <= X.shape[0]:
+            raise ValueError(f"n_samples must be in [1, {X.shape[0]}]; got {n_samples}.")
+        idx = np.random.default_rng(random_state).choice(X.shape[0], n_samples, replace=False)
+        X = X[np.sort(idx)]
+    X = X.astype(dtype, copy=False)
+    return (X, img.shape) if return_shape else X
