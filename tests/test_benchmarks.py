@@ -1,0 +1,131 @@
+"""Fast tests of the benchmark peers and the quality benchmark's plumbing."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+
+import bench_quality  # noqa: E402
+import peers  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_open_path_never_longer_than_input_order(seed):
+    C = np.random.default_rng(seed).normal(size=(25, 3))
+    order = peers.order_open_path(C)
+    assert sorted(order.tolist()) == list(range(25))
+    assert peers.path_length(C, order) <= peers.path_length(C) + 1e-12
+
+
+def test_open_path_recovers_points_on_a_line():
+    x = np.random.default_rng(0).permutation(np.linspace(0.0, 1.0, 30))
+    C = np.c_[x, np.zeros_like(x)]
+    order = peers.order_open_path(C)
+    assert peers.path_length(C, order) == pytest.approx(1.0)
+    assert np.all(np.diff(x[order]) > 0) or np.all(np.diff(x[order]) < 0)
+
+
+def test_open_path_small_k():
+    assert peers.order_open_path(np.zeros((1, 2))).tolist() == [0]
+    assert peers.order_open_path(np.ones((2, 2))).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("k", [8, 6, 1])
+def test_plain_vq_returns_k_vectors(k):
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    res = peers.fit_plain_vq(X, k, 0)
+    assert res["codebook"].shape == (k, 3)
+    assert np.isfinite(res["codebook"]).all()
+    assert res["positions"].shape == (400,)
+    assert res["fit_s"] >= 0
+    if k > 1:  # every vector is some row's nearest
+        assert len(np.unique(res["positions"])) == k
+
+
+def test_plain_vq_close_to_kmeans():
+    X = np.random.default_rng(1).normal(size=(2000, 2))
+    vq = peers.fit_plain_vq(X, 16, 0)["codebook"]
+    km = peers.fit_kmeans(X, 16, 0)["codebook"]
+
+    def mse(C):
+        return np.min(((X[:, None, :] - C[None]) ** 2).sum(-1), axis=1).mean()
+
+    assert mse(vq) <= 1.1 * mse(km)
+
+
+def test_kmeans_path_positions_are_ranks_of_nearest_centre():
+    X = np.random.default_rng(2).normal(size=(500, 2))
+    res = peers.fit_kmeans_path(X, 10, 0)
+    C, t = res["codebook"], res["positions"]
+    nearest = np.argmin(((X[:, None, :] - C[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(t.astype(int), nearest)
+    km = peers.fit_kmeans(X, 10, 0)
+    assert peers.path_length(C) <= peers.path_length(km["codebook"]) + 1e-12
+
+
+def test_som_wrapper_returns_k_by_d(monkeypatch):
+    pytest.importorskip("minisom")
+    monkeypatch.setattr(peers, "SOM_MIN_UPDATES", 0)
+    X = np.random.default_rng(3).normal(size=(300, 4))
+    res = peers.fit_som(X, 7, 0)
+    assert res["codebook"].shape == (7, 4)
+    assert np.isfinite(res["codebook"]).all()
+    assert res["positions"].shape == (300,)
+    assert set(np.unique(res["positions"])) <= set(range(7))
+
+
+def test_som_schedule_two_phases():
+    rough, fine = peers.som_schedule(10_000, 32)
+    assert rough["sigma"] > fine["sigma"]
+    assert rough["learning_rate"] > fine["learning_rate"]
+    assert rough["n_iter"] + fine["n_iter"] == 100_000
+
+
+def test_bar_check():
+    rows = {
+        "kmeans": {"mse_corner": 1.0, "adj_ratio": 1.0, "fit_ratio": 1.0},
+        "kmeans_path": {"mse_corner": 1.0, "adj_ratio": 0.5, "fit_ratio": 1.0},
+        "som": {"mse_corner": 1.05, "adj_ratio": 0.4, "fit_ratio": 9.0},
+        "sgd": {"mse_corner": 2.0, "adj_ratio": 0.1, "fit_ratio": 3.0},  # collapsed
+        "sfvq": {"mse_corner": 1.02, "adj_ratio": 0.39, "fit_ratio": 1.5},
+    }
+    bar = bench_quality.bar_check(rows)
+    assert bar["adj_setter"] == "som" and bar["adj_bar"] == 0.4
+    assert bar["pass"]
+    rows["sfvq"]["mse_corner"] = 1.04
+    assert not bench_quality.bar_check(rows)["pass"]
+    rows["sfvq"]["mse_corner"] = 1.0
+    rows["sfvq"]["fit_ratio"] = 2.5
+    assert not bench_quality.bar_check(rows)["time_ok"]
+    assert bench_quality.bar_check({"kmeans": rows["kmeans"]}) is None
+
+
+def test_parse_param():
+    assert bench_quality._parse_param("smoothness=0.02") == ("smoothness", 0.02)
+    assert bench_quality._parse_param("algorithm=lloyd") == ("algorithm", "lloyd")
+    assert bench_quality._parse_param("max_iter=7") == ("max_iter", 7)
+
+
+def test_run_writes_tables_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    res = bench_quality.run(datasets=["gauss2"], quick=True, repeats=2,
+                            methods=["kmeans_path", "sfvq"], n_samples=600,
+                            params={"n_jobs": 1}, out=str(tmp_path), verbose=False)
+    ds = res["datasets"]["gauss2"]
+    assert list(ds["methods"]) == ["kmeans", "kmeans_path", "sfvq"]
+    assert ds["info"] == {"N": 600, "D": 2, "K": 32, "labels": False}
+    assert ds["methods"]["kmeans"]["fit_ratio"] == 1.0
+    assert ds["methods"]["sfvq"]["repeats"] == 2
+    assert ds["methods"]["kmeans_path"]["repeats"] == 1
+    assert ds["bar"] is not None and isinstance(ds["bar"]["pass"], bool)
+    text = (tmp_path / "quality_quick.md").read_text()
+    assert "| KMeans + 2-opt path |" in text and "n_jobs" in text
+    assert (tmp_path / "pareto_quick.png").stat().st_size > 1000
+
+
+def test_run_rejects_unknown_method():
+    with pytest.raises(ValueError, match="unknown methods"):
+        bench_quality.run(methods=["nope"], out=None, verbose=False)
