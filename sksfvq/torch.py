@@ -213,8 +213,9 @@ def project_to_curve(X, C, chunk_size=16384):
 def points_on_curve(positions, C):
     """Points of the polyline through ``C`` at ``positions`` (in ``[0, k-1]``).
 
-    ``t = j + lambda`` gives ``c_j + lambda (c_{j+1} - c_j)``, as the
-    estimator's ``inverse_transform``. Differentiable with respect to ``C``.
+    ``t = j + lambda`` gives ``(1 - lambda) c_j + lambda c_{j+1}``, as the
+    estimator's ``inverse_transform`` (integer positions return corners
+    exactly). Differentiable with respect to ``C``.
     """
     k = C.shape[0]
     if k == 1:
@@ -222,7 +223,7 @@ def points_on_curve(positions, C):
     t = positions.to(C.dtype)
     j = t.floor().long().clamp(0, k - 2)
     lam = (t - j.to(C.dtype))[:, None]
-    return C[j] + lam * (C[j + 1] - C[j])
+    return (1 - lam) * C[j] + lam * C[j + 1]
 
 
 def double_corners(C, eps=0.01):
