@@ -314,6 +314,7 @@ def segment_directions(estimator):
     >>> from sksfvq import SpaceFillingVQ
     >>> C = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 3.0]])
     >>> est = SpaceFillingVQ(3, smoothness=0, init=C).fit(C)
+    >>> est.cluster_centers_ = C  # pin this corner order for the example
     >>> segment_directions(est).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
@@ -347,6 +348,7 @@ def decode_positions(estimator, positions):
     >>> from sksfvq import SpaceFillingVQ
     >>> C = np.array([[0.0], [4.0]])
     >>> est = SpaceFillingVQ(2, smoothness=0, init=C).fit(C)
+    >>> est.cluster_centers_ = C  # pin this corner order for the example
     >>> decode_positions(est, [[0.0, 0.5], [0.25, 1.0]])[..., 0].tolist()
     [[0.0, 2.0], [1.0, 4.0]]
     """
@@ -380,6 +382,7 @@ def walk(estimator, n_points, *, start=0.0, stop=None):
     >>> from sksfvq import SpaceFillingVQ
     >>> C = np.array([[0.0], [4.0]])
     >>> est = SpaceFillingVQ(2, smoothness=0, init=C).fit(C)
+    >>> est.cluster_centers_ = C  # pin this corner order for the example
     >>> t, p = walk(est, 3)
     >>> t.tolist(), p[:, 0].tolist()
     ([0.0, 0.5, 1.0], [0.0, 2.0, 4.0])
@@ -459,6 +462,7 @@ def arc_length_codebook(estimator, n_points, *, return_positions=False):
     >>> from sksfvq import SpaceFillingVQ
     >>> C = np.array([[0.0], [1.0], [4.0]])  # a fixed curve: fit on its own corners
     >>> est = SpaceFillingVQ(3, smoothness=0, init=C).fit(C)
+    >>> est.cluster_centers_ = C  # pin this corner order for the example
     >>> cb, t = arc_length_codebook(est, 5, return_positions=True)
     >>> cb[:, 0].round(6).tolist(), t.round(3).tolist()
     ([0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.333, 1.667, 2.0])

@@ -203,13 +203,21 @@ def plot_vq_vs_sfvq(estimator, X, kmeans=None, axes=None, max_points=5000, rando
     if axes is None:
         import matplotlib.pyplot as plt
 
-        _, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
+        _, axes = plt.subplots(1, 2, figsize=(10, 5))
     axes = np.asarray(axes).ravel()
     plot_voronoi(kmeans, X, ax=axes[0], max_points=max_points, random_state=random_state,
                  label="k-means")
     axes[0].set_title(f"VQ (k-means), K={k}: Voronoi cells, no order")
     plot_curve(estimator, X, ax=axes[1], max_points=max_points, random_state=random_state)
     axes[1].set_title(f"SFVQ, K={k}: corners on one curve")
+    # same window on both sides; 'box' keeps equal aspect valid for shared axes too
+    pts = np.vstack([X, np.asarray(estimator.cluster_centers_, dtype=np.float64)])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.05 * (hi - lo + 1e-12)
+    for ax in axes[:2]:
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_aspect("equal", adjustable="box")
     return axes
 
 

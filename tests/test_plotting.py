@@ -17,14 +17,18 @@ from sksfvq import plotting  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _close():
+def _draw_and_close():
     yield
+    for num in plt.get_fignums():  # drawing catches layout errors the artists hide
+        plt.figure(num).canvas.draw()
     plt.close("all")
 
 
 def fixed_curve(C):
     C = np.asarray(C, dtype=np.float64)
-    return SpaceFillingVQ(C.shape[0], smoothness=0, init=C).fit(C)
+    est = SpaceFillingVQ(C.shape[0], smoothness=0, init=C).fit(C)
+    est.cluster_centers_ = C  # the estimator may orient a curve either way; pin this order
+    return est
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +90,14 @@ def test_plot_vq_vs_sfvq(fitted2d):
     assert any(isinstance(c, LineCollection) for c in axes[0].collections)
     assert axes[1].lines[0].get_xdata().shape == (8,)
     assert "k-means" in axes[0].get_title() and "SFVQ" in axes[1].get_title()
+    assert axes[0].get_xlim() == axes[1].get_xlim()
+
+
+def test_plot_vq_vs_sfvq_on_shared_axes(fitted2d):
+    est, X = fitted2d
+    fig, axes = plt.subplots(1, 2, sharex=True, sharey=True)
+    plotting.plot_vq_vs_sfvq(est, X, axes=axes)
+    fig.tight_layout()  # raised for adjustable='datalim' on shared axes
 
 
 def test_plot_index_profiles_lines_and_image():
@@ -105,7 +117,6 @@ def test_plot_index_profiles_lines_and_image():
 def test_plot_codebook_and_distance_matrix():
     C = np.array([[0.0, 1.0], [3.0, -4.0], [0.0, 0.0]])
     est = fixed_curve(C)
-    C = est.cluster_centers_  # the estimator may orient the curve the other way
     ax = plotting.plot_codebook(est, feature_names=["a", "b"])
     im = ax.images[0]
     assert_allclose(im.get_array(), C)

@@ -1,0 +1,98 @@
+"""Sphinx configuration of the sksfvq documentation."""
+
+import glob
+import os
+import sys
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)  # sksfvq and benchmarks.data from this checkout
+
+import sksfvq  # noqa: E402
+
+project = "sksfvq"
+author = "the sksfvq developers"
+copyright = "2026, the sksfvq developers"
+release = version = sksfvq.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "_generated/*.inc", "auto_examples/*.ipynb",
+                    "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
+                    "examples/*"]
+templates_path = []
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+intersphinx_mapping = {}  # the build machine is offline: no inventories
+
+html_theme = "pydata_sphinx_theme"
+html_title = "sksfvq"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_prev_next": False,
+}
+html_static_path = []
+
+warnings.filterwarnings("ignore", category=UserWarning,
+                        message="Matplotlib is currently using agg")
+
+sphinx_gallery_conf = {
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": r"__init__\.py",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "plot_gallery": "True",
+    "within_subsection_order": "FileNameSortKey",
+    "matplotlib_animations": False,
+    "show_memory": False,
+    "min_reported_time": 1,
+}
+
+
+def _write_generated():
+    """Fragments that depend on which optional pages and results exist."""
+    out = os.path.join(HERE, "_generated")
+    os.makedirs(out, exist_ok=True)
+    # pages other people write: in the toctree only when present
+    extra = [name for name in ("scaling",) if os.path.exists(os.path.join(HERE, name + ".rst"))]
+    with open(os.path.join(out, "extra_toctree.inc"), "w", encoding="utf-8") as fh:
+        if extra:
+            fh.write(".. toctree::\n   :maxdepth: 2\n\n")
+            fh.writelines(f"   {name}\n" for name in extra)
+    # benchmark results written by the benchmark scripts
+    results = os.path.join(ROOT, "benchmarks", "results")
+    mds = sorted(glob.glob(os.path.join(results, "*.md")))
+    pngs = sorted(glob.glob(os.path.join(results, "*.png")))
+    lines = []
+    if not mds and not pngs:
+        lines.append("No benchmark results are stored in ``benchmarks/results/`` yet.\n")
+    for md in mds:
+        lines += [f".. include:: {md}\n", "   :parser: myst_parser.sphinx_\n", "\n"]
+    for png in pngs:
+        rel = os.path.relpath(png, HERE).replace(os.sep, "/")
+        name = os.path.splitext(os.path.basename(png))[0]
+        lines += [f".. figure:: {rel}\n", "   :width: 90%\n", "\n",
+                  f"   ``{name}``\n", "\n"]
+    with open(os.path.join(out, "benchmark_results.inc"), "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+
+
+_write_generated()
