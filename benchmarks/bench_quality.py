@@ -32,11 +32,12 @@ except ImportError:  # pragma: no cover
 
 DATASETS = ["gauss2", "gauss16", "gauss128", "digits"]
 QUICK_N = 8192
-#: methods timed with fewer repeats (slow, and their time is not part of the
-#: bar): at most this many in full mode, one in quick mode
-SLOW = {"som": 3, "sgd": 3}
-#: in quick mode only the methods of the bar's time ratio are repeated
-QUICK_REPEATED = ("kmeans", "sfvq")
+#: the methods of the bar's time ratio: timed ``repeats`` times (default 5
+#: full, 3 quick); the other methods are timed at most ``OTHER_REPEATS`` times
+#: in full mode and once in quick mode (their time is not part of the bar, and
+#: the SOM and plain VQ are slow)
+BAR_TIMED = ("kmeans", "sfvq")
+OTHER_REPEATS = 3
 #: the measures of the tables, in order
 COLUMNS = ["mse_corner", "mse_rel", "mse_curve", "adj_ratio", "curve_length", "cont10",
            "trust10", "usage", "dead", "label_spread", "fit_s", "fit_ratio", "repeats"]
@@ -58,7 +59,23 @@ def _versions():
         out["minisom"] = getattr(minisom, "__version__", None) or _dist_version("minisom")
     except ImportError:
         pass
+    out["git"] = _git_commit()
     return out
+
+
+def _git_commit():
+    """Short commit of the checkout (``+dirty`` when sksfvq/ has local changes)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "sksfvq"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:  # pragma: no cover
+        return "?"
+    return (sha or "?") + ("+dirty" if dirty else "")
 
 
 def _dist_version(name):
@@ -153,10 +170,8 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
 
     X, y, k = _load(name, quick, n_samples)
     n_rep = repeats if repeats is not None else (3 if quick else 5)
-    if quick:
-        reps = {m: (n_rep if m in QUICK_REPEATED else 1) for m in methods}
-    else:
-        reps = {m: min(n_rep, SLOW.get(m, n_rep)) for m in methods}
+    other = 1 if quick else OTHER_REPEATS
+    reps = {m: (n_rep if m in BAR_TIMED else min(n_rep, other)) for m in methods}
     fns = {m: _fit_fn(m, params) for m in methods}
     # warm-up: JIT compilation and library first-call costs stay out of the
     # timings (METRICS.md: compile time is reported separately)
@@ -245,10 +260,9 @@ def write_markdown(results, path):
         lines += ["Quick mode: only KMeans and the default SpaceFillingVQ are timed "
                   "repeatedly (column `repeats`); the other times are single runs.", ""]
     else:
-        slow = [peers.PEERS[m][0] for m in SLOW if m in results["methods"]]
-        if slow:
-            lines += [f"Fewer timing repeats (column `repeats`) for {', '.join(slow)}: "
-                      "they are slow and their time is not part of the bar.", ""]
+        lines += [f"Timing repeats (column `repeats`): KMeans and the default "
+                  f"SpaceFillingVQ (the bar's ratio) as asked; the other methods at most "
+                  f"{OTHER_REPEATS} (slow, and not part of the bar).", ""]
     for name, ds in results["datasets"].items():
         lines += _table(name, ds, [])
     with open(path, "w") as fh:
@@ -315,8 +329,9 @@ def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", meth
     quick : bool, N = 8192 rows for the Gaussian sets; only KMeans and the
         default SpaceFillingVQ are repeated (``repeats``, default 3), the
         other methods are timed once.
-    repeats : int or None, timing repeats (default 3 quick / 5 full; the SOM
-        and sgd use at most 3 in full mode).
+    repeats : int or None, timing repeats of KMeans and the default
+        SpaceFillingVQ (default 3 quick / 5 full); the other methods use at
+        most 3 in full mode and 1 in quick mode.
     out : str or None, folder for ``quality[_quick][_tag].md`` and
         ``pareto[_quick][_tag].png``; None (or "none") writes nothing.
     methods : list of keys of ``peers.PEERS`` (``kmeans`` is always added:
@@ -343,25 +358,31 @@ def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", meth
         ds = run_dataset(name, methods, quick=quick, repeats=repeats, params=params,
                          seed=seed, n_samples=n_samples, verbose=verbose)
         results["datasets"][name] = ds
+        results["elapsed_s"] = time.perf_counter() - t0
         if verbose:
             print("\n".join(_table(name, ds, [])), flush=True)
-    results["elapsed_s"] = time.perf_counter() - t0
+        _write(results, out, quick, tag, verbose=False)  # partial results survive
     if verbose:
         print("\n".join(_header(results)))
         for name, ds in results["datasets"].items():
             print(_bar_line(name, ds["bar"]))
         print(f"total {results['elapsed_s']:.1f} s", flush=True)
-    if out is not None and str(out).lower() != "none":
-        os.makedirs(out, exist_ok=True)
-        suffix = ("_quick" if quick else "") + (f"_{tag}" if tag else "")
-        md = os.path.join(out, f"quality{suffix}.md")
-        png = os.path.join(out, f"pareto{suffix}.png")
-        write_markdown(results, md)
-        pareto_plot(results, png)
-        results["files"] = [md, png]
-        if verbose:
-            print(f"wrote {md} and {png}")
+    _write(results, out, quick, tag, verbose=verbose)
     return results
+
+
+def _write(results, out, quick, tag, verbose=True):
+    if out is None or str(out).lower() == "none":
+        return
+    os.makedirs(out, exist_ok=True)
+    suffix = ("_quick" if quick else "") + (f"_{tag}" if tag else "")
+    md = os.path.join(out, f"quality{suffix}.md")
+    png = os.path.join(out, f"pareto{suffix}.png")
+    write_markdown(results, md)
+    pareto_plot(results, png)
+    results["files"] = [md, png]
+    if verbose:
+        print(f"wrote {md} and {png}")
 
 
 def _parse_param(text):
@@ -385,8 +406,8 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=None, choices=list(peers.PEERS),
                    help="subset of methods (kmeans is always included)")
     p.add_argument("--repeats", type=int, default=None,
-                   help="timing repeats (default 3 quick, 5 full; som/sgd at most 3 in full, "
-                   "other peers once in quick)")
+                   help="timing repeats of kmeans and sfvq (default 3 quick, 5 full); other "
+                   "methods at most 3 (full) or once (quick)")
     p.add_argument("--param", action="append", type=_parse_param, default=[],
                    metavar="NAME=VALUE",
                    help="override a parameter of the default SpaceFillingVQ (repeatable)")
