@@ -232,9 +232,12 @@ def _header(results):
     lines = [
         "- versions: " + ", ".join(f"{a} {b}" for a, b in v.items()),
         "- threads: " + ", ".join(f"{a}={b}" for a, b in t.items())
-        + " (library defaults, not pinned; the machine is shared with other jobs)",
+        + (f" (pinned with --threads {results['pinned_threads']}" if results.get("pinned_threads")
+           else " (library defaults, not pinned")
+        + "; the machine is shared with other CPU-heavy jobs)",
         f"- mode: {'quick' if results['quick'] else 'full'}, seed {results['seed']}, "
-        f"started {results['started']} UTC",
+        f"started {results['started']} UTC, "
+        f"{results.get('elapsed_s', 0.0):.0f} s for {len(results['datasets'])} dataset(s)",
         "- fit_s: median wall-clock seconds over `repeats` fits, all methods timed "
         "alternating in one process on the same data; fit_ratio = fit_s / KMeans(n_init=1) "
         "fit_s (absolute seconds drift on shared machines, ratios are the measure); "
@@ -320,7 +323,7 @@ def pareto_plot(results, path):
 
 
 def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", methods=None,
-        params=None, seed=0, n_samples=None, tag=None, verbose=True):
+        params=None, seed=0, n_samples=None, tag=None, threads=None, verbose=True):
     """Run the benchmark; returns ``{"datasets": {name: {...}}, ...}``.
 
     Parameters
@@ -338,7 +341,28 @@ def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", meth
         it is the reference of the ratios).
     params : dict, overrides for the default ``SpaceFillingVQ`` (key ``sfvq``).
     n_samples : int or None, rows of the Gaussian sets (overrides the mode).
+    threads : int or None, pin every method to this many threads (numba's
+        ``set_num_threads`` and threadpoolctl's limit for OpenMP and BLAS);
+        None keeps the libraries' defaults.
     """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    if threads is None:
+        return _run(datasets, quick, repeats, out, methods, params, seed, n_samples, tag,
+                    None, verbose)
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with threadpool_limits(limits=threads):
+            return _run(datasets, quick, repeats, out, methods, params, seed, n_samples,
+                        tag, threads, verbose)
+    finally:
+        numba.set_num_threads(old)
+
+
+def _run(datasets, quick, repeats, out, methods, params, seed, n_samples, tag, threads,
+         verbose):
     datasets = list(datasets or DATASETS)
     methods = list(methods or peers.PEERS)
     unknown = [m for m in methods if m not in peers.PEERS]
@@ -349,6 +373,7 @@ def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", meth
     methods = [m for m in peers.PEERS if m in methods]  # table order
     params = dict(params or {})
     results = {"quick": bool(quick), "seed": seed, "params": params, "methods": methods,
+               "pinned_threads": threads,
                "versions": _versions(), "threads": _threads(),
                "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "datasets": {}}
     t0 = time.perf_counter()
@@ -414,6 +439,9 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=None,
                    help="rows of the Gaussian sets (overrides the mode's N)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="pin numba, OpenMP and BLAS threads of every method (default: "
+                   "library defaults); 1 gives stable ratios on a busy machine")
     p.add_argument("--out", default="benchmarks/results",
                    help="output folder, or 'none' to write nothing")
     p.add_argument("--tag", default=None, help="suffix of the output file names")
@@ -422,7 +450,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     res = run(datasets=args.datasets, quick=args.quick, repeats=args.repeats, out=args.out,
               methods=args.methods, params=dict(args.param), seed=args.seed,
-              n_samples=args.n_samples, tag=args.tag)
+              n_samples=args.n_samples, tag=args.tag, threads=args.threads)
     bars = [ds["bar"] for ds in res["datasets"].values() if ds["bar"] is not None]
     return 1 if args.strict and not all(b["pass"] for b in bars) else 0
 

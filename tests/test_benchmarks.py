@@ -129,3 +129,13 @@ def test_run_writes_tables_and_plot(tmp_path):
 def test_run_rejects_unknown_method():
     with pytest.raises(ValueError, match="unknown methods"):
         bench_quality.run(methods=["nope"], out=None, verbose=False)
+
+
+def test_run_pins_threads_and_restores():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    res = bench_quality.run(datasets=["gauss2"], quick=True, repeats=1, methods=["kmeans"],
+                            n_samples=300, out=None, threads=1, verbose=False)
+    assert res["threads"]["numba"] == 1 and res["pinned_threads"] == 1
+    assert numba.get_num_threads() == before
+    assert res["datasets"]["gauss2"]["bar"] is None  # no sfvq: no bar check
