@@ -89,6 +89,32 @@ def _centred(C):
     return center, Cc, cc
 
 
+def _chunk_rows(chunk_size, k):
+    """Rows per chunk: the given value, or about 2**20 scratch elements per tensor."""
+    if chunk_size is None:
+        return max(256, (1 << 20) // max(k, 1))
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}.")
+    return int(chunk_size)
+
+
+def _use_numba(backend, X):
+    """Whether to run the estimator's Numba kernel (CPU float32/float64 only)."""
+    if backend not in ("auto", "torch", "numba"):
+        raise ValueError(f'backend must be "auto", "torch" or "numba"; got {backend!r}.')
+    cpu_ok = X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
+    if backend == "numba" and not cpu_ok:
+        raise ValueError('backend="numba" needs CPU float32 or float64 tensors; got '
+                         f"{X.dtype} on {X.device}.")
+    return backend == "numba" or (backend == "auto" and cpu_ok)
+
+
+def _as_numpy_pair(X, C):
+    Xn = np.ascontiguousarray(X.detach().numpy())
+    Cn = np.ascontiguousarray(C.detach().to(X.dtype).numpy())
+    return Xn, Cn
+
+
 def _margin(xx, cmax, d, dtype):
     """Rounding margin of the expanded distance form (as in ``_kernels``)."""
     eps = torch.finfo(dtype).eps
@@ -96,7 +122,7 @@ def _margin(xx, cmax, d, dtype):
 
 
 @torch.no_grad()
-def nearest_corner(X, C, chunk_size=16384):
+def nearest_corner(X, C, chunk_size=None, backend="auto"):
     """Index of and squared distance to the nearest corner of every row.
 
     Expanded form ``|x|^2 - 2 x.c + |c|^2`` with one matrix product per chunk
@@ -107,18 +133,30 @@ def nearest_corner(X, C, chunk_size=16384):
     ----------
     X : Tensor of shape (n, d)
     C : Tensor of shape (k, d)
-    chunk_size : int, default=16384
-        Rows per chunk (bounds the ``chunk_size x k`` scratch memory).
+    chunk_size : int, default=None
+        Rows per chunk; it bounds the ``chunk_size x k`` scratch tensors. By
+        default about 2**20 / k rows (at least 256): a few MB per temporary.
+    backend : {"auto", "torch", "numba"}, default="auto"
+        ``"numba"``: the estimator's kernel (CPU float32/float64 tensors only;
+        results identical to ``SpaceFillingVQ.predict``); ``"torch"``: the
+        same algebra in torch (any device; equal up to float rounding);
+        ``"auto"``: numba when possible, else torch.
 
     Returns
     -------
     labels : Tensor of shape (n,), int64
     dist2 : Tensor of shape (n,)
     """
+    if _use_numba(backend, X):
+        from ._kernels import assign_corners
+
+        labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
+        return torch.from_numpy(labels).long(), torch.from_numpy(dist2)
     C = C.detach().to(X.dtype)
     center, Cc, cc = _centred(C)
     cmax = cc.max()
     labels, dist2 = [], []
+    chunk_size = _chunk_rows(chunk_size, C.shape[0])
     for start in range(0, X.shape[0], chunk_size):
         xc = X[start:start + chunk_size].detach() - center
         xx = (xc * xc).sum(dim=1)
@@ -136,7 +174,7 @@ def nearest_corner(X, C, chunk_size=16384):
 
 
 @torch.no_grad()
-def project_to_curve(X, C, chunk_size=16384):
+def project_to_curve(X, C, chunk_size=None, backend="auto"):
     """Exact nearest point of the polyline through the corners, for every row.
 
     The algebra of the estimator's Numba kernel: with ``G = X C^T`` (one matrix
@@ -154,8 +192,16 @@ def project_to_curve(X, C, chunk_size=16384):
     ----------
     X : Tensor of shape (n, d)
     C : Tensor of shape (k, d)
-    chunk_size : int, default=16384
-        Rows per chunk (bounds the ``chunk_size x k`` scratch memory).
+    chunk_size : int, default=None
+        Rows per chunk; it bounds the ``chunk_size x k`` scratch tensors. By
+        default about 2**20 / k rows (at least 256): a few MB per temporary.
+        Torch backend only.
+    backend : {"auto", "torch", "numba"}, default="auto"
+        ``"numba"``: the estimator's kernel itself (CPU float32/float64 tensors
+        only; results bit-identical to ``SpaceFillingVQ.transform``);
+        ``"torch"``: the algebra above in torch (any device; equal to the
+        kernel up to float rounding, a few ulps, because summation orders
+        differ); ``"auto"``: numba when possible, else torch.
 
     Returns
     -------
@@ -166,6 +212,11 @@ def project_to_curve(X, C, chunk_size=16384):
         Squared distance to the curve.
     """
     n, d = X.shape
+    if _use_numba(backend, X):
+        from ._kernels import project
+
+        pos, seg, dist2 = project(*_as_numpy_pair(X, C))
+        return torch.from_numpy(pos), torch.from_numpy(seg).long(), torch.from_numpy(dist2)
     C = C.detach().to(X.dtype)
     k = C.shape[0]
     if k == 1:
@@ -182,6 +233,7 @@ def project_to_curve(X, C, chunk_size=16384):
                          torch.zeros_like(dd))
     nseg = k - 1
     out_pos, out_seg, out_d2 = [], [], []
+    chunk_size = _chunk_rows(chunk_size, k)
     for start in range(0, n, chunk_size):
         xc = X[start:start + chunk_size].detach() - center
         xx = (xc * xc).sum(dim=1)
@@ -215,15 +267,18 @@ def points_on_curve(positions, C):
 
     ``t = j + lambda`` gives ``(1 - lambda) c_j + lambda c_{j+1}``, as the
     estimator's ``inverse_transform`` (integer positions return corners
-    exactly). Differentiable with respect to ``C``.
+    exactly). The arithmetic is done in float64 and rounded once to the
+    corners' dtype, like the estimator's kernel, so float32 results agree bit
+    for bit. Differentiable with respect to ``C``.
     """
     k = C.shape[0]
     if k == 1:
         return C[0].expand(positions.shape[0], C.shape[1])
     t = positions.to(C.dtype)
     j = t.floor().long().clamp(0, k - 2)
-    lam = (t - j.to(C.dtype))[:, None]
-    return (1 - lam) * C[j] + lam * C[j + 1]
+    lam = (t - j.to(C.dtype)).double()[:, None]
+    C64 = C.double()
+    return ((1 - lam) * C64[j] + lam * C64[j + 1]).to(C.dtype)
 
 
 def double_corners(C, eps=0.01):
@@ -314,6 +369,11 @@ class SpaceFillingVQLayer(nn.Module):
         ``init_scale`` through the origin, in a random direction (from
         torch's global generator). Use :meth:`init_from_data` for the
         published data-driven start.
+    backend : {"auto", "torch", "numba"}, default="auto"
+        Implementation of the eval-mode projection and of :meth:`usage`:
+        ``"auto"`` runs the estimator's Numba kernel on CPU float32/float64
+        tensors (bit-identical to ``SpaceFillingVQ.transform``) and the torch
+        implementation otherwise (e.g. on a GPU); see :func:`project_to_curve`.
     device, dtype : optional
         Of the ``corners`` parameter (default: torch's defaults).
 
@@ -347,8 +407,9 @@ class SpaceFillingVQLayer(nn.Module):
     **Eval mode** returns the exact projection onto the whole curve (not the
     published nearest-corner-then-neighbours shortcut), with the algebra and
     the exact recheck of the estimator's kernel: see :func:`project_to_curve`.
-    Positions agree with ``SpaceFillingVQ.transform`` on the same corners up
-    to float rounding (a few ulps; the summation order differs).
+    On CPU (float32/float64, ``backend="auto"``) it *is* the estimator's
+    kernel, so positions equal ``SpaceFillingVQ.transform`` bit for bit; the
+    torch implementation (other devices) agrees up to a few ulps.
 
     **Conversion.** :meth:`to_estimator` keeps the corners *in the layer's
     order*: it does not apply the estimator's canonical orientation (which may
@@ -374,7 +435,8 @@ class SpaceFillingVQLayer(nn.Module):
     """
 
     def __init__(self, n_clusters, n_features, *, output="dithered", start_clusters=4,
-                 growth_epsilon=0.01, init_scale=1.0, device=None, dtype=None):
+                 growth_epsilon=0.01, init_scale=1.0, backend="auto", device=None,
+                 dtype=None):
         super().__init__()
         if int(n_clusters) < 1:
             raise ValueError(f"n_clusters must be >= 1; got {n_clusters}.")
@@ -388,6 +450,9 @@ class SpaceFillingVQLayer(nn.Module):
         self.n_features = int(n_features)
         self.output = output
         self.growth_epsilon = float(growth_epsilon)
+        if backend not in ("auto", "torch", "numba"):
+            raise ValueError(f'backend must be "auto", "torch" or "numba"; got {backend!r}.')
+        self.backend = backend
         k = self.n_clusters if start_clusters is None else min(int(start_clusters),
                                                                self.n_clusters)
         if k < 1:
@@ -409,6 +474,19 @@ class SpaceFillingVQLayer(nn.Module):
 
     def _set_corners(self, C):
         self.corners = nn.Parameter(C.detach().clone().contiguous())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a state saved after growth has more corners than a fresh layer: resize
+        # the parameter first, so load_state_dict restores any training phase.
+        saved = state_dict.get(prefix + "corners")
+        if (saved is not None and saved.ndim == 2 and saved.shape[1] == self.n_features
+                and saved.shape[0] != self.n_corners):
+            if saved.shape[0] > self.n_clusters:
+                raise ValueError(f"the saved state has {saved.shape[0]} corners, more than "
+                                 f"n_clusters={self.n_clusters}.")
+            self._set_corners(torch.zeros(saved.shape, dtype=self.corners.dtype,
+                                          device=self.corners.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def init_from_data(self, x):
@@ -482,7 +560,8 @@ class SpaceFillingVQLayer(nn.Module):
         if self.training:
             out, pos, seg = self._train_forward(X, C)
         else:
-            pos, seg, _ = project_to_curve(X, C)
+            pos, seg, _ = project_to_curve(X, C, backend=self.backend)
+            pos, seg = pos.to(X.device), seg.to(X.device)
             out = points_on_curve(pos, C)
         return QuantizerOutput(out.reshape(*lead, self.n_features), pos.reshape(lead),
                                seg.reshape(lead))
@@ -526,7 +605,7 @@ class SpaceFillingVQLayer(nn.Module):
             ``dead`` (corners that are no row's nearest) and ``mse_corner``.
         """
         X = x.detach().reshape(-1, self.n_features).to(self.corners.dtype)
-        labels, dist2 = nearest_corner(X, self.corners)
+        labels, dist2 = nearest_corner(X, self.corners, backend=self.backend)
         k = self.n_corners
         p = perplexity(labels, k)
         dead = int((torch.bincount(labels, minlength=k) == 0).sum())
@@ -557,9 +636,10 @@ class SpaceFillingVQLayer(nn.Module):
         from ._kernels import assign_corners
         from ._sfvq import SpaceFillingVQ
 
-        C = self.corners.detach().cpu().numpy().copy()
-        if C.dtype not in (np.float32, np.float64):
-            C = C.astype(np.float32)
+        C = self.corners.detach().cpu()
+        if C.dtype not in (torch.float32, torch.float64):
+            C = C.float()  # half precisions: the estimator works in float32
+        C = C.numpy().copy()
         k = C.shape[0]
         est = SpaceFillingVQ(n_clusters=k)
         est.cluster_centers_ = np.ascontiguousarray(C)

@@ -113,28 +113,54 @@ def test_eval_projection_matches_estimator_kernel(torch, st, dtype, atol):
     assert_allclose(d2_t.numpy(), d_ref, rtol=10 * atol, atol=atol)
     assert_allclose(pos_t.numpy(), t_ref, rtol=0, atol=100 * atol)
 
-    layer = st.SpaceFillingVQLayer.from_estimator(est).eval()
+    layer = st.SpaceFillingVQLayer.from_estimator(est, backend="torch").eval()
     out = layer(torch.from_numpy(X))
     assert_allclose(out.positions.numpy(), est.transform(X)[:, 0], rtol=0, atol=atol)
     assert_allclose(out.output.detach().numpy(),
                     est.inverse_transform(est.transform(X)), rtol=0, atol=100 * atol)
 
+    # on CPU the default backend is the kernel itself: bit-identical
+    layer = st.SpaceFillingVQLayer.from_estimator(est).eval()
+    out = layer(torch.from_numpy(X))
+    assert_array_equal(out.positions.numpy(), est.transform(X)[:, 0])
+    assert_array_equal(out.output.detach().numpy(), est.inverse_transform(est.transform(X)))
+    assert_array_equal(st.nearest_corner(torch.from_numpy(X), torch.from_numpy(C))[0].numpy(),
+                       est.predict(X))
 
-def test_projection_of_corners_and_ties(torch, st):
+
+def test_backend_choice(torch, st):
+    X, C = torch.randn(50, 3), torch.randn(5, 3)
+    for backend in ("torch", "numba"):
+        pos, seg, d2 = st.project_to_curve(X, C, backend=backend)
+        assert pos.dtype == torch.float32 and seg.dtype == torch.int64
+    with pytest.raises(ValueError, match="backend must be"):
+        st.project_to_curve(X, C, backend="cuda")
+    with pytest.raises(ValueError, match="needs CPU float32 or float64"):
+        st.project_to_curve(X.half(), C.half(), backend="numba")
+    pos, _, _ = st.project_to_curve(X.bfloat16(), C.bfloat16())  # auto -> torch
+    assert pos.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_projection_of_corners_and_ties(torch, st, backend):
     # a closed square walked twice around: many exact ties, lowest index wins
     C = torch.tensor([[0.0, 0], [1, 0], [1, 1], [0, 1], [0, 0], [1, 0]], dtype=torch.float64)
     X = C.clone()
-    pos, seg, d2 = st.project_to_curve(X, C)
+
+    def project_to_curve(X, C):
+        return st.project_to_curve(X, C, backend=backend)
+
+    pos, seg, d2 = project_to_curve(X, C)
     assert_array_equal(d2.numpy(), 0)
     # corner 4 == corner 0 and corner 5 == corner 1: the first occurrence is reported
     assert_array_equal(pos.numpy(), [0, 1, 2, 3, 0, 1])
     # the far end of segment 0 is reported as corner 1 (also reached by segment 4)
-    pos, seg, _ = st.project_to_curve(torch.tensor([[2.0, -0.5]], dtype=torch.float64), C)
+    pos, seg, _ = project_to_curve(torch.tensor([[2.0, -0.5]], dtype=torch.float64), C)
     assert float(pos[0]) == 1.0 and int(seg[0]) == 1
     # ... but the far end of the last segment stays there: t = k - 1
-    pos, seg, _ = st.project_to_curve(torch.tensor([[2.0, 0.0]], dtype=torch.float64), C[:2])
+    pos, seg, _ = project_to_curve(torch.tensor([[2.0, 0.0]], dtype=torch.float64), C[:2])
     assert float(pos[0]) == 1.0 and int(seg[0]) == 0
-    pos, _, _ = st.project_to_curve(torch.tensor([[0.5, 0.25]], dtype=torch.float64), C[:2])
+    pos, _, _ = project_to_curve(torch.tensor([[0.5, 0.25]], dtype=torch.float64), C[:2])
     assert float(pos[0]) == 0.5
 
 
@@ -188,6 +214,9 @@ def test_round_trip_estimator_layer_estimator(torch, st, dtype):
     a, b = layer.eval()(torch.from_numpy(X)), layer2(torch.from_numpy(X))
     assert_array_equal(a.positions.numpy(), b.positions.numpy())
     assert_array_equal(a.output.detach().numpy(), b.output.detach().numpy())
+    # identical projections across the two: positions and points
+    assert_array_equal(a.positions.numpy(), est.transform(X)[:, 0])
+    assert_array_equal(a.output.detach().numpy(), est.inverse_transform(est.transform(X)))
 
 
 def test_round_trip_layer_estimator_layer_keeps_order(torch, st):
@@ -201,9 +230,10 @@ def test_round_trip_layer_estimator_layer_keeps_order(torch, st):
     assert np.isnan(est.inertia_) and est.labels_.shape == (0,)
 
     X = torch.randn(500, 3) * 2
-    pos_layer = layer.eval()(X).positions.numpy()
-    pos_est = est.transform(X.numpy())[:, 0]
-    assert_allclose(pos_est, pos_layer, rtol=0, atol=2e-5)
+    out = layer.eval()(X)
+    pos_layer = out.positions.numpy()
+    assert_array_equal(est.transform(X.numpy())[:, 0], pos_layer)
+    assert_array_equal(est.inverse_transform(pos_layer[:, None]), out.output.detach().numpy())
     assert pos_layer[int(X[:, 0].argmax())] < 4.5  # large first coordinate -> low index
 
     back = st.SpaceFillingVQLayer.from_estimator(est, output="nsvq")
@@ -252,6 +282,37 @@ def test_grow_schedule_keeps_the_curve(torch, st):
     assert seen == [4, 8, 16, 24]
     assert layer.grow().n_corners == 24  # no-op at the target
     assert isinstance(layer.corners, torch.nn.Parameter) and layer.corners.requires_grad
+
+
+def test_state_dict_restores_any_phase(torch, st):
+    torch.manual_seed(0)
+    layer = st.SpaceFillingVQLayer(16, 3).grow().grow()
+    assert layer.n_corners == 16
+    fresh = st.SpaceFillingVQLayer(16, 3)
+    assert fresh.n_corners == 4
+    fresh.load_state_dict(layer.state_dict())
+    assert_array_equal(fresh.corners.detach().numpy(), layer.corners.detach().numpy())
+    with pytest.raises(ValueError, match="more than n_clusters=8"):
+        st.SpaceFillingVQLayer(8, 3).load_state_dict(layer.state_dict())
+
+
+def test_half_precision_layer_converts_to_float32(torch, st):
+    layer = st.SpaceFillingVQLayer(6, 2, start_clusters=None, dtype=torch.bfloat16)
+    est = layer.to_estimator()
+    assert est.cluster_centers_.dtype == np.float32
+    assert_array_equal(est.cluster_centers_, layer.corners.detach().float().numpy())
+
+
+def test_chunking_does_not_change_the_projection(torch, st):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(1000, 4, generator=g)
+    C = torch.randn(9, 4, generator=g)
+    whole = st.project_to_curve(X, C, backend="torch")
+    parts = st.project_to_curve(X, C, chunk_size=7, backend="torch")
+    for a, b in zip(whole, parts):
+        assert_array_equal(a.numpy(), b.numpy())
+    assert_array_equal(st.nearest_corner(X, C, backend="torch")[0].numpy(),
+                       st.nearest_corner(X, C, chunk_size=33, backend="torch")[0].numpy())
 
 
 def test_init_from_data_is_the_published_start(torch, st):
