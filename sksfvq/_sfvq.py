@@ -22,8 +22,8 @@ from sklearn.utils.validation import (
 )
 
 from . import _init
-from ._kernels import assign_corners, curve_points, kernel_threads, project
-from ._train import TRAINERS
+from ._kernels import assign_corners, corner_sums, curve_points, kernel_threads, project
+from ._train import TRAINERS, refine_online
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -42,30 +42,39 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     n_clusters : int, default=8
         Number of corners (codebook vectors), any value >= 1.
     algorithm : {"lloyd", "sgd"}, default="lloyd"
-        ``"lloyd"``: deterministic batch training (nearest-corner assignment,
-        then an exact tridiagonal least-squares solve of the corners with a
-        smoothness penalty along the curve), grown by resampling the curve at
-        twice the corners. ``"sgd"``: the published recipe, dithered points
-        along the segments, Adam on minibatches, growth by doubling with
-        ``growth_epsilon``.
-    smoothness : float, default=0.05
-        ``"lloyd"`` only. Weight of the penalty on squared segment lengths,
-        relative to the mean weight per corner. 0 gives k-means quality;
-        larger values give a smoother, better-ordered curve at a higher
-        quantization error.
-    init : {"auto", "pca", "norm-quartiles"} or ndarray of shape \
-            (m, n_features), default="auto"
-        Start of the curve. ``"pca"``: two corners on the first principal
+        ``"lloyd"``: batch training. Corners of k-means quality (seeded, then
+        Lloyd iterations), put in order along a short open path through them
+        (2-opt and or-opt moves), then smoothed along that order: the corners
+        solve a smoothness-penalised least-squares problem (a tridiagonal
+        system per iteration) with the penalty raised as far as
+        ``smoothness`` allows. ``"sgd"``: the published recipe, dithered
+        points along the segments, Adam on minibatches, growth by doubling
+        with ``growth_epsilon``.
+    smoothness : float, default=0.02
+        ``"lloyd"`` only: the quality you trade for order, as a fraction of
+        the unsmoothed error. The curve is smoothed as long as the mean
+        squared distance to the nearest corner stays within
+        ``(1 + smoothness)`` times that of the unsmoothed corners. 0 keeps
+        k-means quality (corners only reordered); larger values give a
+        smoother, better-ordered curve.
+    init : {"auto", "k-means++", "pca", "norm-quartiles"} or ndarray of \
+            shape (m, n_features), default="auto"
+        Start of training. ``"k-means++"``: weighted k-means++ seeding (it
+        respects repetition: a weight of m draws like m copies); ``"pca"``:
+        a curve grown by doubling from two corners on the first principal
         axis; ``"norm-quartiles"``: the published start, the means of the rows
-        cut into four equal-weight groups by their norm; ``"auto"``: ``"pca"``
-        for ``"lloyd"`` and ``"norm-quartiles"`` for ``"sgd"``; an array: these
-        corners (``m <= n_clusters``, in curve order), grown to ``n_clusters``
-        if needed (a warm start).
-    max_iter : int, default=100
-        ``"lloyd"``: maximum iterations of the final stage.
+        cut into four equal-weight groups by their norm, grown by doubling;
+        ``"auto"``: ``"k-means++"`` for ``"lloyd"`` and ``"norm-quartiles"``
+        for ``"sgd"``; an array: these corners (``m <= n_clusters``, in curve
+        order), grown to ``n_clusters`` if needed (a warm start).
+    n_init : int, default=3
+        ``"lloyd"`` with k-means++: number of seedings; each runs a few Lloyd
+        iterations and only the best continues.
+    max_iter : int, default=300
+        ``"lloyd"``: maximum Lloyd iterations before smoothing.
     tol : float, default=1e-4
-        ``"lloyd"``: a stage stops when the squared shift of all corners is at
-        most ``tol`` times the mean variance of the features.
+        ``"lloyd"``: iterations stop when the squared shift of all corners is
+        at most ``tol`` times the mean variance of the features.
     learning_rate : float, default=1e-3
         ``"sgd"``: Adam learning rate.
     batch_size : int, default=64
@@ -78,7 +87,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     growth_epsilon : float, default=0.01
         ``"sgd"``: offset of the new corners when the curve doubles.
     random_state : int, RandomState instance or None, default=None
-        Seeds the ``"sgd"`` trainer (the ``"lloyd"`` trainer is deterministic).
+        Seeds the k-means++ start and the ``"sgd"`` trainer.
     n_jobs : int or None, default=None
         Threads of the compiled kernels for this call (``None``: numba's
         current setting, ``-1``: all cores). Results do not depend on it.
@@ -136,7 +145,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions(set(TRAINERS))],
         "smoothness": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"auto", "pca", "norm-quartiles"}), "array-like"],
+        "init": [StrOptions({"auto", "k-means++", "pca", "norm-quartiles"}), "array-like"],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -154,9 +164,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         n_clusters=8,
         *,
         algorithm="lloyd",
-        smoothness=0.05,
+        smoothness=0.02,
         init="auto",
-        max_iter=100,
+        n_init=3,
+        max_iter=300,
         tol=1e-4,
         learning_rate=1e-3,
         batch_size=64,
@@ -171,6 +182,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         self.algorithm = algorithm
         self.smoothness = smoothness
         self.init = init
+        self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.learning_rate = learning_rate
@@ -210,7 +222,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """``init`` as an array (checked) or the name of an initialisation."""
         if isinstance(self.init, str):
             if self.init == "auto":
-                return "norm-quartiles" if self.algorithm == "sgd" else "pca"
+                return "norm-quartiles" if self.algorithm == "sgd" else "k-means++"
             return self.init
         C = np.array(self.init, dtype=np.float64)
         if C.ndim != 2 or C.shape[1] != X.shape[1] or not 1 <= C.shape[0] <= self.n_clusters:
@@ -225,6 +237,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     def _options(self):
         return {
             "smoothness": float(self.smoothness),
+            "n_init": int(self.n_init),
             "max_iter": int(self.max_iter),
             "tol": float(self.tol),
             "learning_rate": float(self.learning_rate),
@@ -252,6 +265,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         self : SpaceFillingVQ
         """
         X, w = self._validate_fit_input(X, sample_weight)
+        self._fit(X, w)
+        return self
+
+    def _fit(self, X, w):
         init = self._initial_corners(X)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         trainer = TRAINERS[self.algorithm]
@@ -260,10 +277,55 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             self._set_corners(result.corners, X.dtype)
             labels, dist2 = assign_corners(X, self.cluster_centers_)
         self.labels_ = labels
-        self.inertia_ = float(w @ dist2)
+        self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ = int(result.n_iter)
         self.history_ = result.history
+        self._stream_mass = np.empty(self.n_clusters)
+        self._stream_sums = np.empty((self.n_clusters, X.shape[1]))
+        corner_sums(X, w, labels, self.n_clusters, self._stream_mass, self._stream_sums)
+        self._stream_smoothness = result.smoothness
         self._warn_dead(labels, w)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Learn from one chunk of a stream of rows.
+
+        The first call trains on its chunk as ``fit`` does (it initialises);
+        every later call refines the corners with the new rows without
+        re-initialising and without changing the order of the corners, so
+        positions stay comparable between calls. The rows seen so far are
+        summarised by the weight each corner has collected.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : SpaceFillingVQ
+        """
+        first = not hasattr(self, "cluster_centers_")
+        if first:
+            X, w = self._validate_fit_input(X, sample_weight)
+            self._fit(X, w)
+            return self
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
+        X = X.astype(self.cluster_centers_.dtype, copy=False)
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not w.any():
+            raise ValueError("Sample weights must contain at least one non-zero number "
+                             "(all sample weights are zero).")
+        with kernel_threads(self.n_jobs):
+            C, self._stream_mass, self._stream_sums = refine_online(
+                X, w, self.cluster_centers_.astype(np.float64), self._stream_mass,
+                self._stream_sums, self._stream_smoothness)
+            self.cluster_centers_ = np.ascontiguousarray(C, dtype=X.dtype)
+            labels, dist2 = assign_corners(X, self.cluster_centers_)
+        self.labels_ = labels
+        self.inertia_ = float(np.sum(w * dist2))
+        self.n_iter_ += 1
         return self
 
     def _set_corners(self, corners, dtype):

@@ -4,13 +4,14 @@ A trainer is a function ``trainer(X, w, n_clusters, init_corners, options,
 rng, verbose) -> TrainResult``; :data:`TRAINERS` maps the estimator's
 ``algorithm`` names to them, so a new trainer is one function and one entry.
 
-* ``"lloyd"`` (default): a deterministic batch method. Rows are assigned to
-  their nearest corner; the corners then solve the smoothness-penalised
-  least-squares problem ``(diag(n) + mu L) C = S`` (``n`` and ``S`` the
-  weighted counts and sums per corner, ``L`` the path Laplacian of the
-  chain), a tridiagonal system shared by all features. The curve grows by
-  resampling at twice the number of corners, with a strong smoothness, and
-  the smoothness is then annealed to the user's ``smoothness`` value.
+* ``"lloyd"`` (default): a batch method. Corners of k-means quality
+  (seeded, then Lloyd iterations), ordered along a short open path through
+  them, then smoothed: rows are assigned to their nearest corner and the
+  corners solve the smoothness-penalised least-squares problem
+  ``(diag(n) + mu L) C = S`` (``n`` and ``S`` the weighted counts and sums
+  per corner, ``L`` the path Laplacian of the chain), a tridiagonal system
+  shared by all features; ``mu`` rises while the error stays within the
+  user's budget (``smoothness``).
 * ``"sgd"``: the published recipe (dithered points, Adam, growth by
   doubling with a small epsilon), with the epoch loop in Numba.
 """
@@ -23,6 +24,7 @@ from scipy.linalg import solve_banded
 
 from . import _init
 from ._kernels import assign_corners, corner_sums, sgd_epoch
+from ._path import shorten_order
 
 
 @dataclass
@@ -30,6 +32,7 @@ class TrainResult:
     corners: np.ndarray  # (k, d) float64
     n_iter: int
     history: list = field(default_factory=list)  # one dict per stage
+    smoothness: float = 0.0  # chain penalty reached, relative to the mean weight per corner
 
 
 def _stage_record(history, k, n_iter, loss, t0, verbose, name):
@@ -55,106 +58,261 @@ def _grow(X, w, C, k, double):
     return _init.insert_corners(C, _corner_errors(X, w, C), k - m)
 
 
-def _start(X, w, k, init, default_groups):
+def _start(X, w, k, init, default_groups, rng=None):
     """Initial corners (float64) from the ``init`` option."""
     if isinstance(init, np.ndarray):
         return np.array(init, dtype=np.float64)
     if k == 1:
         return _init.weighted_mean(X, w)[None, :]
+    if init == "k-means++":
+        C = kmeans_plus_plus(X, w, k, rng)
+        return C[shorten_order(C)]
     if init == "pca":
         return _init.pca_line_init(X, w)
     return _init.norm_groups_init(X, w, min(k, default_groups))
 
 
 # --------------------------------------------------------------------------
-# "lloyd": smoothness-penalised batch solver
+# "lloyd": k-means-quality corners, a short path through them, then smoothing
 # --------------------------------------------------------------------------
 
 
 def _solve_chain(counts, sums, mu, C_prev, ridge):
-    """Corners minimising sum_k n_k|c_k - S_k/n_k|^2 + mu sum_k |c_{k+1} - c_k|^2.
+    """Corners minimising sum_k n_k|c_k - S_k/n_k|^2 + sum_j mu_j |c_{j+1} - c_j|^2.
 
-    A tiny proximal ridge towards the previous corners keeps corners that no
-    row chose (and no smoothness reaches) where they are.
+    ``mu`` is a scalar or one weight per segment. A tiny proximal ridge
+    towards the previous corners keeps corners that no row chose (and no
+    smoothness reaches) where they are.
     """
     k = counts.shape[0]
-    if k == 1:
+    if k == 1 or np.all(mu == 0.0):
         return (sums + ridge * C_prev) / (counts + ridge)[:, None]
-    deg = np.full(k, 2.0)
-    deg[0] = deg[-1] = 1.0
+    mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (k - 1,))
     ab = np.zeros((3, k))
     ab[0, 1:] = -mu
-    ab[1] = counts + mu * deg + ridge
+    ab[1] = counts + ridge
+    ab[1, :-1] += mu
+    ab[1, 1:] += mu
     ab[2, :-1] = -mu
     return solve_banded((1, 1), ab, sums + ridge * C_prev, check_finite=False)
 
 
-def _lloyd_iterations(X, w, C, mu, n_iter, tol_shift, counts, sums):
-    """Alternate nearest-corner assignment and the chain solve.
+class _Lloyd:
+    """Alternating nearest-corner assignment and the chain solve on fixed data."""
 
-    Returns (corners, iterations done, mean weighted squared error).
+    def __init__(self, X, w, k, tol):
+        self.X, self.w = X, w
+        self.W = float(w.sum())
+        mean = _init.weighted_mean(X, w)
+        var = float(np.sum(w * np.sum((X - mean) ** 2, axis=1))) / self.W / X.shape[1]
+        self.tol_shift = tol * var
+        self.counts = np.empty(k)
+        self.sums = np.empty((k, X.shape[1]))
+        self.n_iter = 0
+
+    def error(self, C):
+        """Mean weighted squared distance to the nearest corner (per row)."""
+        _, dist2 = assign_corners(self.X, C.astype(self.X.dtype, copy=False))
+        return float(np.sum(self.w * dist2)) / self.W
+
+    def run(self, C, smoothness, max_iter, tol_factor=1.0):
+        """Iterate until the corners move less than the tolerance.
+
+        ``smoothness`` is relative to the mean weight per corner.
+        Returns (corners, error of the last assignment, iterations).
+        """
+        m = C.shape[0]
+        mu0 = smoothness * self.W / m
+        ridge = 1e-9 * self.W / m
+        counts, sums = self.counts[:m], self.sums[:m]
+        loss, it = np.nan, 0
+        for it in range(1, max_iter + 1):
+            labels, dist2 = assign_corners(self.X, C.astype(self.X.dtype, copy=False))
+            loss = float(np.sum(self.w * dist2)) / self.W
+            corner_sums(self.X, self.w, labels, m, counts, sums)
+            if LLOYD_PENALTY == "length" and m > 1 and mu0 > 0:
+                # reweighted squared lengths approximate a penalty on lengths
+                seg = np.linalg.norm(np.diff(C, axis=0), axis=1)
+                mean_len = seg.mean() + 1e-300
+                mu = mu0 * mean_len / np.maximum(seg, 1e-3 * mean_len)
+            else:
+                mu = mu0
+            C_new = _solve_chain(counts, sums, mu, C, ridge)
+            shift = float(np.sum((C_new - C) ** 2))
+            C = C_new
+            if shift <= self.tol_shift * tol_factor:
+                break
+        self.n_iter += it
+        return C, loss, it
+
+
+def kmeans_plus_plus(X, w, k, rng):
+    """Weighted k-means++ seeding (greedy, ``2 + log k`` trials per step).
+
+    Rows are visited in a canonical (lexicographic) order and drawn by
+    inverting the cumulative weighted potential, so a row of weight m is drawn
+    exactly as m copies of it would be: seeding respects repetition.
     """
-    W = w.sum()
-    ridge = 1e-9 * W / C.shape[0]
-    loss = np.nan
-    it = 0
-    for it in range(1, n_iter + 1):
-        labels, dist2 = assign_corners(X, C.astype(X.dtype, copy=False))
-        loss = float(w @ dist2) / W
-        corner_sums(X, w, labels, C.shape[0], counts, sums)
-        C_new = _solve_chain(counts, sums, mu, C, ridge)
-        shift = float(np.sum((C_new - C) ** 2))
-        C = C_new
-        if shift <= tol_shift:
+    order = np.lexsort(X.T[::-1])
+    Xo = X[order].astype(np.float64)
+    wo = w[order]
+    n_trials = 2 + int(np.log(k))
+    cum = np.cumsum(wo)
+    first = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(wo) - 1)
+    centers = [Xo[first]]
+    d2 = np.sum((Xo - Xo[first]) ** 2, axis=1)
+    for _ in range(1, k):
+        cum = np.cumsum(wo * d2)
+        if cum[-1] <= 0:  # fewer distinct rows than corners: repeat the last one
+            centers.append(centers[-1])
+            continue
+        cand = np.searchsorted(cum, rng.random(n_trials) * cum[-1], side="right")
+        cand = np.minimum(cand, len(wo) - 1)
+        best = None
+        for c in cand:
+            d2c = np.minimum(d2, np.sum((Xo - Xo[c]) ** 2, axis=1))
+            pot = float(np.sum(wo * d2c))
+            if best is None or pot < best[0]:
+                best = (pot, c, d2c)
+        centers.append(Xo[best[1]])
+        d2 = best[2]
+    return np.array(centers)
+
+
+def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
+    """Best of ``n_init`` k-means++ starts after a few Lloyd iterations each.
+
+    Local optima of k-means differ by several percent on clustered data; a
+    short run of every start ranks them well, and only the best one is run
+    to convergence afterwards.
+    """
+    best = None
+    for _ in range(n_init):
+        C = kmeans_plus_plus(X, w, k, rng)
+        if n_init > 1:
+            C, _, _ = lloyd.run(C, 0.0, LLOYD_SCREEN_ITER)
+            err = lloyd.error(C)
+            if best is None or err < best[0]:
+                best = (err, C)
+        else:
+            best = (None, C)
+    return best[1]
+
+
+def _smooth_to_budget(lloyd, C, budget, max_iter):
+    """Raise the smoothness step by step while the error stays within ``budget``.
+
+    Every step warm-starts from the last accepted corners; returns the last
+    corners whose nearest-corner error is at most ``budget`` and the
+    smoothness that produced them.
+    """
+    best = C
+    s = LLOYD_SMOOTH_START
+    lo = 0.0
+    while s <= LLOYD_SMOOTH_MAX:
+        C_try, _, _ = lloyd.run(best, s, max_iter, tol_factor=LLOYD_POLISH_TOL)
+        if lloyd.error(C_try) > budget:
             break
-    return C, it, loss
+        best, lo = C_try, s
+        s *= LLOYD_SMOOTH_FACTOR
+    hi = s
+    for _ in range(LLOYD_BISECT):
+        mid = np.sqrt(max(lo, LLOYD_SMOOTH_START / LLOYD_SMOOTH_FACTOR) * hi)
+        C_try, _, _ = lloyd.run(best, mid, max_iter, tol_factor=LLOYD_POLISH_TOL)
+        if lloyd.error(C_try) > budget:
+            hi = mid
+        else:
+            best, lo = C_try, mid
+    return best, lo
 
 
-#: fixed parts of the "lloyd" schedule (measured in benchmarks/)
-LLOYD_GROW_SMOOTHNESS = 0.5
+#: fixed parts of the "lloyd" schedule (chosen by the measurements in benchmarks/)
+LLOYD_GROW_SMOOTHNESS = 0.2
 LLOYD_GROW_ITER = 20
-LLOYD_ANNEAL_STEPS = 8
+LLOYD_SMOOTH_START = 1e-3
+LLOYD_SMOOTH_FACTOR = 2.0
+LLOYD_SMOOTH_MAX = 8.0
+LLOYD_POLISH_ITER = 10
+LLOYD_POLISH_TOL = 10.0
+LLOYD_PENALTY = "squared"
+LLOYD_SCREEN_ITER = 10
+LLOYD_BISECT = 0
+
+
+def _grow_curve(lloyd, X, w, C, k, history, verbose):
+    """Grow a curve to k corners: resample at twice the corners, smooth Lloyd."""
+    while C.shape[0] < k:
+        t0 = time.perf_counter()
+        C, loss, it = lloyd.run(C, LLOYD_GROW_SMOOTHNESS, LLOYD_GROW_ITER)
+        _stage_record(history, C.shape[0], it, loss, t0, verbose, "lloyd")
+        C = _grow(X, w, C, k, lambda C: _init.resample_curve(C, 2 * C.shape[0]))
+    return C
 
 
 def train_lloyd(X, w, k, init, options, rng, verbose):
+    """Corners of k-means quality, ordered along a short path, then smoothed.
+
+    1. Start: weighted k-means++ (``init="k-means++"``), a curve grown from
+       the principal line or the norm-quartile means (``"pca"``,
+       ``"norm-quartiles"``), or given corners (grown if fewer than k).
+    2. Lloyd iterations without smoothness to convergence: error ``E0``.
+    3. Order the corners along a short open path (2-opt and or-opt moves):
+       this changes nothing in the error and everything in the order.
+    4. Smooth: raise the chain penalty step by step while the error stays
+       within ``(1 + smoothness) * E0``.
+    """
     t_all = time.perf_counter()
-    W = w.sum()
-    mean = _init.weighted_mean(X, w)
-    var = float(w @ np.sum((X - mean) ** 2, axis=1)) / W / X.shape[1]
-    tol_shift = options["tol"] * var
-    smooth_final = options["smoothness"]
-    C = _start(X, w, k, init, 4)
+    lloyd = _Lloyd(X, w, k, options["tol"])
     history = []
-    total = 0
-    counts = np.empty(k)
-    sums = np.empty((k, X.shape[1]))
-
-    def run(C, s, n_iter):
-        m = C.shape[0]
-        return _lloyd_iterations(X, w, C, s * W / m, n_iter, tol_shift,
-                                 counts[:m], sums[:m])
-
-    while C.shape[0] < k:
-        t0 = time.perf_counter()
-        C, it, loss = run(C, LLOYD_GROW_SMOOTHNESS, LLOYD_GROW_ITER)
-        total += it
-        _stage_record(history, C.shape[0], it, loss, t0, verbose, "lloyd")
-        C = _grow(X, w, C, k, lambda C: _init.resample_curve(C, 2 * C.shape[0]))
+    if k == 1:
+        C = _init.weighted_mean(X, w)[None, :]
+        _stage_record(history, 1, 0, lloyd.error(C), t_all, verbose, "lloyd")
+        return TrainResult(C, 1, history, 0.0)
+    if isinstance(init, np.ndarray):
+        C = init if init.shape[0] == k else _grow_curve(lloyd, X, w, init, k, history, verbose)
+    elif init == "k-means++":
+        C = _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
+    else:
+        C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
 
     t0 = time.perf_counter()
-    it_final = 0
-    if k > 1 and not isinstance(init, np.ndarray):
-        start = max(LLOYD_GROW_SMOOTHNESS, smooth_final)
-        for s in np.geomspace(start, max(smooth_final, 1e-3), LLOYD_ANNEAL_STEPS):
-            C, it, loss = run(C, s, 1)
-            it_final += it
-    C, it, loss = run(C, smooth_final, options["max_iter"])
-    it_final += it
-    total += it_final
-    _stage_record(history, k, it_final, loss, t0, verbose, "lloyd")
+    C, _, it = lloyd.run(C, 0.0, options["max_iter"])
+    e0 = lloyd.error(C)
+    _stage_record(history, k, it, e0, t0, verbose, "lloyd")
+
+    t0 = time.perf_counter()
+    C = C[shorten_order(C)]
+    reached = 0.0
+    if options["smoothness"] > 0:
+        C, reached = _smooth_to_budget(lloyd, C, (1.0 + options["smoothness"]) * e0,
+                                       LLOYD_POLISH_ITER)
+        C = C[shorten_order(C)]
+    _stage_record(history, k, 0, lloyd.error(C), t0, verbose, "lloyd: order+smooth")
     if verbose:
         print(f"[lloyd] done in {time.perf_counter() - t_all:.3f}s", flush=True)
-    return TrainResult(C, total, history)
+    return TrainResult(C, max(lloyd.n_iter, 1), history, reached)
+
+
+def refine_online(X, w, C, mass, sums, smoothness):
+    """One streaming update of the corners with a new chunk of rows (lloyd).
+
+    ``mass`` (k,) and ``sums`` (k, d) are the weight and weighted sum of the
+    rows seen so far, per corner that each row was nearest to when it was
+    seen. The chunk's rows are added to their nearest corner and the corners
+    solve the same smoothness-penalised system as in batch training (as in
+    MacQueen's online k-means, earlier rows are not re-assigned), so the
+    order is kept. Returns (corners, mass, sums).
+    """
+    k = C.shape[0]
+    labels, _ = assign_corners(X, C.astype(X.dtype, copy=False))
+    counts = np.empty(k)
+    chunk_sums = np.empty((k, X.shape[1]))
+    corner_sums(X, w, labels, k, counts, chunk_sums)
+    mass = mass + counts
+    sums = sums + chunk_sums
+    mu = smoothness * mass.sum() / k
+    ridge = 1e-9 * mass.sum() / k
+    return _solve_chain(mass, sums, mu, C, ridge), mass, sums
 
 
 # --------------------------------------------------------------------------
@@ -165,7 +323,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
 def train_sgd(X, w, k, init, options, rng, verbose):
     """Dithered-point training with Adam, grown by doubling (Vali & Backstrom)."""
     n = X.shape[0]
-    C = _start(X, w, k, init, 4)
+    C = _start(X, w, k, init, 4, rng)
     ww = np.ascontiguousarray(w, dtype=np.float64)
     batch = int(options["batch_size"])
     n_epochs = int(options["n_epochs"])
