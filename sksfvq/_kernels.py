@@ -6,14 +6,23 @@ kernel keeps the dtype of its inputs (float32 stays float32) and every row is
 computed independently of how rows are split among threads, so results are
 bit-identical for any thread count.
 
-The dot products between rows and corners are the bulk of the work. They are
-computed block by block (``_BLOCK`` rows at a time) as ``G = (X - m) (C - m)^T``
-with ``m`` the mean corner (shifting both sides by the same point leaves every
-distance unchanged and removes the precision loss of a large common offset).
-Distances then come from the expanded form
-``|x - c|^2 = |x|^2 - 2 x.c + |c|^2``; every candidate within a rounding margin
-of the best one is re-evaluated directly as ``|x - c|^2`` so the winner and its
-distance are exact to working precision, and ties go to the lowest index.
+The dot products between rows and corners are the bulk of the work. One
+parallel region walks over blocks of ``_BLOCK`` rows; inside a block, rows are
+taken ``_TILE`` at a time and their dot products with all corners are
+accumulated in a small ``(_TILE, k)`` buffer that stays in the L1 cache (the
+inner loop over corners is contiguous, so it is vectorized, and every corner
+value loaded is used ``_TILE`` times). Both sides are shifted by the mean
+corner ``m`` first (``G = (x - m) . (c - m)``): this leaves every distance
+unchanged and removes the precision loss of a large common offset. Distances
+then come from the expanded form ``|x - c|^2 = |x|^2 - 2 x.c + |c|^2``; every
+candidate within a rounding margin of the best one is re-evaluated directly
+as ``|x - c|^2`` so the winner and its distance are exact to working
+precision, and ties go to the lowest index. No buffer grows with the number
+of rows.
+
+All arithmetic stays in the dtype of the data: constants are passed in (or
+derived from inputs) already typed, because a Python int or float literal
+would promote a float32 loop to float64.
 """
 
 import warnings
@@ -22,27 +31,40 @@ import numpy as np
 import numba
 from numba import prange
 
-#: Rows handled together by one thread (bounds the per-thread scratch memory).
+#: Rows handled together by one thread (one parallel task).
 _BLOCK = 256
+#: Rows whose dot products are accumulated together (hard-wired in _block_dots).
+_TILE = 8
+#: Corners per sweep over a tile (``_TILE x _SPAN`` partial sums stay in L1).
+_SPAN = 512
+#: Below this many multiply-adds a call runs in the calling thread: launching
+#: the parallel region can cost more than the work (milliseconds on a busy
+#: machine). Results are the same either way.
+_SERIAL_WORK = 1 << 24
 
 
-def _jit(parallel=False):
+def _jit(parallel=False, contract=False):
     """``numba.njit`` with on-disk caching that never breaks the import.
 
     When numba cannot write (or find) a cache directory, ``cache=True`` raises
-    at decoration time; we then compile without caching.
+    at decoration time; we then compile without caching. ``contract=True``
+    allows fusing ``a * b + c`` into one multiply-add (the only fast-math
+    flag we use: it rounds once instead of twice and never reorders sums).
     """
 
     def decorate(func):
+        options = dict(nogil=True, parallel=parallel)
+        if contract:
+            options["fastmath"] = {"contract"}
         try:
-            return numba.njit(cache=True, nogil=True, parallel=parallel)(func)
+            return numba.njit(cache=True, **options)(func)
         except Exception as exc:  # pragma: no cover - depends on the filesystem
             warnings.warn(
                 f"numba cannot cache {func.__name__} ({exc}); compiling without cache",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            return numba.njit(cache=False, nogil=True, parallel=parallel)(func)
+            return numba.njit(cache=False, **options)(func)
 
     return decorate
 
@@ -52,29 +74,122 @@ def _jit(parallel=False):
 # --------------------------------------------------------------------------
 
 
-@_jit()
-def _block_dots(X, start, stop, center, CT, xc, G, xx):
-    """Centre rows ``start:stop`` of X into ``xc`` and fill ``G = xc @ CT``.
+@_jit(contract=True)
+def _block_dots(X, start, nr, center, CT, xc, Gf, G, xx):
+    """Dot products of one tile of ``_TILE`` (= 8) rows with every corner.
 
-    in: X (n, d), center (d,), CT (d, k) centred corners transposed.
-    out: xc (B, d), G (B, k), xx (B,) squared norms of the centred rows.
+    in: X (n, d); start, nr (<= _TILE) first row and number of rows;
+    center (d,); CT (d, kp) centred corners, transposed, zero-padded to a
+    multiple of 16 columns.
+    out: xc (_TILE, d) centred rows (zero rows past ``nr``); xx (_TILE,)
+    ``|xc[i]|^2``; the dot products ``xc[i] . CT[:, c]`` in ``Gf[i * _SPAN + c]``
+    when ``kp <= _SPAN``, else in ``G[i, c]`` (Gf is then scratch).
+
+    Gf holds the tile's rows at fixed distances ``_SPAN`` apart: the compiler
+    can then prove that the eight row updates do not overlap and vectorizes
+    the loop over corners; each corner value loaded serves eight rows and
+    each partial sum loaded takes four features. Every dot product is summed
+    over the features in order (multiply-adds fused), whatever the tile.
     """
     d = X.shape[1]
-    k = CT.shape[1]
+    kp = CT.shape[1]
     zero = center[0] - center[0]
-    for r in range(stop - start):
+    for i in range(_TILE):
         s = zero
-        for f in range(d):
-            v = X[start + r, f] - center[f]
-            xc[r, f] = v
-            s += v * v
-        xx[r] = s
-        for c in range(k):
-            G[r, c] = zero
-        for f in range(d):
-            v = xc[r, f]
-            for c in range(k):
-                G[r, c] += v * CT[f, c]
+        if i < nr:
+            for f in range(d):
+                v = X[start + i, f] - center[f]
+                xc[i, f] = v
+                s += v * v
+        else:
+            for f in range(d):
+                xc[i, f] = zero
+        xx[i] = s
+    for c0 in range(0, kp, _SPAN):
+        m = min(_SPAN, kp - c0)
+        w0 = CT[0, c0:c0 + m]
+        x0, x1, x2, x3, x4, x5, x6, x7 = (
+            xc[0, 0], xc[1, 0], xc[2, 0], xc[3, 0], xc[4, 0], xc[5, 0], xc[6, 0], xc[7, 0])
+        for c in range(m):
+            a0 = w0[c]
+            Gf[c] = x0 * a0
+            Gf[1 * _SPAN + c] = x1 * a0
+            Gf[2 * _SPAN + c] = x2 * a0
+            Gf[3 * _SPAN + c] = x3 * a0
+            Gf[4 * _SPAN + c] = x4 * a0
+            Gf[5 * _SPAN + c] = x5 * a0
+            Gf[6 * _SPAN + c] = x6 * a0
+            Gf[7 * _SPAN + c] = x7 * a0
+        f = 1
+        while f + 3 < d:  # four features per sweep, summed in feature order
+            w0 = CT[f, c0:c0 + m]
+            w1 = CT[f + 1, c0:c0 + m]
+            w2 = CT[f + 2, c0:c0 + m]
+            w3 = CT[f + 3, c0:c0 + m]
+            x00, x01, x02, x03 = xc[0, f], xc[0, f + 1], xc[0, f + 2], xc[0, f + 3]
+            x10, x11, x12, x13 = xc[1, f], xc[1, f + 1], xc[1, f + 2], xc[1, f + 3]
+            x20, x21, x22, x23 = xc[2, f], xc[2, f + 1], xc[2, f + 2], xc[2, f + 3]
+            x30, x31, x32, x33 = xc[3, f], xc[3, f + 1], xc[3, f + 2], xc[3, f + 3]
+            x40, x41, x42, x43 = xc[4, f], xc[4, f + 1], xc[4, f + 2], xc[4, f + 3]
+            x50, x51, x52, x53 = xc[5, f], xc[5, f + 1], xc[5, f + 2], xc[5, f + 3]
+            x60, x61, x62, x63 = xc[6, f], xc[6, f + 1], xc[6, f + 2], xc[6, f + 3]
+            x70, x71, x72, x73 = xc[7, f], xc[7, f + 1], xc[7, f + 2], xc[7, f + 3]
+            for c in range(m):
+                a0, a1, a2, a3 = w0[c], w1[c], w2[c], w3[c]
+                Gf[c] = Gf[c] + x00 * a0 + x01 * a1 + x02 * a2 + x03 * a3
+                Gf[1 * _SPAN + c] = Gf[1 * _SPAN + c] + x10 * a0 + x11 * a1 + x12 * a2 + x13 * a3
+                Gf[2 * _SPAN + c] = Gf[2 * _SPAN + c] + x20 * a0 + x21 * a1 + x22 * a2 + x23 * a3
+                Gf[3 * _SPAN + c] = Gf[3 * _SPAN + c] + x30 * a0 + x31 * a1 + x32 * a2 + x33 * a3
+                Gf[4 * _SPAN + c] = Gf[4 * _SPAN + c] + x40 * a0 + x41 * a1 + x42 * a2 + x43 * a3
+                Gf[5 * _SPAN + c] = Gf[5 * _SPAN + c] + x50 * a0 + x51 * a1 + x52 * a2 + x53 * a3
+                Gf[6 * _SPAN + c] = Gf[6 * _SPAN + c] + x60 * a0 + x61 * a1 + x62 * a2 + x63 * a3
+                Gf[7 * _SPAN + c] = Gf[7 * _SPAN + c] + x70 * a0 + x71 * a1 + x72 * a2 + x73 * a3
+            f += 4
+        while f < d:
+            w0 = CT[f, c0:c0 + m]
+            x0, x1, x2, x3, x4, x5, x6, x7 = (
+                xc[0, f], xc[1, f], xc[2, f], xc[3, f], xc[4, f], xc[5, f], xc[6, f], xc[7, f])
+            for c in range(m):
+                a0 = w0[c]
+                Gf[c] += x0 * a0
+                Gf[1 * _SPAN + c] += x1 * a0
+                Gf[2 * _SPAN + c] += x2 * a0
+                Gf[3 * _SPAN + c] += x3 * a0
+                Gf[4 * _SPAN + c] += x4 * a0
+                Gf[5 * _SPAN + c] += x5 * a0
+                Gf[6 * _SPAN + c] += x6 * a0
+                Gf[7 * _SPAN + c] += x7 * a0
+            f += 1
+        if kp > _SPAN:  # keep this chunk: the next one reuses Gf
+            for i in range(_TILE):
+                for c in range(m):
+                    G[i, c0 + c] = Gf[i * _SPAN + c]
+
+
+
+@_jit()
+def _row_min(A, m):
+    """Smallest of ``A[:m]`` (branch-free, four independent running minima)."""
+    b0 = A[0]
+    b1 = b0
+    b2 = b0
+    b3 = b0
+    m4 = m - m % 4
+    for c in range(0, m4, 4):
+        v0 = A[c]
+        v1 = A[c + 1]
+        v2 = A[c + 2]
+        v3 = A[c + 3]
+        b0 = v0 if v0 < b0 else b0
+        b1 = v1 if v1 < b1 else b1
+        b2 = v2 if v2 < b2 else b2
+        b3 = v3 if v3 < b3 else b3
+    for c in range(m4, m):
+        v0 = A[c]
+        b0 = v0 if v0 < b0 else b0
+    b0 = b1 if b1 < b0 else b0
+    b2 = b3 if b3 < b2 else b2
+    return b2 if b2 < b0 else b0
 
 
 @_jit()
@@ -109,48 +224,71 @@ def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
 # --------------------------------------------------------------------------
 
 
-@_jit(parallel=True)
-def nearest_corner(X, center, Cc, CT, cc, eps, one, labels, dist2):
-    """Index of and squared distance to the nearest corner for every row.
-
-    in: X (n, d); center (d,); Cc (k, d) corners minus ``center``; CT = Cc.T
-    (d, k) contiguous; cc (k,) squared norms of Cc; eps machine epsilon and
-    ``one`` = 1 in the dtype of X (typed constants keep float32 in float32).
-    out: labels (n,) intp; dist2 (n,) squared distances (dtype of X).
-    """
+@_jit()
+def _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+    """:func:`nearest_corner` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
     k = Cc.shape[0]
-    nblocks = (n + _BLOCK - 1) // _BLOCK
+    kp = CT.shape[1]
     zero = one - one
     two = one + one
-    cmax = zero
-    for c in range(k):
-        cmax = max(cmax, cc[c])
-    for b in prange(nblocks):
-        start = b * _BLOCK
-        stop = min(start + _BLOCK, n)
-        xc = np.empty((_BLOCK, d), dtype=Cc.dtype)
-        G = np.empty((_BLOCK, k), dtype=Cc.dtype)
-        xx = np.empty(_BLOCK, dtype=Cc.dtype)
-        approx = np.empty(k, dtype=Cc.dtype)
-        _block_dots(X, start, stop, center, CT, xc, G, xx)
-        for r in range(stop - start):
-            best = xx[r] - two * G[r, 0] + cc[0]
+    start = b * _BLOCK
+    stop = min(start + _BLOCK, n)
+    xc = np.empty((_TILE, d), dtype=Cc.dtype)
+    xx = np.empty(_TILE, dtype=Cc.dtype)
+    Gf = np.empty(_TILE * _SPAN, dtype=Cc.dtype)
+    if kp <= _SPAN:
+        G = Gf.reshape((_TILE, _SPAN))
+    else:
+        G = np.empty((_TILE, kp), dtype=Cc.dtype)
+    A = np.empty(k, dtype=Cc.dtype)
+    for t0 in range(start, stop, _TILE):
+        nr = min(_TILE, stop - t0)
+        _block_dots(X, t0, nr, center, CT, xc, Gf, G, xx)
+        for r in range(nr):
+            g = G[r]
             for c in range(k):
-                v = xx[r] - two * G[r, c] + cc[c]
-                approx[c] = v
-                best = min(best, v)
-            margin = 8 * eps * (xx[r] + cmax) * (d + 2)
+                A[c] = cc[c] - two * g[c]
+            threshold = _row_min(A, k) + mscale * (xx[r] + cmax)
             bi = -1
             bd = zero
             for c in range(k):
-                if approx[c] <= best + margin:
+                if A[c] <= threshold:
                     v = _sq_dist(xc, r, Cc, c)
                     if bi < 0 or v < bd:
                         bi = c
                         bd = v
-            labels[start + r] = bi
-            dist2[start + r] = bd
+            if bi < 0:  # not finite: no candidate compared
+                labels[t0 + r] = 0
+                dist2[t0 + r] = np.inf
+            else:
+                labels[t0 + r] = bi
+                dist2[t0 + r] = bd
+
+
+@_jit(parallel=True)
+def nearest_corner(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+    """Index of and squared distance to the nearest corner for every row.
+
+    in: X (n, d); center (d,); Cc (k, d) corners minus ``center``; CT = Cc.T
+    (d, kp) contiguous, zero-padded to kp = a multiple of 16 columns; cc (k,)
+    squared norms of Cc; cmax = max(cc);
+    mscale = 8 (d + 2) eps, the relative rounding margin of the expanded
+    form; ``one`` = 1 (all scalars in the dtype of X).
+    out: labels (n,) intp; dist2 (n,) squared distances (dtype of X).
+    A row whose distances are not finite gets label 0 and distance inf.
+    """
+    nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    for b in prange(nblocks):
+        _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2)
+
+
+@_jit()
+def nearest_corner_serial(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+    """:func:`nearest_corner` in the calling thread (no parallel launch)."""
+    nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    for b in range(nblocks):
+        _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2)
 
 
 # --------------------------------------------------------------------------
@@ -158,73 +296,101 @@ def nearest_corner(X, center, Cc, CT, cc, eps, one, labels, dist2):
 # --------------------------------------------------------------------------
 
 
-@_jit(parallel=True)
-def project_to_curve(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, eps, one, pos, seg, dist2):
-    """Exact nearest point of the polyline through the corners, for every row.
-
-    in: X (n, d); center (d,); Cc (k, d) centred corners; CT (d, k); cc (k,);
-    Dseg (k-1, d) segment vectors c_{j+1} - c_j; cd (k-1,) c_j . d_j (centred);
-    dd (k-1,) |d_j|^2; inv_dd (k-1,) 1/|d_j|^2 or 0 for zero-length segments;
-    eps machine epsilon and ``one`` = 1 in the dtype of X.
-    out: pos (n,) position j + lambda; seg (n,) segment index j;
-    dist2 (n,) squared distance to the curve.
-    Requires k >= 2.
-    """
+@_jit()
+def _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+                   pos, seg, dist2):
+    """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
     k = Cc.shape[0]
+    kp = CT.shape[1]
     nseg = k - 1
-    nblocks = (n + _BLOCK - 1) // _BLOCK
     zero = one - one
     two = one + one
-    cmax = zero
-    for c in range(k):
-        cmax = max(cmax, cc[c])
-    for b in prange(nblocks):
-        start = b * _BLOCK
-        stop = min(start + _BLOCK, n)
-        xc = np.empty((_BLOCK, d), dtype=Cc.dtype)
-        G = np.empty((_BLOCK, k), dtype=Cc.dtype)
-        xx = np.empty(_BLOCK, dtype=Cc.dtype)
-        approx = np.empty(nseg, dtype=Cc.dtype)
-        _block_dots(X, start, stop, center, CT, xc, G, xx)
-        for r in range(stop - start):
-            best = xx[r] - two * G[r, 0] + cc[0]
+    start = b * _BLOCK
+    stop = min(start + _BLOCK, n)
+    xc = np.empty((_TILE, d), dtype=Cc.dtype)
+    xx = np.empty(_TILE, dtype=Cc.dtype)
+    Gf = np.empty(_TILE * _SPAN, dtype=Cc.dtype)
+    if kp <= _SPAN:
+        G = Gf.reshape((_TILE, _SPAN))
+    else:
+        G = np.empty((_TILE, kp), dtype=Cc.dtype)
+    A = np.empty(nseg, dtype=Cc.dtype)
+    for t0 in range(start, stop, _TILE):
+        nr = min(_TILE, stop - t0)
+        _block_dots(X, t0, nr, center, CT, xc, Gf, G, xx)
+        for r in range(nr):
+            g = G[r]
             for j in range(nseg):
-                a = G[r, j + 1] - G[r, j] - cd[j]
-                lam = min(max(a * inv_dd[j], zero), one)
-                v = xx[r] - two * G[r, j] + cc[j] - two * lam * a + lam * lam * dd[j]
-                approx[j] = v
-                best = min(best, v)
-            margin = 8 * eps * (xx[r] + cmax) * (d + 2)
+                gj = g[j]
+                a = g[j + 1] - gj - cd[j]
+                lam = a * inv_dd[j]
+                lam = lam if lam > zero else zero
+                lam = lam if lam < one else one
+                A[j] = cc[j] - two * gj - lam * (two * a - lam * dd[j])
+            threshold = _row_min(A, nseg) + mscale * (xx[r] + cmax)
             bj = -1
             bd = zero
             bl = zero
             for j in range(nseg):
-                if approx[j] <= best + margin:
+                if A[j] <= threshold:
                     v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
                     if bj < 0 or v < bd:
                         bj = j
                         bd = v
                         bl = lam
+            if bj < 0:  # not finite: no candidate compared
+                seg[t0 + r] = 0
+                pos[t0 + r] = zero
+                dist2[t0 + r] = np.inf
+                continue
             # a projection onto the far end of a segment is the next corner:
             # report it as (j + 1, 0) so that positions are unique.
             if bl >= one and bj + 1 < nseg:
                 bj += 1
                 bl = zero
-            seg[start + r] = bj
-            pos[start + r] = bj + bl
-            dist2[start + r] = bd
+            seg[t0 + r] = bj
+            pos[t0 + r] = bj + bl
+            dist2[t0 + r] = bd
 
 
 @_jit(parallel=True)
-def points_on_curve(pos, C, out):
-    """Points of the polyline at positions ``pos`` (already within [0, k-1]).
+def project_to_curve(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+                     pos, seg, dist2):
+    """Exact nearest point of the polyline through the corners, for every row.
 
-    in: pos (n,); C (k, d). out: out (n, d).
+    in: X (n, d); center (d,); Cc (k, d) centred corners; CT (d, kp) as for
+    :func:`nearest_corner`; cc (k,);
+    Dseg (k-1, d) segment vectors c_{j+1} - c_j; cd (k-1,) c_j . d_j (centred);
+    dd (k-1,) |d_j|^2; inv_dd (k-1,) 1/|d_j|^2 or 0 for zero-length segments;
+    cmax = max(cc); mscale = 8 (d + 2) eps; ``one`` = 1 (dtype of X).
+    out: pos (n,) position j + lambda; seg (n,) segment index j;
+    dist2 (n,) squared distance to the curve.
+    Requires k >= 2. A row whose distances are not finite gets position 0
+    and distance inf.
     """
+    nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    for b in prange(nblocks):
+        _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+                       pos, seg, dist2)
+
+
+@_jit()
+def project_to_curve_serial(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+                            pos, seg, dist2):
+    """:func:`project_to_curve` in the calling thread (no parallel launch)."""
+    nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    for b in range(nblocks):
+        _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+                       pos, seg, dist2)
+
+
+@_jit()
+def _points_block(pos, C, b, out):
+    """:func:`points_on_curve` for the positions of block ``b``."""
     n = pos.shape[0]
     k, d = C.shape
-    for i in prange(n):
+    for i in range(b * _BLOCK, min(b * _BLOCK + _BLOCK, n)):
         t = pos[i]
         j = min(max(int(np.floor(t)), 0), max(k - 2, 0))
         if k == 1:
@@ -235,6 +401,23 @@ def points_on_curve(pos, C, out):
         # (1 - lam) c_j + lam c_{j+1}: exactly c_j at lam = 0 and c_{j+1} at lam = 1
         for f in range(d):
             out[i, f] = (1 - lam) * C[j, f] + lam * C[j + 1, f]
+
+
+@_jit(parallel=True)
+def points_on_curve(pos, C, out):
+    """Points of the polyline at positions ``pos`` (already within [0, k-1]).
+
+    in: pos (n,); C (k, d). out: out (n, d).
+    """
+    for b in prange((pos.shape[0] + _BLOCK - 1) // _BLOCK):
+        _points_block(pos, C, b, out)
+
+
+@_jit()
+def points_on_curve_serial(pos, C, out):
+    """:func:`points_on_curve` in the calling thread."""
+    for b in range((pos.shape[0] + _BLOCK - 1) // _BLOCK):
+        _points_block(pos, C, b, out)
 
 
 # --------------------------------------------------------------------------
@@ -374,26 +557,66 @@ class kernel_threads:
 
 def _centred(C):
     """Corners shifted by their mean, plus the constants every kernel uses."""
+    dtype = C.dtype.type
     center = C.mean(axis=0).astype(C.dtype)
     Cc = np.ascontiguousarray(C - center)
-    CT = np.ascontiguousarray(Cc.T)
+    k, d = Cc.shape
+    CT = np.zeros((d, -(-k // 16) * 16), dtype=C.dtype)  # padded: whole vectors
+    CT[:, :k] = Cc.T
     cc = np.einsum("ij,ij->i", Cc, Cc)
-    eps = np.finfo(C.dtype).eps
-    one = C.dtype.type(1)
-    return center, Cc, CT, cc, C.dtype.type(eps), one
+    cmax = dtype(cc.max())
+    mscale = dtype(8 * (C.shape[1] + 2) * np.finfo(C.dtype).eps)
+    return center, Cc, CT, cc, cmax, mscale, dtype(1)
+
+
+def _as_float(X, C):
+    """Corners in the dtype of X (the kernels compute in one dtype)."""
+    return np.asarray(C, dtype=X.dtype)
+
+
+def _serial(n, k, d):
+    """Whether a call of this size should skip the parallel launch."""
+    return numba.get_num_threads() == 1 or n * (-(-k // 16) * 16) * (d + 8) < _SERIAL_WORK
+
+
+def _overflowed(X, dist2):
+    """Rows whose float32 distances overflowed (redone in float64), else None."""
+    if X.dtype != np.float32:
+        return None
+    bad = ~np.isfinite(dist2)
+    if not bad.any():
+        return None
+    return np.flatnonzero(bad)
 
 
 def assign_corners(X, C):
-    """(labels, squared distances) of every row of X to its nearest corner."""
-    center, Cc, CT, cc, eps, one = _centred(C)
+    """(labels, squared distances) of every row of X to its nearest corner.
+
+    Exact nearest corner (ties to the lowest index) in the dtype of X. Rows
+    whose float32 distances overflow (values beyond ~1e19) are redone in
+    float64; their labels are exact, their float32 distances are inf.
+    """
+    C = _as_float(X, C)
+    center, Cc, CT, cc, cmax, mscale, one = _centred(C)
     labels = np.empty(X.shape[0], dtype=np.intp)
     dist2 = np.empty(X.shape[0], dtype=X.dtype)
-    nearest_corner(X, center, Cc, CT, cc, eps, one, labels, dist2)
+    kernel = nearest_corner_serial if _serial(*X.shape[:1], *C.shape) else nearest_corner
+    kernel(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2)
+    bad = _overflowed(X, dist2)
+    if bad is not None:
+        lab64, d64 = assign_corners(X[bad].astype(np.float64), C.astype(np.float64))
+        labels[bad] = lab64
+        dist2[bad] = d64.astype(np.float32)
     return labels, dist2
 
 
 def project(X, C):
-    """(positions, segments, squared distances) of the exact projection of X onto the curve."""
+    """(positions, segments, squared distances) of the exact projection of X onto the curve.
+
+    Exact over all ``k - 1`` segments (ties to the lowest segment), in the
+    dtype of X; float32 rows whose distances overflow are redone in float64.
+    """
+    C = _as_float(X, C)
     n = X.shape[0]
     pos = np.empty(n, dtype=X.dtype)
     seg = np.zeros(n, dtype=np.intp)
@@ -401,19 +624,28 @@ def project(X, C):
         pos[:] = 0
         dist2 = np.sum((X - C[0]) ** 2, axis=1).astype(X.dtype, copy=False)
         return pos, seg, dist2
-    center, Cc, CT, cc, eps, one = _centred(C)
+    center, Cc, CT, cc, cmax, mscale, one = _centred(C)
     Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
     dd = np.einsum("ij,ij->i", Dseg, Dseg)
     cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
     inv_dd = np.zeros_like(dd)
     np.divide(one, dd, out=inv_dd, where=dd > 0)
     dist2 = np.empty(n, dtype=X.dtype)
-    project_to_curve(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, eps, one, pos, seg, dist2)
+    kernel = project_to_curve_serial if _serial(n, *C.shape) else project_to_curve
+    kernel(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, pos, seg, dist2)
+    bad = _overflowed(X, dist2)
+    if bad is not None:
+        p64, s64, d64 = project(X[bad].astype(np.float64), C.astype(np.float64))
+        pos[bad] = p64.astype(np.float32)
+        seg[bad] = s64
+        dist2[bad] = d64.astype(np.float32)
     return pos, seg, dist2
 
 
 def curve_points(pos, C):
     """Points of the polyline through C at positions ``pos`` (in [0, k-1])."""
     out = np.empty((pos.shape[0], C.shape[1]), dtype=C.dtype)
-    points_on_curve(np.ascontiguousarray(pos, dtype=C.dtype), C, out)
+    serial = numba.get_num_threads() == 1 or out.size < (1 << 18)
+    kernel = points_on_curve_serial if serial else points_on_curve
+    kernel(np.ascontiguousarray(pos, dtype=C.dtype), C, out)
     return out
