@@ -163,15 +163,38 @@ def _bar_line(name, bar):
             f"(<= {TIME_BAR}: {flag(bar['time_ok'])})")
 
 
+def _cache_path(cache, name, X, m, seed, quick, threads):
+    return os.path.join(cache, f"{name}_N{X.shape[0]}_D{X.shape[1]}_{m}_seed{seed}"
+                               f"_{'quick' if quick else 'full'}_t{threads or 'default'}.pkl")
+
+
 def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
-                n_samples=None, verbose=True):
-    """Fit and measure every method on one dataset; returns its results dict."""
+                n_samples=None, verbose=True, cache=None, threads=None):
+    """Fit and measure every method on one dataset; returns its results dict.
+
+    With ``cache`` (a folder), the results of the peers other than KMeans and
+    the default SpaceFillingVQ are stored there and reused by later runs with
+    the same dataset, N, seed, mode and threads (``repeats`` then reads
+    ``cached``; their fit_ratio uses the current KMeans time).
+    """
+    import pickle
+
     from sksfvq.metrics import evaluate
 
     X, y, k = _load(name, quick, n_samples)
+    cached = {}
+    if cache:
+        os.makedirs(cache, exist_ok=True)
+        for m in methods:
+            path = _cache_path(cache, name, X, m, seed, quick, threads)
+            if m not in BAR_TIMED and os.path.exists(path):
+                with open(path, "rb") as fh:
+                    cached[m] = pickle.load(fh)
+    todo = [m for m in methods if m not in cached]
     n_rep = repeats if repeats is not None else (3 if quick else 5)
     other = 1 if quick else OTHER_REPEATS
-    reps = {m: (n_rep if m in BAR_TIMED else min(n_rep, other)) for m in methods}
+    reps = {m: (n_rep if m in BAR_TIMED else min(n_rep, other)) for m in todo}
+    methods_all, methods = methods, todo
     fns = {m: _fit_fn(m, params) for m in methods}
     # warm-up: JIT compilation and library first-call costs stay out of the
     # timings (METRICS.md: compile time is reported separately)
@@ -181,7 +204,7 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
             fns[m](Xw, min(k, 8), seed)
     times = {m: [] for m in methods}
     first = {}
-    for r in range(max(reps.values())):
+    for r in range(max(reps.values(), default=0)):
         for m in methods:  # alternating: every method once per round
             if r >= reps[m]:
                 continue
@@ -199,6 +222,14 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
         row["repeats"] = len(times[m])
         row["fit_times"] = [float(t) for t in times[m]]
         rows[m] = row
+        if cache and m not in BAR_TIMED:
+            with open(_cache_path(cache, name, X, m, seed, quick, threads), "wb") as fh:
+                pickle.dump({"row": row, "codebook": np.asarray(res["codebook"])}, fh)
+    for m, entry in cached.items():
+        rows[m] = dict(entry["row"], repeats="cached")
+        first[m] = {"codebook": entry["codebook"]}
+    methods = methods_all
+    rows = {m: rows[m] for m in methods}
     if "kmeans" in rows:
         km = rows["kmeans"]
         for row in rows.values():
@@ -323,7 +354,8 @@ def pareto_plot(results, path):
 
 
 def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", methods=None,
-        params=None, seed=0, n_samples=None, tag=None, threads=None, verbose=True):
+        params=None, seed=0, n_samples=None, tag=None, threads=None, cache=None,
+        verbose=True):
     """Run the benchmark; returns ``{"datasets": {name: {...}}, ...}``.
 
     Parameters
@@ -344,25 +376,28 @@ def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", meth
     threads : int or None, pin every method to this many threads (numba's
         ``set_num_threads`` and threadpoolctl's limit for OpenMP and BLAS);
         None keeps the libraries' defaults.
+    cache : str or None, folder where the peers other than KMeans and the
+        default SpaceFillingVQ are stored and reused (fast parameter sweeps);
+        delete it when a peer (e.g. the sgd trainer) changes.
     """
     import numba
     from threadpoolctl import threadpool_limits
 
     if threads is None:
         return _run(datasets, quick, repeats, out, methods, params, seed, n_samples, tag,
-                    None, verbose)
+                    None, cache, verbose)
     old = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         with threadpool_limits(limits=threads):
             return _run(datasets, quick, repeats, out, methods, params, seed, n_samples,
-                        tag, threads, verbose)
+                        tag, threads, cache, verbose)
     finally:
         numba.set_num_threads(old)
 
 
 def _run(datasets, quick, repeats, out, methods, params, seed, n_samples, tag, threads,
-         verbose):
+         cache, verbose):
     datasets = list(datasets or DATASETS)
     methods = list(methods or peers.PEERS)
     unknown = [m for m in methods if m not in peers.PEERS]
@@ -381,7 +416,8 @@ def _run(datasets, quick, repeats, out, methods, params, seed, n_samples, tag, t
         if verbose:
             print(f"[{name}]", flush=True)
         ds = run_dataset(name, methods, quick=quick, repeats=repeats, params=params,
-                         seed=seed, n_samples=n_samples, verbose=verbose)
+                         seed=seed, n_samples=n_samples, verbose=verbose, cache=cache,
+                         threads=threads)
         results["datasets"][name] = ds
         results["elapsed_s"] = time.perf_counter() - t0
         if verbose:
@@ -445,12 +481,16 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results",
                    help="output folder, or 'none' to write nothing")
     p.add_argument("--tag", default=None, help="suffix of the output file names")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="store and reuse the peers other than kmeans and sfvq in DIR "
+                   "(fast sweeps of --param; delete DIR when a peer changes)")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when the bar check fails on any dataset")
     args = p.parse_args(argv)
     res = run(datasets=args.datasets, quick=args.quick, repeats=args.repeats, out=args.out,
               methods=args.methods, params=dict(args.param), seed=args.seed,
-              n_samples=args.n_samples, tag=args.tag, threads=args.threads)
+              n_samples=args.n_samples, tag=args.tag, threads=args.threads,
+              cache=args.cache)
     bars = [ds["bar"] for ds in res["datasets"].values() if ds["bar"] is not None]
     return 1 if args.strict and not all(b["pass"] for b in bars) else 0
 

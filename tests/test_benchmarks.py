@@ -139,3 +139,14 @@ def test_run_pins_threads_and_restores():
     assert res["threads"]["numba"] == 1 and res["pinned_threads"] == 1
     assert numba.get_num_threads() == before
     assert res["datasets"]["gauss2"]["bar"] is None  # no sfvq: no bar check
+
+
+def test_peer_cache_is_reused(tmp_path):
+    kw = dict(datasets=["gauss2"], quick=True, repeats=1, methods=["kmeans_path"],
+              n_samples=400, out=None, cache=str(tmp_path), verbose=False)
+    first = bench_quality.run(**kw)["datasets"]["gauss2"]["methods"]
+    assert len(list(tmp_path.iterdir())) == 1  # kmeans itself is never cached
+    second = bench_quality.run(**kw)["datasets"]["gauss2"]["methods"]
+    assert second["kmeans_path"]["repeats"] == "cached"
+    assert second["kmeans_path"]["adj_ratio"] == first["kmeans_path"]["adj_ratio"]
+    assert second["kmeans"]["repeats"] == 1
