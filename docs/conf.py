@@ -85,7 +85,9 @@ def _write_generated():
     if not mds and not pngs:
         lines.append("No benchmark results are stored in ``benchmarks/results/`` yet.\n")
     for md in mds:
-        lines += [f".. include:: {md}\n", "   :parser: myst_parser.sphinx_\n", "\n"]
+        # Sphinx resolves include paths against the including document (docs/)
+        rel = os.path.relpath(md, HERE).replace(os.sep, "/")
+        lines += [f".. include:: {rel}\n", "   :parser: myst_parser.sphinx_\n", "\n"]
     for png in pngs:
         rel = os.path.relpath(png, HERE).replace(os.sep, "/")
         name = os.path.splitext(os.path.basename(png))[0]
@@ -96,3 +98,31 @@ def _write_generated():
 
 
 _write_generated()
+
+# Docstring text that docutils would misread (until the sources change):
+# ``|t_i - t_j|`` is a substitution reference and ``n_features_in_,`` a
+# hyperlink reference in reStructuredText.
+_LITERAL_FIXES = [
+    ("|t_i - t_j|", "``|t_i - t_j|``"),
+    ("(n_features_in_,)", "(``n_features_in_``,)"),
+]
+
+
+def _fix_docstring(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        for old, new in _LITERAL_FIXES:
+            if old in line and new not in line:
+                line = line.replace(old, new)
+        lines[i] = line
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    # scikit-learn's generated metadata-routing setters document sklearn's own glossary
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _fix_docstring, priority=100)
+    app.connect("autodoc-skip-member", _skip_member)

@@ -107,7 +107,7 @@ if HAVE_TORCH:
 # ------------------------------------
 # ``to_estimator`` gives a fitted :class:`~sksfvq.SpaceFillingVQ` with the
 # layer's corners in the layer's order, so its ``transform`` reproduces the
-# layer's eval positions (up to float rounding) and all of
+# layer's eval positions (bit for bit on CPU) and all of
 # :mod:`sksfvq.inspection` applies. The profile of a digit is the histogram of
 # the nearest-corner index of its images, smoothed and max-normalised.
 if HAVE_TORCH:
