@@ -37,6 +37,9 @@ QUICK_N = 8192
 #: in full mode and once in quick mode (their time is not part of the bar, and
 #: the SOM and plain VQ are slow)
 BAR_TIMED = ("kmeans", "sfvq")
+#: peers that ``--cache`` may store: they depend only on scikit-learn and
+#: MiniSom (the sgd peer is sksfvq code and is always refitted)
+CACHEABLE = ("minibatch", "plain_vq", "kmeans_path", "som")
 OTHER_REPEATS = 3
 #: the measures of the tables, in order
 COLUMNS = ["mse_corner", "mse_rel", "mse_curve", "adj_ratio", "curve_length", "cont10",
@@ -174,8 +177,9 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
                 n_samples=None, verbose=True, cache=None, threads=None):
     """Fit and measure every method on one dataset; returns its results dict.
 
-    With ``cache`` (a folder), the results of the peers other than KMeans and
-    the default SpaceFillingVQ are stored there and reused by later runs with
+    With ``cache`` (a folder), the results of the peers in ``CACHEABLE``
+    (MiniBatchKMeans, plain VQ, KMeans + path, SOM) are stored there and
+    reused by later runs with
     the same dataset, N, seed, mode and threads (``repeats`` then reads
     ``cached``; their fit_ratio uses the current KMeans time).
     """
@@ -189,7 +193,7 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
         os.makedirs(cache, exist_ok=True)
         for m in methods:
             path = _cache_path(cache, name, X, m, seed, quick, threads)
-            if m not in BAR_TIMED and os.path.exists(path):
+            if m in CACHEABLE and os.path.exists(path):
                 with open(path, "rb") as fh:
                     cached[m] = pickle.load(fh)
     todo = [m for m in methods if m not in cached]
@@ -224,7 +228,7 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
         row["repeats"] = len(times[m])
         row["fit_times"] = [float(t) for t in times[m]]
         rows[m] = row
-        if cache and m not in BAR_TIMED:
+        if cache and m in CACHEABLE:
             with open(_cache_path(cache, name, X, m, seed, quick, threads), "wb") as fh:
                 pickle.dump({"row": row, "codebook": np.asarray(res["codebook"])}, fh)
     for m, entry in cached.items():
@@ -385,9 +389,9 @@ def run(datasets=None, quick=False, repeats=None, out="benchmarks/results", meth
     threads : int or None, pin every method to this many threads (numba's
         ``set_num_threads`` and threadpoolctl's limit for OpenMP and BLAS);
         None keeps the libraries' defaults.
-    cache : str or None, folder where the peers other than KMeans and the
-        default SpaceFillingVQ are stored and reused (fast parameter sweeps);
-        delete it when a peer (e.g. the sgd trainer) changes.
+    cache : str or None, folder where the scikit-learn/MiniSom peers
+        (``CACHEABLE``) are stored and reused (fast parameter sweeps); KMeans,
+        sgd and the default SpaceFillingVQ are always refitted.
     """
     import numba
     from threadpoolctl import threadpool_limits
@@ -491,8 +495,8 @@ def main(argv=None):
                    help="output folder, or 'none' to write nothing")
     p.add_argument("--tag", default=None, help="suffix of the output file names")
     p.add_argument("--cache", default=None, metavar="DIR",
-                   help="store and reuse the peers other than kmeans and sfvq in DIR "
-                   "(fast sweeps of --param; delete DIR when a peer changes)")
+                   help="store and reuse the scikit-learn/MiniSom peers (minibatch, "
+                   "plain_vq, kmeans_path, som) in DIR (fast sweeps of --param)")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when the bar check fails on any dataset")
     args = p.parse_args(argv)
