@@ -1,0 +1,189 @@
+"""The ``sksfvq`` command line: fit / transform / compare, data formats, user errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sksfvq import SpaceFillingVQ
+from sksfvq.cli import load_data, main, plain_vq
+
+K = 8
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    np.save(folder / "X.npy", X)
+    np.savetxt(folder / "header.csv", X, delimiter=",", header="a,b,c", comments="")
+    np.savetxt(folder / "plain.csv", X, delimiter=",")
+    return folder, X
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    folder, X = data
+    path = folder / "model.joblib"
+    assert main(["fit", str(folder / "X.npy"), "--n-clusters", str(K), "-o", str(path)]) == 0
+    return path
+
+
+def test_fit_prints_stages_and_table(data, model, capsys):
+    folder, X = data
+    out_path = folder / "again.joblib"
+    assert main(["fit", str(folder / "X.npy"), "--n-clusters", str(K), "--random-state", "1",
+                 "-o", str(out_path)]) == 0
+    out = capsys.readouterr().out
+    assert "K=" in out and "| method | mse_corner" in out and "| SpaceFillingVQ |" in out
+    assert "adj_ratio" in out and "cont10" in out
+    import joblib
+
+    est = joblib.load(out_path)
+    assert isinstance(est, SpaceFillingVQ) and est.cluster_centers_.shape == (K, 3)
+    # the saved model is the same as fitting through the API with the same settings
+    ref = SpaceFillingVQ(n_clusters=K, random_state=1).fit(X)
+    np.testing.assert_allclose(est.cluster_centers_, ref.cluster_centers_)
+
+
+@pytest.mark.parametrize("name", ["header.csv", "plain.csv"])
+def test_csv_header_detected(data, name):
+    folder, X = data
+    Y, names = load_data(str(folder / name))
+    np.testing.assert_allclose(Y, X, rtol=1e-12)
+    assert (names == ["a", "b", "c"]) if name == "header.csv" else names is None
+
+
+def test_csv_semicolon_and_quoted_header(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text('"x";"y"\n1.5;2\n3;4\n')
+    Y, names = load_data(str(path))
+    np.testing.assert_array_equal(Y, [[1.5, 2], [3, 4]])
+    assert names == ["x", "y"]
+
+
+def test_parquet(data, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    _, X = data
+    path = tmp_path / "X.parquet"
+    pd.DataFrame(X, columns=["a", "b", "c"]).to_parquet(path)
+    Y, names = load_data(str(path))
+    np.testing.assert_array_equal(Y, X)
+    assert names == ["a", "b", "c"]
+    assert main(["fit", str(path), "--n-clusters", "4", "-o", str(tmp_path / "m.joblib")]) == 0
+
+
+@pytest.mark.parametrize("what", ["position", "index", "point"])
+@pytest.mark.parametrize("ext", [".npy", ".csv"])
+def test_transform_outputs(data, model, tmp_path, what, ext):
+    import joblib
+
+    folder, X = data
+    out = tmp_path / f"out{ext}"
+    assert main(["transform", str(model), str(folder / "header.csv"), "-o", str(out),
+                 "--what", what]) == 0
+    est = joblib.load(model)
+    expected = {"position": est.transform(X)[:, 0], "index": est.predict(X),
+                "point": est.inverse_transform(est.transform(X))}[what]
+    if ext == ".npy":
+        got = np.load(out)
+        np.testing.assert_array_equal(got, expected)
+    else:
+        got = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=1)
+        np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7)
+        header = out.read_text().splitlines()[0]
+        assert header == {"position": "position", "index": "index", "point": "x0,x1,x2"}[what]
+
+
+def test_compare_table_and_plot(data, tmp_path, capsys):
+    folder, _ = data
+    png = tmp_path / "cmp.png"
+    assert main(["compare", str(folder / "X.npy"), "--n-clusters", "6", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    for name in ("SpaceFillingVQ", "KMeans", "plain VQ"):
+        assert f"| {name}" in out
+    assert png.stat().st_size > 1000
+
+
+def test_plain_vq_has_k_distinct_codewords():
+    X = np.random.default_rng(1).normal(size=(300, 2))
+    C = plain_vq(X, 7, random_state=0)
+    assert C.shape == (7, 2) and len(np.unique(C, axis=0)) == 7
+
+
+def _error(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_user_errors_are_one_line_exit_2(data, model, tmp_path, capsys):
+    folder, _ = data
+    npy = str(folder / "X.npy")
+    assert "no such file" in _error(capsys, ["fit", str(tmp_path / "missing.npy"), "-o",
+                                             str(tmp_path / "m.joblib")])
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"not numpy at all")
+    assert "cannot read" in _error(capsys, ["fit", str(bad), "-o", str(tmp_path / "m.joblib")])
+    text = tmp_path / "words.csv"
+    text.write_text("a,b\nx,y\n")
+    assert "not a table of numbers" in _error(capsys, ["fit", str(text), "-o",
+                                                       str(tmp_path / "m.joblib")])
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.array([[1.0, np.nan], [2.0, 3.0]]))
+    assert "NaN" in _error(capsys, ["fit", str(nan), "-o", str(tmp_path / "m.joblib")])
+    one_d = tmp_path / "one_d.npy"
+    np.save(one_d, np.arange(5.0))
+    assert "2-D" in _error(capsys, ["fit", str(one_d), "-o", str(tmp_path / "m.joblib")])
+    assert "unknown data format" in _error(capsys, ["fit", str(folder / "model.joblib"),
+                                                    "-o", str(tmp_path / "m.joblib")])
+    assert "fewer than --n-clusters" in _error(capsys, ["fit", npy, "--n-clusters", "1000",
+                                                        "-o", str(tmp_path / "m.joblib")])
+    assert "does not exist" in _error(capsys, ["fit", npy, "-o",
+                                               str(tmp_path / "no" / "m.joblib")])
+    assert "not a saved model" in _error(capsys, ["transform", npy, npy, "-o",
+                                                  str(tmp_path / "o.npy")])
+    assert "unknown output format" in _error(capsys, ["transform", str(model), npy, "-o",
+                                                      str(tmp_path / "o.txt")])
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.zeros((5, 4)))
+    assert "features" in _error(capsys, ["transform", str(model), str(wide), "-o",
+                                         str(tmp_path / "o.npy")])
+
+
+@pytest.mark.parametrize("argv", [["fit", "X.npy", "--n-clusters", "many", "-o", "m"],
+                                  ["fit", "X.npy"],
+                                  ["transform", "m.joblib", "X.npy", "-o", "o.npy",
+                                   "--what", "everything"],
+                                  ["nonsense"], []])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [[], ["fit"], ["transform"], ["compare"], ["demo"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(command + ["--help"])
+    assert info.value.code == 0
+    assert "usage: sksfvq" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_and_reports_errors(tmp_path):
+    """One real process: `python -m sksfvq`, a user error, no traceback."""
+    res = subprocess.run([sys.executable, "-m", "sksfvq", "transform", str(tmp_path / "m.joblib"),
+                          str(tmp_path / "X.npy"), "-o", str(tmp_path / "o.npy")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"sksfvq transform: error: {tmp_path / 'm.joblib'}: no such file"
+    res = subprocess.run([sys.executable, "-m", "sksfvq", "--help"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0 and "fit" in res.stdout and "compare" in res.stdout
