@@ -59,6 +59,22 @@ def run(features="logmel", n_clusters=256, normalize="global", voices=("slt", "k
             "quality": quality, "t_load": t_load, "t_fit": t_fit, "n_dead": est.n_dead_}
 
 
+def _code_version():
+    """sksfvq version plus the git commit of the checkout (``-dirty`` if modified)."""
+    import os
+    import subprocess
+
+    import sksfvq
+
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(sksfvq.__file__)))
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root,
+                             capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        rev = "unknown"
+    return f"sksfvq {sksfvq.__version__} ({rev})"
+
+
 def markdown(res):
     """The result of :func:`run` as Markdown."""
     n, d = res["shape"]
@@ -66,7 +82,8 @@ def markdown(res):
              f"K = {res['n_clusters']}", "",
              f"{n} frames x {d} features; load {res['t_load']:.0f} s, fit {res['t_fit']:.0f} s; "
              f"dead corners {res['n_dead']}; adj_ratio {res['quality']['adj_ratio']:.3f}, "
-             f"label_spread (groups) {res['quality']['label_spread']:.3f}.", "",
+             f"label_spread (groups) {res['quality']['label_spread']:.3f}; "
+             f"{_code_version()}, random_state=0.", "",
              "| group | peak | 80 % range | median | frames |", "|---|---|---|---|---|"]
     g = res["groups"]
     for lab, pk, lo, med, hi, cnt in zip(g["label"], g["peak"], g["low"], g["median"],
