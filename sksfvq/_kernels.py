@@ -75,13 +75,13 @@ def _jit(parallel=False, contract=False):
 
 
 @_jit(contract=True)
-def _block_dots(X, start, nr, center, CT, xc, Gf, G, xx):
+def _block_dots(X, start, nr, center, scale, CT, xc, Gf, G, xx):
     """Dot products of one tile of ``_TILE`` (= 8) rows with every corner.
 
     in: X (n, d); start, nr (<= _TILE) first row and number of rows;
-    center (d,); CT (d, kp) centred corners, transposed, zero-padded to a
-    multiple of 16 columns.
-    out: xc (_TILE, d) centred rows (zero rows past ``nr``); xx (_TILE,)
+    center (d,); scale, a power of two; CT (d, kp) centred and scaled corners,
+    transposed, zero-padded to a multiple of 16 columns.
+    out: xc (_TILE, d) centred rows times ``scale`` (zero rows past ``nr``); xx (_TILE,)
     ``|xc[i]|^2``; the dot products ``xc[i] . CT[:, c]`` in ``Gf[i * _SPAN + c]``
     when ``kp <= _SPAN``, else in ``G[i, c]`` (Gf is then scratch).
 
@@ -98,7 +98,7 @@ def _block_dots(X, start, nr, center, CT, xc, Gf, G, xx):
         s = zero
         if i < nr:
             for f in range(d):
-                v = X[start + i, f] - center[f]
+                v = (X[start + i, f] - center[f]) * scale
                 xc[i, f] = v
                 s += v * v
         else:
@@ -225,7 +225,7 @@ def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
 
 
 @_jit()
-def _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2):
     """:func:`nearest_corner` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
     k = Cc.shape[0]
@@ -244,7 +244,7 @@ def _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
     A = np.empty(k, dtype=Cc.dtype)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
-        _block_dots(X, t0, nr, center, CT, xc, Gf, G, xx)
+        _block_dots(X, t0, nr, center, scale, CT, xc, Gf, G, xx)
         for r in range(nr):
             g = G[r]
             for c in range(k):
@@ -258,16 +258,12 @@ def _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
                     if bi < 0 or v < bd:
                         bi = c
                         bd = v
-            if bi < 0:  # not finite: no candidate compared
-                labels[t0 + r] = 0
-                dist2[t0 + r] = np.inf
-            else:
-                labels[t0 + r] = bi
-                dist2[t0 + r] = bd
+            labels[t0 + r] = bi  # -1: not finite, no candidate compared
+            dist2[t0 + r] = bd * inv2
 
 
 @_jit(parallel=True)
-def nearest_corner(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+def nearest_corner(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2):
     """Index of and squared distance to the nearest corner for every row.
 
     in: X (n, d); center (d,); Cc (k, d) corners minus ``center``; CT = Cc.T
@@ -275,20 +271,24 @@ def nearest_corner(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
     squared norms of Cc; cmax = max(cc);
     mscale = 8 (d + 2) eps, the relative rounding margin of the expanded
     form; ``one`` = 1 (all scalars in the dtype of X).
+    scale (power of two) and inv2 = 1 / scale^2: Cc, CT, cc are scaled, the
+    distances are scaled back on output.
     out: labels (n,) intp; dist2 (n,) squared distances (dtype of X).
-    A row whose distances are not finite gets label 0 and distance inf.
+    A row whose distances are not finite gets label -1.
     """
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
-        _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2)
+        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels,
+                       dist2)
 
 
 @_jit()
-def nearest_corner_serial(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+def nearest_corner_serial(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2):
     """:func:`nearest_corner` in the calling thread (no parallel launch)."""
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in range(nblocks):
-        _nearest_block(X, b, center, Cc, CT, cc, cmax, mscale, one, labels, dist2)
+        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels,
+                       dist2)
 
 
 # --------------------------------------------------------------------------
@@ -297,8 +297,8 @@ def nearest_corner_serial(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist
 
 
 @_jit()
-def _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
-                   pos, seg, dist2):
+def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
+                   one, pos, seg, dist2):
     """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
     k = Cc.shape[0]
@@ -318,7 +318,7 @@ def _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
     A = np.empty(nseg, dtype=Cc.dtype)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
-        _block_dots(X, t0, nr, center, CT, xc, Gf, G, xx)
+        _block_dots(X, t0, nr, center, scale, CT, xc, Gf, G, xx)
         for r in range(nr):
             g = G[r]
             for j in range(nseg):
@@ -340,9 +340,9 @@ def _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
                         bd = v
                         bl = lam
             if bj < 0:  # not finite: no candidate compared
-                seg[t0 + r] = 0
+                seg[t0 + r] = -1
                 pos[t0 + r] = zero
-                dist2[t0 + r] = np.inf
+                dist2[t0 + r] = zero
                 continue
             # a projection onto the far end of a segment is the next corner:
             # report it as (j + 1, 0) so that positions are unique.
@@ -351,12 +351,12 @@ def _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
                 bl = zero
             seg[t0 + r] = bj
             pos[t0 + r] = bj + bl
-            dist2[t0 + r] = bd
+            dist2[t0 + r] = bd * inv2
 
 
 @_jit(parallel=True)
-def project_to_curve(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
-                     pos, seg, dist2):
+def project_to_curve(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
+                     one, pos, seg, dist2):
     """Exact nearest point of the polyline through the corners, for every row.
 
     in: X (n, d); center (d,); Cc (k, d) centred corners; CT (d, kp) as for
@@ -366,23 +366,23 @@ def project_to_curve(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, 
     cmax = max(cc); mscale = 8 (d + 2) eps; ``one`` = 1 (dtype of X).
     out: pos (n,) position j + lambda; seg (n,) segment index j;
     dist2 (n,) squared distance to the curve.
-    Requires k >= 2. A row whose distances are not finite gets position 0
-    and distance inf.
+    Corners and segment constants scaled as for :func:`nearest_corner`.
+    Requires k >= 2. A row whose distances are not finite gets segment -1.
     """
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
-        _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
-                       pos, seg, dist2)
+        _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
+                       mscale, one, pos, seg, dist2)
 
 
 @_jit()
-def project_to_curve_serial(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
-                            pos, seg, dist2):
+def project_to_curve_serial(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
+                            mscale, one, pos, seg, dist2):
     """:func:`project_to_curve` in the calling thread (no parallel launch)."""
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in range(nblocks):
-        _project_block(X, b, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
-                       pos, seg, dist2)
+        _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
+                       mscale, one, pos, seg, dist2)
 
 
 @_jit()
@@ -555,18 +555,35 @@ class kernel_threads:
         return False
 
 
+#: Largest binary exponent of the working scale (its square stays a normal number).
+_MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
+
+
 def _centred(C):
-    """Corners shifted by their mean, plus the constants every kernel uses."""
+    """Corners shifted by their mean and scaled, plus the constants every kernel uses.
+
+    The scale is a power of two that brings the corners' spread near 1, so
+    squared distances neither overflow nor underflow for data of any unit
+    (1e30 or 1e-30 in float32); multiplying by a power of two is exact, so
+    results are otherwise unchanged.
+    """
     dtype = C.dtype.type
     center = C.mean(axis=0).astype(C.dtype)
-    Cc = np.ascontiguousarray(C - center)
+    spread = float(np.max(np.abs(C - center))) if C.size else 0.0
+    exponent = 0
+    if 0.0 < spread < np.inf:
+        limit = _MAX_EXP[C.dtype]
+        exponent = int(min(max(-np.frexp(spread)[1], -limit), limit))
+    scale = dtype(np.ldexp(1.0, exponent))
+    inv2 = dtype(np.ldexp(1.0, -2 * exponent))
+    Cc = np.ascontiguousarray((C - center) * scale)
     k, d = Cc.shape
     CT = np.zeros((d, -(-k // 16) * 16), dtype=C.dtype)  # padded: whole vectors
     CT[:, :k] = Cc.T
     cc = np.einsum("ij,ij->i", Cc, Cc)
     cmax = dtype(cc.max())
     mscale = dtype(8 * (C.shape[1] + 2) * np.finfo(C.dtype).eps)
-    return center, Cc, CT, cc, cmax, mscale, dtype(1)
+    return center, scale, inv2, Cc, CT, cc, cmax, mscale, dtype(1)
 
 
 def _as_float(X, C):
@@ -579,34 +596,39 @@ def _serial(n, k, d):
     return numba.get_num_threads() == 1 or n * (-(-k // 16) * 16) * (d + 8) < _SERIAL_WORK
 
 
-def _overflowed(X, dist2):
-    """Rows whose float32 distances overflowed (redone in float64), else None."""
-    if X.dtype != np.float32:
+def _failed(X, index):
+    """Rows the kernel could not compare (index -1: non-finite distances)."""
+    if X.shape[0] == 0 or index.min() >= 0:
         return None
-    bad = ~np.isfinite(dist2)
-    if not bad.any():
-        return None
-    return np.flatnonzero(bad)
+    return np.flatnonzero(index < 0)
 
 
 def assign_corners(X, C):
     """(labels, squared distances) of every row of X to its nearest corner.
 
-    Exact nearest corner (ties to the lowest index) in the dtype of X. Rows
-    whose float32 distances overflow (values beyond ~1e19) are redone in
-    float64; their labels are exact, their float32 distances are inf.
+    Exact nearest corner (ties to the lowest index) in the dtype of X. A
+    float32 row whose distances overflow even after scaling is redone in
+    float64 (its float32 distance may then be inf); a row that is not finite
+    gets label 0 and distance inf.
     """
     C = _as_float(X, C)
-    center, Cc, CT, cc, cmax, mscale, one = _centred(C)
+    center, scale, inv2, Cc, CT, cc, cmax, mscale, one = _centred(C)
     labels = np.empty(X.shape[0], dtype=np.intp)
     dist2 = np.empty(X.shape[0], dtype=X.dtype)
     kernel = nearest_corner_serial if _serial(*X.shape[:1], *C.shape) else nearest_corner
-    kernel(X, center, Cc, CT, cc, cmax, mscale, one, labels, dist2)
-    bad = _overflowed(X, dist2)
+    kernel(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2)
+    bad = _failed(X, labels)
     if bad is not None:
-        lab64, d64 = assign_corners(X[bad].astype(np.float64), C.astype(np.float64))
+        if X.dtype == np.float32:
+            lab64, d64 = assign_corners(X[bad].astype(np.float64), C.astype(np.float64))
+        else:
+            lab64, d64 = np.full(len(bad), -1), np.zeros(len(bad))
+        lost = lab64 < 0
+        lab64[lost] = 0
+        d64[lost] = np.inf
         labels[bad] = lab64
-        dist2[bad] = d64.astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32: inf, as computed
+            dist2[bad] = d64.astype(X.dtype)
     return labels, dist2
 
 
@@ -614,7 +636,8 @@ def project(X, C):
     """(positions, segments, squared distances) of the exact projection of X onto the curve.
 
     Exact over all ``k - 1`` segments (ties to the lowest segment), in the
-    dtype of X; float32 rows whose distances overflow are redone in float64.
+    dtype of X; non-finite rows are handled as in :func:`assign_corners`
+    (position 0, distance inf).
     """
     C = _as_float(X, C)
     n = X.shape[0]
@@ -624,7 +647,7 @@ def project(X, C):
         pos[:] = 0
         dist2 = np.sum((X - C[0]) ** 2, axis=1).astype(X.dtype, copy=False)
         return pos, seg, dist2
-    center, Cc, CT, cc, cmax, mscale, one = _centred(C)
+    center, scale, inv2, Cc, CT, cc, cmax, mscale, one = _centred(C)
     Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
     dd = np.einsum("ij,ij->i", Dseg, Dseg)
     cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
@@ -632,13 +655,22 @@ def project(X, C):
     np.divide(one, dd, out=inv_dd, where=dd > 0)
     dist2 = np.empty(n, dtype=X.dtype)
     kernel = project_to_curve_serial if _serial(n, *C.shape) else project_to_curve
-    kernel(X, center, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, pos, seg, dist2)
-    bad = _overflowed(X, dist2)
+    kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+           pos, seg, dist2)
+    bad = _failed(X, seg)
     if bad is not None:
-        p64, s64, d64 = project(X[bad].astype(np.float64), C.astype(np.float64))
-        pos[bad] = p64.astype(np.float32)
+        if X.dtype == np.float32:
+            p64, s64, d64 = project(X[bad].astype(np.float64), C.astype(np.float64))
+        else:
+            p64, s64, d64 = np.zeros(len(bad)), np.full(len(bad), -1), np.zeros(len(bad))
+        lost = s64 < 0
+        p64[lost] = 0
+        s64[lost] = 0
+        d64[lost] = np.inf
+        pos[bad] = p64.astype(X.dtype)
         seg[bad] = s64
-        dist2[bad] = d64.astype(np.float32)
+        with np.errstate(over="ignore"):
+            dist2[bad] = d64.astype(X.dtype)
     return pos, seg, dist2
 
 
