@@ -67,9 +67,11 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``"auto"``: ``"k-means++"`` for ``"lloyd"`` and ``"norm-quartiles"``
         for ``"sgd"``; an array: these corners (``m <= n_clusters``, in curve
         order), grown to ``n_clusters`` if needed (a warm start).
-    n_init : int, default=3
+    n_init : "auto" or int, default="auto"
         ``"lloyd"`` with k-means++: number of seedings; each runs a few Lloyd
-        iterations and only the best continues.
+        iterations and only the best continues. ``"auto"``: 3 when
+        ``n_samples * n_clusters * n_features <= 1e7`` (small problems, where
+        restarts are cheap and local optima differ most), else 1.
     max_iter : int, default=300
         ``"lloyd"``: maximum Lloyd iterations before smoothing.
     tol : float, default=1e-4
@@ -146,7 +148,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         "algorithm": [StrOptions(set(TRAINERS))],
         "smoothness": [Interval(Real, 0, None, closed="left")],
         "init": [StrOptions({"auto", "k-means++", "pca", "norm-quartiles"}), "array-like"],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -166,7 +168,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         algorithm="lloyd",
         smoothness=0.02,
         init="auto",
-        n_init=3,
+        n_init="auto",
         max_iter=300,
         tol=1e-4,
         learning_rate=1e-3,
@@ -237,7 +239,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     def _options(self):
         return {
             "smoothness": float(self.smoothness),
-            "n_init": int(self.n_init),
+            "n_init": self.n_init,
             "max_iter": int(self.max_iter),
             "tol": float(self.tol),
             "learning_rate": float(self.learning_rate),
@@ -272,8 +274,11 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         init = self._initial_corners(X)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         trainer = TRAINERS[self.algorithm]
+        options = self._options()
+        if options["n_init"] == "auto":
+            options["n_init"] = 3 if X.shape[0] * self.n_clusters * X.shape[1] <= 1e7 else 1
         with kernel_threads(self.n_jobs):
-            result = trainer(X, w, self.n_clusters, init, self._options(), rng, self.verbose)
+            result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
             self._set_corners(result.corners, X.dtype)
             labels, dist2 = assign_corners(X, self.cluster_centers_)
         self.labels_ = labels

@@ -77,24 +77,35 @@ def _start(X, w, k, init, default_groups, rng=None):
 # --------------------------------------------------------------------------
 
 
-def _solve_chain(counts, sums, mu, C_prev, ridge):
-    """Corners minimising sum_k n_k|c_k - S_k/n_k|^2 + sum_j mu_j |c_{j+1} - c_j|^2.
+def solve_corners(counts, sums, mu, C_prev, ridge):
+    """Corners minimising the penalised least-squares problem of one iteration.
 
-    ``mu`` is a scalar or one weight per segment. A tiny proximal ridge
-    towards the previous corners keeps corners that no row chose (and no
-    smoothness reaches) where they are.
+    Minimises ``sum_k n_k |c_k - S_k / n_k|^2 + mu sum_k |c_{k-1} - 2 c_k +
+    c_{k+1}|^2 + ridge sum_k |c_k - c_prev_k|^2``: the data pull every corner
+    to the mean of its rows, the penalty on second differences resists
+    bending and uneven spacing along the curve (it does not shrink a
+    straight, evenly spaced curve), and a tiny proximal ridge keeps corners
+    that no row chose where they are. The system is banded (pentadiagonal)
+    and shared by all features.
     """
     k = counts.shape[0]
-    if k == 1 or np.all(mu == 0.0):
+    if k <= 2 or mu == 0.0:
         return (sums + ridge * C_prev) / (counts + ridge)[:, None]
-    mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (k - 1,))
-    ab = np.zeros((3, k))
-    ab[0, 1:] = -mu
-    ab[1] = counts + ridge
-    ab[1, :-1] += mu
-    ab[1, 1:] += mu
-    ab[2, :-1] = -mu
-    return solve_banded((1, 1), ab, sums + ridge * C_prev, check_finite=False)
+    # D^T D for the second-difference operator D, in banded storage
+    main = np.zeros(k)
+    main[:-2] += 1.0
+    main[1:-1] += 4.0
+    main[2:] += 1.0
+    off1 = np.zeros(k - 1)
+    off1[:-1] -= 2.0
+    off1[1:] -= 2.0
+    ab = np.zeros((5, k))
+    ab[0, 2:] = mu
+    ab[1, 1:] = mu * off1
+    ab[2] = mu * main + counts + ridge
+    ab[3, :-1] = mu * off1
+    ab[4, :-2] = mu
+    return solve_banded((2, 2), ab, sums + ridge * C_prev, check_finite=False)
 
 
 class _Lloyd:
@@ -118,32 +129,28 @@ class _Lloyd:
     def run(self, C, smoothness, max_iter, tol_factor=1.0):
         """Iterate until the corners move less than the tolerance.
 
-        ``smoothness`` is relative to the mean weight per corner.
-        Returns (corners, error of the last assignment, iterations).
+        ``smoothness`` is the weight of the bending penalty relative to the
+        mean weight per corner (0: plain Lloyd iterations).
+        Returns (corners, their mean squared error, iterations).
         """
         m = C.shape[0]
-        mu0 = smoothness * self.W / m
+        mu = smoothness * self.W / m
         ridge = 1e-9 * self.W / m
         counts, sums = self.counts[:m], self.sums[:m]
-        loss, it = np.nan, 0
-        for it in range(1, max_iter + 1):
+        shift = np.inf
+        it = 0
+        while True:
             labels, dist2 = assign_corners(self.X, C.astype(self.X.dtype, copy=False))
-            loss = float(np.sum(self.w * dist2)) / self.W
+            err = float(np.sum(self.w * dist2)) / self.W
+            if it == max_iter or shift <= self.tol_shift * tol_factor:
+                break
             corner_sums(self.X, self.w, labels, m, counts, sums)
-            if LLOYD_PENALTY == "length" and m > 1 and mu0 > 0:
-                # reweighted squared lengths approximate a penalty on lengths
-                seg = np.linalg.norm(np.diff(C, axis=0), axis=1)
-                mean_len = seg.mean() + 1e-300
-                mu = mu0 * mean_len / np.maximum(seg, 1e-3 * mean_len)
-            else:
-                mu = mu0
-            C_new = _solve_chain(counts, sums, mu, C, ridge)
+            C_new = solve_corners(counts, sums, mu, C, ridge)
             shift = float(np.sum((C_new - C) ** 2))
             C = C_new
-            if shift <= self.tol_shift * tol_factor:
-                break
+            it += 1
         self.n_iter += it
-        return C, loss, it
+        return C, err, it
 
 
 def kmeans_plus_plus(X, w, k, rng):
@@ -154,13 +161,14 @@ def kmeans_plus_plus(X, w, k, rng):
     exactly as m copies of it would be: seeding respects repetition.
     """
     order = np.lexsort(X.T[::-1])
-    Xo = X[order].astype(np.float64)
+    Xo = np.asarray(X[order], dtype=np.float64)
     wo = w[order]
+    sq = np.einsum("ij,ij->i", Xo, Xo)
     n_trials = 2 + int(np.log(k))
     cum = np.cumsum(wo)
     first = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(wo) - 1)
-    centers = [Xo[first]]
-    d2 = np.sum((Xo - Xo[first]) ** 2, axis=1)
+    centers = [first]
+    d2 = np.maximum(sq - 2.0 * (Xo @ Xo[first]) + sq[first], 0.0)
     for _ in range(1, k):
         cum = np.cumsum(wo * d2)
         if cum[-1] <= 0:  # fewer distinct rows than corners: repeat the last one
@@ -168,30 +176,25 @@ def kmeans_plus_plus(X, w, k, rng):
             continue
         cand = np.searchsorted(cum, rng.random(n_trials) * cum[-1], side="right")
         cand = np.minimum(cand, len(wo) - 1)
-        best = None
-        for c in cand:
-            d2c = np.minimum(d2, np.sum((Xo - Xo[c]) ** 2, axis=1))
-            pot = float(np.sum(wo * d2c))
-            if best is None or pot < best[0]:
-                best = (pot, c, d2c)
-        centers.append(Xo[best[1]])
-        d2 = best[2]
-    return np.array(centers)
+        d2c = np.maximum(sq[:, None] - 2.0 * (Xo @ Xo[cand].T) + sq[cand][None, :], 0.0)
+        np.minimum(d2c, d2[:, None], out=d2c)
+        best = int(np.argmin(wo @ d2c))
+        centers.append(int(cand[best]))
+        d2 = d2c[:, best]
+    return Xo[centers]
 
 
 def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
     """Best of ``n_init`` k-means++ starts after a few Lloyd iterations each.
 
     Local optima of k-means differ by several percent on clustered data; a
-    short run of every start ranks them well, and only the best one is run
-    to convergence afterwards.
+    short run of every start ranks them well, and only the best one goes on.
     """
     best = None
     for _ in range(n_init):
         C = kmeans_plus_plus(X, w, k, rng)
         if n_init > 1:
-            C, _, _ = lloyd.run(C, 0.0, LLOYD_SCREEN_ITER)
-            err = lloyd.error(C)
+            C, err, _ = lloyd.run(C, 0.0, LLOYD_SCREEN_ITER)
             if best is None or err < best[0]:
                 best = (err, C)
         else:
@@ -199,44 +202,41 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
     return best[1]
 
 
-def _smooth_to_budget(lloyd, C, budget, max_iter):
-    """Raise the smoothness step by step while the error stays within ``budget``.
+def _smooth_to_budget(lloyd, C, err, budget):
+    """Raise the smoothness while the error stays within ``budget``.
 
-    Every step warm-starts from the last accepted corners; returns the last
-    corners whose nearest-corner error is at most ``budget`` and the
-    smoothness that produced them.
+    Doubling steps from ``LLOYD_SMOOTH_START``, then ``LLOYD_BISECT``
+    geometric bisections; every step warm-starts from the last accepted
+    corners. Returns (corners, their error, smoothness reached).
     """
-    best = C
+    best, best_err, lo = C, err, 0.0
     s = LLOYD_SMOOTH_START
-    lo = 0.0
     while s <= LLOYD_SMOOTH_MAX:
-        C_try, _, _ = lloyd.run(best, s, max_iter, tol_factor=LLOYD_POLISH_TOL)
-        if lloyd.error(C_try) > budget:
+        C_try, err, _ = lloyd.run(best, s, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
+        if err > budget:
             break
-        best, lo = C_try, s
-        s *= LLOYD_SMOOTH_FACTOR
+        best, best_err, lo = C_try, err, s
+        s *= 2.0
     hi = s
     for _ in range(LLOYD_BISECT):
-        mid = np.sqrt(max(lo, LLOYD_SMOOTH_START / LLOYD_SMOOTH_FACTOR) * hi)
-        C_try, _, _ = lloyd.run(best, mid, max_iter, tol_factor=LLOYD_POLISH_TOL)
-        if lloyd.error(C_try) > budget:
+        mid = np.sqrt(max(lo, LLOYD_SMOOTH_START / 2.0) * hi)
+        C_try, err, _ = lloyd.run(best, mid, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
+        if err > budget:
             hi = mid
         else:
-            best, lo = C_try, mid
-    return best, lo
+            best, best_err, lo = C_try, err, mid
+    return best, best_err, lo
 
 
 #: fixed parts of the "lloyd" schedule (chosen by the measurements in benchmarks/)
 LLOYD_GROW_SMOOTHNESS = 0.2
 LLOYD_GROW_ITER = 20
-LLOYD_SMOOTH_START = 1e-3
-LLOYD_SMOOTH_FACTOR = 2.0
-LLOYD_SMOOTH_MAX = 8.0
-LLOYD_POLISH_ITER = 10
+LLOYD_SMOOTH_START = 2e-3
+LLOYD_SMOOTH_MAX = 64.0
+LLOYD_POLISH_ITER = 5
 LLOYD_POLISH_TOL = 10.0
-LLOYD_PENALTY = "squared"
 LLOYD_SCREEN_ITER = 10
-LLOYD_BISECT = 0
+LLOYD_BISECT = 2
 
 
 def _grow_curve(lloyd, X, w, C, k, history, verbose):
@@ -276,18 +276,17 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
 
     t0 = time.perf_counter()
-    C, _, it = lloyd.run(C, 0.0, options["max_iter"])
-    e0 = lloyd.error(C)
+    C, e0, it = lloyd.run(C, 0.0, options["max_iter"])
     _stage_record(history, k, it, e0, t0, verbose, "lloyd")
 
     t0 = time.perf_counter()
+    n_before = lloyd.n_iter
     C = C[shorten_order(C)]
-    reached = 0.0
+    err, reached = e0, 0.0
     if options["smoothness"] > 0:
-        C, reached = _smooth_to_budget(lloyd, C, (1.0 + options["smoothness"]) * e0,
-                                       LLOYD_POLISH_ITER)
+        C, err, reached = _smooth_to_budget(lloyd, C, e0, (1.0 + options["smoothness"]) * e0)
         C = C[shorten_order(C)]
-    _stage_record(history, k, 0, lloyd.error(C), t0, verbose, "lloyd: order+smooth")
+    _stage_record(history, k, lloyd.n_iter - n_before, err, t0, verbose, "lloyd: order+smooth")
     if verbose:
         print(f"[lloyd] done in {time.perf_counter() - t_all:.3f}s", flush=True)
     return TrainResult(C, max(lloyd.n_iter, 1), history, reached)
@@ -312,7 +311,7 @@ def refine_online(X, w, C, mass, sums, smoothness):
     sums = sums + chunk_sums
     mu = smoothness * mass.sum() / k
     ridge = 1e-9 * mass.sum() / k
-    return _solve_chain(mass, sums, mu, C, ridge), mass, sums
+    return solve_corners(mass, sums, mu, C, ridge), mass, sums
 
 
 # --------------------------------------------------------------------------
