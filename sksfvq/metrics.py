@@ -120,7 +120,7 @@ def continuity(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.linspace(0, 1, 50)[:, None]
+    >>> X = np.random.default_rng(0).random((50, 1))
     >>> continuity(X, X[:, 0], n_neighbors=5)
     1.0
     """
@@ -138,7 +138,7 @@ def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0)
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.linspace(0, 1, 50)[:, None]
+    >>> X = np.random.default_rng(0).random((50, 1))
     >>> trustworthiness(X, X[:, 0], n_neighbors=5)
     1.0
     """
