@@ -109,6 +109,34 @@ def _use_numba(backend, X):
     return backend == "numba" or (backend == "auto" and cpu_ok)
 
 
+class _numba_threads:
+    """Run a Numba kernel with ``n_jobs`` threads and keep torch's thread count.
+
+    Launching Numba's OpenMP thread pool resets the process-wide OpenMP
+    thread count, which torch reads: a ``torch.set_num_threads(1)`` made
+    before would silently become Numba's count (several-fold slower minibatch
+    training on a busy CPU in our runs). Torch's setting is restored on exit.
+    """
+
+    def __init__(self, n_jobs):
+        from ._kernels import kernel_threads
+
+        self._kernel_threads = kernel_threads(n_jobs)
+
+    def __enter__(self):
+        self._torch_threads = torch.get_num_threads()
+        self._kernel_threads.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self._kernel_threads.__exit__(*exc)
+        finally:
+            if torch.get_num_threads() != self._torch_threads:
+                torch.set_num_threads(self._torch_threads)
+        return False
+
+
 def _as_numpy_pair(X, C):
     Xn = np.ascontiguousarray(X.detach().numpy())
     Cn = np.ascontiguousarray(C.detach().to(X.dtype).numpy())
@@ -122,7 +150,7 @@ def _margin(xx, cmax, d, dtype):
 
 
 @torch.no_grad()
-def nearest_corner(X, C, chunk_size=None, backend="auto"):
+def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
     """Index of and squared distance to the nearest corner of every row.
 
     Expanded form ``|x|^2 - 2 x.c + |c|^2`` with one matrix product per chunk
@@ -141,6 +169,8 @@ def nearest_corner(X, C, chunk_size=None, backend="auto"):
         results identical to ``SpaceFillingVQ.predict``); ``"torch"``: the
         same algebra in torch (any device; equal up to float rounding);
         ``"auto"``: numba when possible, else torch.
+    n_jobs : int or None, default=None
+        Threads of the Numba kernel (as the estimator's ``n_jobs``).
 
     Returns
     -------
@@ -150,7 +180,8 @@ def nearest_corner(X, C, chunk_size=None, backend="auto"):
     if _use_numba(backend, X):
         from ._kernels import assign_corners
 
-        labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
+        with _numba_threads(n_jobs):
+            labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
         return torch.from_numpy(labels).long(), torch.from_numpy(dist2)
     C = C.detach().to(X.dtype)
     center, Cc, cc = _centred(C)
@@ -174,7 +205,7 @@ def nearest_corner(X, C, chunk_size=None, backend="auto"):
 
 
 @torch.no_grad()
-def project_to_curve(X, C, chunk_size=None, backend="auto"):
+def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     """Exact nearest point of the polyline through the corners, for every row.
 
     The algebra of the estimator's Numba kernel: with ``G = X C^T`` (one matrix
@@ -202,6 +233,8 @@ def project_to_curve(X, C, chunk_size=None, backend="auto"):
         ``"torch"``: the algebra above in torch (any device; equal to the
         kernel up to float rounding, a few ulps, because summation orders
         differ); ``"auto"``: numba when possible, else torch.
+    n_jobs : int or None, default=None
+        Threads of the Numba kernel (as the estimator's ``n_jobs``).
 
     Returns
     -------
@@ -215,7 +248,8 @@ def project_to_curve(X, C, chunk_size=None, backend="auto"):
     if _use_numba(backend, X):
         from ._kernels import project
 
-        pos, seg, dist2 = project(*_as_numpy_pair(X, C))
+        with _numba_threads(n_jobs):
+            pos, seg, dist2 = project(*_as_numpy_pair(X, C))
         return torch.from_numpy(pos), torch.from_numpy(seg).long(), torch.from_numpy(dist2)
     C = C.detach().to(X.dtype)
     k = C.shape[0]
@@ -374,6 +408,9 @@ class SpaceFillingVQLayer(nn.Module):
         ``"auto"`` runs the estimator's Numba kernel on CPU float32/float64
         tensors (bit-identical to ``SpaceFillingVQ.transform``) and the torch
         implementation otherwise (e.g. on a GPU); see :func:`project_to_curve`.
+    n_jobs : int or None, default=None
+        Threads of the Numba kernel (``None``: Numba's current setting, ``-1``:
+        all cores). Torch's own thread count is left as it was.
     device, dtype : optional
         Of the ``corners`` parameter (default: torch's defaults).
 
@@ -435,8 +472,8 @@ class SpaceFillingVQLayer(nn.Module):
     """
 
     def __init__(self, n_clusters, n_features, *, output="dithered", start_clusters=4,
-                 growth_epsilon=0.01, init_scale=1.0, backend="auto", device=None,
-                 dtype=None):
+                 growth_epsilon=0.01, init_scale=1.0, backend="auto", n_jobs=None,
+                 device=None, dtype=None):
         super().__init__()
         if int(n_clusters) < 1:
             raise ValueError(f"n_clusters must be >= 1; got {n_clusters}.")
@@ -453,6 +490,7 @@ class SpaceFillingVQLayer(nn.Module):
         if backend not in ("auto", "torch", "numba"):
             raise ValueError(f'backend must be "auto", "torch" or "numba"; got {backend!r}.')
         self.backend = backend
+        self.n_jobs = n_jobs
         k = self.n_clusters if start_clusters is None else min(int(start_clusters),
                                                                self.n_clusters)
         if k < 1:
@@ -560,7 +598,7 @@ class SpaceFillingVQLayer(nn.Module):
         if self.training:
             out, pos, seg = self._train_forward(X, C)
         else:
-            pos, seg, _ = project_to_curve(X, C, backend=self.backend)
+            pos, seg, _ = project_to_curve(X, C, backend=self.backend, n_jobs=self.n_jobs)
             pos, seg = pos.to(X.device), seg.to(X.device)
             out = points_on_curve(pos, C)
         return QuantizerOutput(out.reshape(*lead, self.n_features), pos.reshape(lead),
@@ -605,7 +643,8 @@ class SpaceFillingVQLayer(nn.Module):
             ``dead`` (corners that are no row's nearest) and ``mse_corner``.
         """
         X = x.detach().reshape(-1, self.n_features).to(self.corners.dtype)
-        labels, dist2 = nearest_corner(X, self.corners, backend=self.backend)
+        labels, dist2 = nearest_corner(X, self.corners, backend=self.backend,
+                                       n_jobs=self.n_jobs)
         k = self.n_corners
         p = perplexity(labels, k)
         dead = int((torch.bincount(labels, minlength=k) == 0).sum())

@@ -128,6 +128,14 @@ def test_eval_projection_matches_estimator_kernel(torch, st, dtype, atol):
                        est.predict(X))
 
 
+def test_numba_backend_keeps_torch_thread_count(torch, st, one_thread):
+    # launching Numba's OpenMP pool resets the process-wide OpenMP thread count
+    layer = st.SpaceFillingVQLayer(8, 3, n_jobs=-1).eval()
+    layer(torch.randn(600, 3))
+    layer.usage(torch.randn(600, 3))
+    assert torch.get_num_threads() == 1
+
+
 def test_backend_choice(torch, st):
     X, C = torch.randn(50, 3), torch.randn(5, 3)
     for backend in ("torch", "numba"):

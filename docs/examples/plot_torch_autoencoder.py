@@ -75,7 +75,7 @@ if HAVE_TORCH:
 # parameter) and halves the learning rate for its last 40 % of epochs. The
 # perplexity of the chosen segments is the usual codebook-usage log.
 if HAVE_TORCH:
-    n_epochs, batch = 25, 64
+    n_epochs, batch = 20, 64
     while True:
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(0.6 * n_epochs)], 0.5)
