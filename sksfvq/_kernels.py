@@ -193,30 +193,96 @@ def _row_min(A, m):
 
 
 @_jit()
+def _candidates(A, m, threshold, cand):
+    """Indices ``j < m`` with ``A[j] <= threshold``, increasing, into ``cand``.
+
+    Returns their number. The usual case, exactly one candidate, is found by
+    a vectorized count (no branch per element); only rows with near-ties
+    take the second, branching loop.
+    """
+    count = 0
+    total = 0
+    for j in range(m):
+        hit = A[j] <= threshold
+        count += 1 if hit else 0
+        total += j if hit else 0
+    if count == 1:
+        cand[0] = total
+        return 1
+    count = 0
+    for j in range(m):
+        if A[j] <= threshold:
+            cand[count] = j
+            count += 1
+    return count
+
+
+@_jit()
 def _sq_dist(xc, r, Cc, k):
-    """Direct squared distance between centred row ``xc[r]`` and corner ``k``."""
-    s = xc[r, 0] - xc[r, 0]
-    for f in range(xc.shape[1]):
-        v = xc[r, f] - Cc[k, f]
-        s += v * v
-    return s
+    """Direct squared distance between centred row ``xc[r]`` and corner ``k``.
+
+    Four interleaved partial sums (fixed order, so deterministic) instead of
+    one: the additions no longer wait for each other.
+    """
+    d = xc.shape[1]
+    s0 = xc[r, 0] - xc[r, 0]
+    s1 = s0
+    s2 = s0
+    s3 = s0
+    d4 = d - d % 4
+    for f in range(0, d4, 4):
+        v0 = xc[r, f] - Cc[k, f]
+        v1 = xc[r, f + 1] - Cc[k, f + 1]
+        v2 = xc[r, f + 2] - Cc[k, f + 2]
+        v3 = xc[r, f + 3] - Cc[k, f + 3]
+        s0 += v0 * v0
+        s1 += v1 * v1
+        s2 += v2 * v2
+        s3 += v3 * v3
+    for f in range(d4, d):
+        v0 = xc[r, f] - Cc[k, f]
+        s0 += v0 * v0
+    return (s0 + s1) + (s2 + s3)
 
 
 @_jit()
 def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
     """Exact projection of centred row ``xc[r]`` onto segment ``j``.
 
-    Returns (squared distance, lambda in [0, 1]).
+    Returns (squared distance, lambda in [0, 1]). Sums as in :func:`_sq_dist`.
     """
-    a = zero
-    for f in range(xc.shape[1]):
-        a += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-    lam = min(max(a * inv_dd[j], zero), one)
-    s = zero
-    for f in range(xc.shape[1]):
-        v = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-        s += v * v
-    return s, lam
+    d = xc.shape[1]
+    d4 = d - d % 4
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    a3 = zero
+    for f in range(0, d4, 4):
+        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
+        a1 += (xc[r, f + 1] - Cc[j, f + 1]) * Dseg[j, f + 1]
+        a2 += (xc[r, f + 2] - Cc[j, f + 2]) * Dseg[j, f + 2]
+        a3 += (xc[r, f + 3] - Cc[j, f + 3]) * Dseg[j, f + 3]
+    for f in range(d4, d):
+        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
+    lam = ((a0 + a1) + (a2 + a3)) * inv_dd[j]
+    lam = min(max(lam, zero), one)
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    for f in range(0, d4, 4):
+        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
+        v1 = xc[r, f + 1] - Cc[j, f + 1] - lam * Dseg[j, f + 1]
+        v2 = xc[r, f + 2] - Cc[j, f + 2] - lam * Dseg[j, f + 2]
+        v3 = xc[r, f + 3] - Cc[j, f + 3] - lam * Dseg[j, f + 3]
+        s0 += v0 * v0
+        s1 += v1 * v1
+        s2 += v2 * v2
+        s3 += v3 * v3
+    for f in range(d4, d):
+        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
+        s0 += v0 * v0
+    return (s0 + s1) + (s2 + s3), lam
 
 
 # --------------------------------------------------------------------------
@@ -242,6 +308,7 @@ def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, lab
     else:
         G = np.empty((_TILE, kp), dtype=Cc.dtype)
     A = np.empty(k, dtype=Cc.dtype)
+    cand = np.empty(k, dtype=np.intp)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
         _block_dots(X, t0, nr, center, scale, CT, xc, Gf, G, xx)
@@ -252,12 +319,12 @@ def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, lab
             threshold = _row_min(A, k) + mscale * (xx[r] + cmax)
             bi = -1
             bd = zero
-            for c in range(k):
-                if A[c] <= threshold:
-                    v = _sq_dist(xc, r, Cc, c)
-                    if bi < 0 or v < bd:
-                        bi = c
-                        bd = v
+            for q in range(_candidates(A, k, threshold, cand)):
+                c = cand[q]
+                v = _sq_dist(xc, r, Cc, c)
+                if bi < 0 or v < bd:
+                    bi = c
+                    bd = v
             labels[t0 + r] = bi  # -1: not finite, no candidate compared
             dist2[t0 + r] = bd * inv2
 
@@ -316,6 +383,7 @@ def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, 
     else:
         G = np.empty((_TILE, kp), dtype=Cc.dtype)
     A = np.empty(nseg, dtype=Cc.dtype)
+    cand = np.empty(nseg, dtype=np.intp)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
         _block_dots(X, t0, nr, center, scale, CT, xc, Gf, G, xx)
@@ -332,13 +400,13 @@ def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, 
             bj = -1
             bd = zero
             bl = zero
-            for j in range(nseg):
-                if A[j] <= threshold:
-                    v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
-                    if bj < 0 or v < bd:
-                        bj = j
-                        bd = v
-                        bl = lam
+            for q in range(_candidates(A, nseg, threshold, cand)):
+                j = cand[q]
+                v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+                if bj < 0 or v < bd:
+                    bj = j
+                    bd = v
+                    bl = lam
             if bj < 0:  # not finite: no candidate compared
                 seg[t0 + r] = -1
                 pos[t0 + r] = zero
