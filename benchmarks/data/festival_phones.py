@@ -333,9 +333,10 @@ def _whisper_latents(utterances, segments_list, model_dir, batch_seconds=28.0):
         for u, start, dur in offsets:
             keep = (centres >= start) & (centres < start + dur)
             ph = _label_frames(centres[keep] - start, segments_list[u])
-            feats.append(Z[keep])
-            labels.append(ph)
-            seq.append(np.full(keep.sum(), u))
+            known = ph != ""
+            feats.append(Z[keep][known])
+            labels.append(ph[known])
+            seq.append(np.full(known.sum(), u))
     return np.concatenate(feats), np.concatenate(labels), np.concatenate(seq)
 
 
@@ -427,7 +428,9 @@ def load_phones(voices=("slt", "kal", "ked"), *, text="shipped", n_sentences=Non
             tmp = path + f".tmp{os.getpid()}.npz"
             np.savez(tmp, **data)
             os.replace(tmp, path)
+    keep = data["phone"] != ""  # frames after the last phone's end (trailing audio)
     if drop_silence:
-        keep = data["group"] != "silence"
+        keep &= data["group"] != "silence"
+    if not keep.all():
         data = {k: v[keep] for k, v in data.items()}
     return data
