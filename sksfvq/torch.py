@@ -709,7 +709,8 @@ class SpaceFillingVQLayer(nn.Module):
         **kwargs
             Passed to the constructor (``output``, ``growth_epsilon``,
             ``device``, ``n_clusters`` to keep growing beyond the estimator's
-            corners, ...). ``dtype`` defaults to the corners' dtype.
+            corners, ...). ``dtype`` defaults to the corners' dtype;
+            ``start_clusters`` is always the estimator's number of corners.
 
         Returns
         -------
