@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m benchmarks.data.phone_experiment --features logmel --n-clusters 256 \
-        --out phones_logmel.md
+        --out phones_logmel.md --plot phones_logmel.png
 
 Fits ``SpaceFillingVQ(n_clusters)`` to the phone-labelled frames of
 :mod:`benchmarks.data.festival_phones` and prints (and optionally writes as
@@ -55,6 +55,7 @@ def run(features="logmel", n_clusters=256, normalize="global", voices=("slt", "k
     js = inspection.js_distances(prof)
     quality = metrics.evaluate(X, est.cluster_centers_, labels=data["group"])
     return {"features": features, "normalize": normalize, "n_clusters": n_clusters,
+            "codes": codes, "group": data["group"],
             "shape": X.shape, "groups": groups, "phones": phones, "js": js, "order": order,
             "quality": quality, "t_load": t_load, "t_fit": t_fit, "n_dead": est.n_dead_}
 
@@ -104,12 +105,34 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
+def plot(res, path):
+    """Save the per-group index histograms (one row per group) as an image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    K, order = res["n_clusters"], res["order"]
+    prof, _ = inspection.profiles_from_indices(res["codes"], res["group"], K, window=5,
+                                               classes=order)
+    fig, axes = plt.subplots(len(order), 1, figsize=(9, 8), sharex=True)
+    for ax, p, name in zip(axes, prof, order):
+        ax.fill_between(np.arange(K), p, step="mid", alpha=0.6)
+        ax.set_ylabel(name, rotation=0, ha="right", fontsize="small")
+        ax.set_yticks([])
+    axes[-1].set_xlabel("curve index")
+    fig.suptitle(f"{res['features']} frames, K={K}: phone-group index histograms")
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", default="logmel", choices=["logmel", "mfcc", "whisper"])
     ap.add_argument("--n-clusters", type=int, default=256)
     ap.add_argument("--normalize", default="global", choices=["global", "utterance"])
     ap.add_argument("--out", default=None, help="write the Markdown here")
+    ap.add_argument("--plot", default=None, help="save the group histograms (PNG) here")
     args = ap.parse_args(argv)
     res = run(args.features, args.n_clusters, args.normalize)
     text = markdown(res)
@@ -117,6 +140,8 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
+    if args.plot:
+        plot(res, args.plot)
 
 
 if __name__ == "__main__":
