@@ -270,7 +270,8 @@ def _versions():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "scikit-learn": sklearn.__version__,
             "blas": "; ".join(blas), "cpu_count": os.cpu_count(),
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "load average at start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
 
 
 def report(h, sc, mem, comp, versions, quick):
