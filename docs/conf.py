@@ -26,9 +26,12 @@ extensions = [
     "myst_parser",
 ]
 
+# included Markdown results may start at any heading level
+suppress_warnings = ["myst.header"]
+
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_generated/*.inc", "auto_examples/*.ipynb",
+exclude_patterns = ["_build", "_generated/*.inc", "phones/*", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
                     "examples/*"]
 templates_path = []

@@ -79,8 +79,8 @@ def _code_version():
 def markdown(res):
     """The result of :func:`run` as Markdown."""
     n, d = res["shape"]
-    lines = [f"### {res['features']} frames ({res['normalize']} standardization), "
-             f"K = {res['n_clusters']}", "",
+    lines = [f"**{res['features']} frames ({res['normalize']} standardization), "
+             f"K = {res['n_clusters']}**", "",
              f"{n} frames x {d} features; load {res['t_load']:.0f} s, fit {res['t_fit']:.0f} s; "
              f"dead corners {res['n_dead']}; adj_ratio {res['quality']['adj_ratio']:.3f}, "
              f"label_spread (groups) {res['quality']['label_spread']:.3f}; "

@@ -11,8 +11,10 @@ split around index 125, and similar phones peak at neighbouring indices
 TIMIT is not free, so here Debian's Festival synthesiser speaks 121
 sentences shipped with sksfvq in three voices and tells us which phone every
 10 ms frame belongs to (see ``benchmarks/data/festival_phones.py``). We fit
-the curve to 40 log-mel energies per frame (standardized) and draw the
-per-group index histograms.
+the curve to 40 log-mel energies per frame and draw the
+per-group index histograms. Every utterance's frames are standardized on
+their own (cepstral mean and variance normalisation), which removes most of
+the difference between the three voices.
 
 .. note::
 
@@ -37,6 +39,7 @@ for root in (os.path.join(here, "..", ".."), os.getcwd(), os.path.join(os.getcwd
         sys.path.insert(0, os.path.abspath(root))
         break
 from benchmarks.data import festival_phones  # noqa: E402
+from benchmarks.data.phone_experiment import standardize  # noqa: E402
 
 if not festival_phones.available():
     print("Festival is not installed: this example is skipped. Install it with\n"
@@ -44,8 +47,7 @@ if not festival_phones.available():
           "festvox-kdlpc16k")
 else:
     data = festival_phones.load_phones()
-    X = data["X"]
-    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    X = standardize(data["X"], data["utterance"]).astype("float32")
     group, phone = data["group"], data["phone"]
     K = int(os.environ.get("SKSFVQ_PHONES_K", "64"))
     print(f"{X.shape[0]} frames x {X.shape[1]} log-mel bands, K={K}")
@@ -100,13 +102,15 @@ if festival_phones.available():
 # What reproduces and what does not
 # ---------------------------------
 #
-# With synthetic speech, log-mel features and a short data set, the curve
-# does order the frames by broad acoustic class: silence, fricatives and the
-# voiced groups (vowels, diphthongs, semivowels, nasals) take different
-# stretches, and the sibilants peak next to each other. The paper's exact
-# numbers (vowel/consonant split at index 125, s at 71) are not expected to
-# reproduce: the index of a group depends on the features (the paper used a
-# voice-conversion encoder's latents, not log-mel energies), on where the
-# curve starts, and on the proportion of each group in the data. The report
-# of the issue that added this example lists the K = 256 peaks and ranges we
-# obtained for log-mel and Whisper encoder frames.
+# With synthetic speech, log-mel features and a small data set, the curve
+# orders the frames by broad acoustic class: silence takes one end, and
+# fricatives, plosives, nasals and the vowel-like groups (vowels,
+# diphthongs, semivowels) take different stretches; vowels and diphthongs
+# have the closest profiles. Whether the sibilants (s, z, sh) and the
+# non-sibilant fricatives (f, v, th, dh) each peak together depends on K and
+# the run; the paper's absolute indices (split at 125, s at 71) are not
+# expected to reproduce, because the index of a group depends on the
+# features (the paper used a voice-conversion encoder's latents), on which
+# end the curve starts and on the share of each group in the data. The
+# :doc:`/phone_experiment` page gives the K = 256 tables for log-mel and
+# Whisper encoder frames.
