@@ -119,3 +119,34 @@ def test_glove_loader():
     assert words[0] == "the"
     X, words = glove_words.load_glove(50, alphabetic=True)
     assert X.shape == (50, 50) and all(w.isalpha() for w in words)
+
+
+def test_phone_experiment_helpers():
+    _festival_module()
+    from benchmarks.data import phone_experiment as pe
+
+    X = np.array([[1.0, 10.0], [3.0, 30.0], [100.0, 0.0], [102.0, 2.0]])
+    utt = np.array([0, 0, 1, 1])
+    S = pe.standardize(X, utt)
+    # per utterance the two rows become -1 and +1 in every column
+    assert_allclose(S, [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-6)
+    G = pe.standardize(X)
+    assert_allclose(G.mean(0), 0, atol=1e-12)
+    assert_allclose(G.std(0), 1, atol=1e-6)
+    res = {
+        "features": "logmel", "normalize": "global", "n_clusters": 4, "shape": (6, 2),
+        "t_load": 0.0, "t_fit": 1.0, "n_dead": 0,
+        "quality": {"adj_ratio": 0.5, "label_spread": 0.4},
+        "order": ["silence", "fricative"],
+        "groups": {"label": np.array(["silence", "fricative"]), "peak": np.array([0, 3]),
+                   "low": np.array([0.0, 2.0]), "median": np.array([0.0, 3.0]),
+                   "high": np.array([1.0, 3.0]), "count": np.array([3, 3])},
+        "phones": {"label": np.array(["pau", "s"]), "peak": np.array([0, 3]),
+                   "low": np.array([0.0, 2.0]), "high": np.array([1.0, 3.0]),
+                   "count": np.array([3, 3])},
+        "js": np.array([[0.0, 1.0], [1.0, 0.0]]),
+    }
+    md = pe.markdown(res)
+    assert "| silence | 0 | 0-1 | 0 | 3 |" in md
+    assert "| s | fricative | 3 | 2-3 | 3 |" in md
+    assert "| fricative | 1.00 | 0.00 |" in md

@@ -75,7 +75,7 @@ if festival_phones.available():
         print(f"{lab:10s} {pk:5d}   {lo:5.0f}-{hi:<5.0f}  {n:7d}")
     fric = ["s", "z", "sh", "f", "v", "th", "dh"]
     ft = inspection.peak_table(codes, phone, K, window=3, classes=fric)
-    print("fricative peaks:", dict(zip(ft["label"], ft["peak"].tolist())))
+    print("fricative peaks:", dict(zip(ft["label"].tolist(), ft["peak"].tolist())))
 
 # %%
 # How separate are the groups? Jensen-Shannon distances between the group
