@@ -168,28 +168,26 @@ def _block_dots(X, start, nr, center, scale, CT, xc, Gf, G, xx):
 
 
 @_jit()
-def _row_min(A, m):
-    """Smallest of ``A[:m]`` (branch-free, four independent running minima)."""
-    b0 = A[0]
-    b1 = b0
-    b2 = b0
-    b3 = b0
-    m4 = m - m % 4
-    for c in range(0, m4, 4):
-        v0 = A[c]
-        v1 = A[c + 1]
-        v2 = A[c + 2]
-        v3 = A[c + 3]
-        b0 = v0 if v0 < b0 else b0
-        b1 = v1 if v1 < b1 else b1
-        b2 = v2 if v2 < b2 else b2
-        b3 = v3 if v3 < b3 else b3
-    for c in range(m4, m):
-        v0 = A[c]
-        b0 = v0 if v0 < b0 else b0
-    b0 = b1 if b1 < b0 else b0
-    b2 = b3 if b3 < b2 else b2
-    return b2 if b2 < b0 else b0
+def _row_min_bits(Ai, m, key, kb, kf):
+    """Smallest of ``A[:m]``, read through ``Ai``, the integer view of ``A``.
+
+    Finite floats compare like their bit patterns once the magnitude bits of
+    negative numbers are flipped (``v ^ ((v >> sh) & msk)``, with ``key =
+    [sh, msk]`` = [31, 2**31 - 1] for float32, [63, 2**63 - 1] for float64),
+    and an integer minimum vectorizes where a float one may not (it would
+    need reordering permission for NaN). ``kb``/``kf``: one-element integer
+    scratch array and its float view, to turn the winner back into a float.
+    """
+    sh = key[0]
+    msk = key[1]
+    b = Ai[0]
+    b = b ^ ((b >> sh) & msk)
+    for c in range(1, m):
+        v = Ai[c]
+        v = v ^ ((v >> sh) & msk)
+        b = v if v < b else b
+    kb[0] = b ^ ((b >> sh) & msk)
+    return kf[0]
 
 
 @_jit()
@@ -291,7 +289,8 @@ def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
 
 
 @_jit()
-def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels,
+                   dist2):
     """:func:`nearest_corner` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
     k = Cc.shape[0]
@@ -308,6 +307,9 @@ def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, lab
     else:
         G = np.empty((_TILE, kp), dtype=Cc.dtype)
     A = np.empty(k, dtype=Cc.dtype)
+    Ai = A.view(key.dtype)
+    kb = np.empty(1, dtype=key.dtype)
+    kf = kb.view(Cc.dtype)
     cand = np.empty(k, dtype=np.intp)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
@@ -316,7 +318,7 @@ def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, lab
             g = G[r]
             for c in range(k):
                 A[c] = cc[c] - two * g[c]
-            threshold = _row_min(A, k) + mscale * (xx[r] + cmax)
+            threshold = _row_min_bits(Ai, k, key, kb, kf) + mscale * (xx[r] + cmax)
             bi = -1
             bd = zero
             for q in range(_candidates(A, k, threshold, cand)):
@@ -330,14 +332,15 @@ def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, lab
 
 
 @_jit(parallel=True)
-def nearest_corner(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+def nearest_corner(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels, dist2):
     """Index of and squared distance to the nearest corner for every row.
 
     in: X (n, d); center (d,); Cc (k, d) corners minus ``center``; CT = Cc.T
     (d, kp) contiguous, zero-padded to kp = a multiple of 16 columns; cc (k,)
     squared norms of Cc; cmax = max(cc);
     mscale = 8 (d + 2) eps, the relative rounding margin of the expanded
-    form; ``one`` = 1 (all scalars in the dtype of X).
+    form; ``one`` = 1 (all scalars in the dtype of X); key: see
+    :func:`_row_min_bits`.
     scale (power of two) and inv2 = 1 / scale^2: Cc, CT, cc are scaled, the
     distances are scaled back on output.
     out: labels (n,) intp; dist2 (n,) squared distances (dtype of X).
@@ -345,17 +348,18 @@ def nearest_corner(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels
     """
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
-        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels,
-                       dist2)
+        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key,
+                       labels, dist2)
 
 
 @_jit()
-def nearest_corner_serial(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2):
+def nearest_corner_serial(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels,
+                          dist2):
     """:func:`nearest_corner` in the calling thread (no parallel launch)."""
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in range(nblocks):
-        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels,
-                       dist2)
+        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key,
+                       labels, dist2)
 
 
 # --------------------------------------------------------------------------
@@ -365,7 +369,7 @@ def nearest_corner_serial(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one,
 
 @_jit()
 def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
-                   one, pos, seg, dist2):
+                   one, key, pos, seg, dist2):
     """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
     k = Cc.shape[0]
@@ -383,6 +387,9 @@ def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, 
     else:
         G = np.empty((_TILE, kp), dtype=Cc.dtype)
     A = np.empty(nseg, dtype=Cc.dtype)
+    Ai = A.view(key.dtype)
+    kb = np.empty(1, dtype=key.dtype)
+    kf = kb.view(Cc.dtype)
     cand = np.empty(nseg, dtype=np.intp)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
@@ -396,7 +403,7 @@ def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, 
                 lam = lam if lam > zero else zero
                 lam = lam if lam < one else one
                 A[j] = cc[j] - two * gj - lam * (two * a - lam * dd[j])
-            threshold = _row_min(A, nseg) + mscale * (xx[r] + cmax)
+            threshold = _row_min_bits(Ai, nseg, key, kb, kf) + mscale * (xx[r] + cmax)
             bj = -1
             bd = zero
             bl = zero
@@ -424,7 +431,7 @@ def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, 
 
 @_jit(parallel=True)
 def project_to_curve(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
-                     one, pos, seg, dist2):
+                     one, key, pos, seg, dist2):
     """Exact nearest point of the polyline through the corners, for every row.
 
     in: X (n, d); center (d,); Cc (k, d) centred corners; CT (d, kp) as for
@@ -440,17 +447,17 @@ def project_to_curve(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, c
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
         _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
-                       mscale, one, pos, seg, dist2)
+                       mscale, one, key, pos, seg, dist2)
 
 
 @_jit()
 def project_to_curve_serial(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
-                            mscale, one, pos, seg, dist2):
+                            mscale, one, key, pos, seg, dist2):
     """:func:`project_to_curve` in the calling thread (no parallel launch)."""
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in range(nblocks):
         _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
-                       mscale, one, pos, seg, dist2)
+                       mscale, one, key, pos, seg, dist2)
 
 
 @_jit()
@@ -651,7 +658,9 @@ def _centred(C):
     cc = np.einsum("ij,ij->i", Cc, Cc)
     cmax = dtype(cc.max())
     mscale = dtype(8 * (C.shape[1] + 2) * np.finfo(C.dtype).eps)
-    return center, scale, inv2, Cc, CT, cc, cmax, mscale, dtype(1)
+    bits = 8 * C.dtype.itemsize
+    key = np.array([bits - 1, 2 ** (bits - 1) - 1], dtype=f"i{C.dtype.itemsize}")
+    return center, scale, inv2, Cc, CT, cc, cmax, mscale, dtype(1), key
 
 
 def _as_float(X, C):
@@ -680,11 +689,11 @@ def assign_corners(X, C):
     gets label 0 and distance inf.
     """
     C = _as_float(X, C)
-    center, scale, inv2, Cc, CT, cc, cmax, mscale, one = _centred(C)
+    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = _centred(C)
     labels = np.empty(X.shape[0], dtype=np.intp)
     dist2 = np.empty(X.shape[0], dtype=X.dtype)
     kernel = nearest_corner_serial if _serial(*X.shape[:1], *C.shape) else nearest_corner
-    kernel(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, labels, dist2)
+    kernel(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels, dist2)
     bad = _failed(X, labels)
     if bad is not None:
         if X.dtype == np.float32:
@@ -715,7 +724,7 @@ def project(X, C):
         pos[:] = 0
         dist2 = np.sum((X - C[0]) ** 2, axis=1).astype(X.dtype, copy=False)
         return pos, seg, dist2
-    center, scale, inv2, Cc, CT, cc, cmax, mscale, one = _centred(C)
+    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = _centred(C)
     Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
     dd = np.einsum("ij,ij->i", Dseg, Dseg)
     cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
@@ -723,7 +732,7 @@ def project(X, C):
     np.divide(one, dd, out=inv_dd, where=dd > 0)
     dist2 = np.empty(n, dtype=X.dtype)
     kernel = project_to_curve_serial if _serial(n, *C.shape) else project_to_curve
-    kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+    kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key,
            pos, seg, dist2)
     bad = _failed(X, seg)
     if bad is not None:
