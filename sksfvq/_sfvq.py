@@ -50,7 +50,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``smoothness`` allows. ``"sgd"``: the published recipe, dithered
         points along the segments, Adam on minibatches, growth by doubling
         with ``growth_epsilon``.
-    smoothness : float, default=0.02
+    smoothness : float, default=0.025
         ``"lloyd"`` only: the quality you trade for order, as a fraction of
         the unsmoothed error. The curve is smoothed as long as the mean
         squared distance to the nearest corner stays within
@@ -166,7 +166,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         n_clusters=8,
         *,
         algorithm="lloyd",
-        smoothness=0.02,
+        smoothness=0.025,
         init="auto",
         n_init="auto",
         max_iter=300,

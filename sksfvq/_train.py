@@ -139,11 +139,16 @@ class _Lloyd:
         counts, sums = self.counts[:m], self.sums[:m]
         shift = np.inf
         it = 0
+        previous = None
         while True:
             labels, dist2 = assign_corners(self.X, C.astype(self.X.dtype, copy=False))
             err = float(np.sum(self.w * dist2)) / self.W
             if it == max_iter or shift <= self.tol_shift * tol_factor:
                 break
+            # the same assignments give the same corners: converged
+            if previous is not None and np.array_equal(labels, previous):
+                break
+            previous = labels
             corner_sums(self.X, self.w, labels, m, counts, sums)
             C_new = solve_corners(counts, sums, mu, C, ridge)
             shift = float(np.sum((C_new - C) ** 2))
@@ -205,8 +210,8 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
 def _smooth_to_budget(lloyd, C, err, budget):
     """Raise the smoothness while the error stays within ``budget``.
 
-    Doubling steps from ``LLOYD_SMOOTH_START``, then ``LLOYD_BISECT``
-    geometric bisections; every step warm-starts from the last accepted
+    Geometric steps (factor ``LLOYD_SMOOTH_STEP``) from
+    ``LLOYD_SMOOTH_START``, then ``LLOYD_BISECT`` geometric bisections; every step warm-starts from the last accepted
     corners. Returns (corners, their error, smoothness reached).
     """
     best, best_err, lo = C, err, 0.0
@@ -216,10 +221,10 @@ def _smooth_to_budget(lloyd, C, err, budget):
         if err > budget:
             break
         best, best_err, lo = C_try, err, s
-        s *= 2.0
+        s *= LLOYD_SMOOTH_STEP
     hi = s
     for _ in range(LLOYD_BISECT):
-        mid = np.sqrt(max(lo, LLOYD_SMOOTH_START / 2.0) * hi)
+        mid = np.sqrt(max(lo, LLOYD_SMOOTH_START / LLOYD_SMOOTH_STEP) * hi)
         C_try, err, _ = lloyd.run(best, mid, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
         if err > budget:
             hi = mid
@@ -235,8 +240,9 @@ LLOYD_SMOOTH_START = 2e-3
 LLOYD_SMOOTH_MAX = 64.0
 LLOYD_POLISH_ITER = 5
 LLOYD_POLISH_TOL = 10.0
-LLOYD_SCREEN_ITER = 10
-LLOYD_BISECT = 2
+LLOYD_SCREEN_ITER = 5
+LLOYD_BISECT = 3
+LLOYD_SMOOTH_STEP = 4.0
 
 
 def _grow_curve(lloyd, X, w, C, k, history, verbose):
