@@ -13,6 +13,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -277,7 +278,9 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         options = self._options()
         if options["n_init"] == "auto":
             options["n_init"] = 3 if X.shape[0] * self.n_clusters * X.shape[1] <= 1e7 else 1
-        with kernel_threads(self.n_jobs):
+        # numba threads run the kernels; BLAS calls in between stay single-threaded
+        # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
+        with kernel_threads(self.n_jobs), threadpool_limits(limits=1, user_api="blas"):
             result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
             self._set_corners(result.corners, X.dtype)
             labels, dist2 = assign_corners(X, self.cluster_centers_)

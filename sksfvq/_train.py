@@ -25,6 +25,7 @@ from scipy.linalg import solve_banded
 from . import _init
 from ._kernels import assign_corners, corner_sums, sgd_epoch
 from ._path import shorten_order
+from ._seeding import best_candidate
 
 
 @dataclass
@@ -166,26 +167,24 @@ def kmeans_plus_plus(X, w, k, rng):
     exactly as m copies of it would be: seeding respects repetition.
     """
     order = np.lexsort(X.T[::-1])
-    Xo = np.asarray(X[order], dtype=np.float64)
-    wo = w[order]
-    sq = np.einsum("ij,ij->i", Xo, Xo)
+    Xo = np.ascontiguousarray(X[order], dtype=np.float64)
+    wo = np.ascontiguousarray(w[order], dtype=np.float64)
     n_trials = 2 + int(np.log(k))
     cum = np.cumsum(wo)
     first = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(wo) - 1)
     centers = [first]
-    d2 = np.maximum(sq - 2.0 * (Xo @ Xo[first]) + sq[first], 0.0)
+    d2 = np.sum((Xo - Xo[first]) ** 2, axis=1)
+    d2_next = np.empty_like(d2)
     for _ in range(1, k):
         cum = np.cumsum(wo * d2)
         if cum[-1] <= 0:  # fewer distinct rows than corners: repeat the last one
             centers.append(centers[-1])
             continue
         cand = np.searchsorted(cum, rng.random(n_trials) * cum[-1], side="right")
-        cand = np.minimum(cand, len(wo) - 1)
-        d2c = np.maximum(sq[:, None] - 2.0 * (Xo @ Xo[cand].T) + sq[cand][None, :], 0.0)
-        np.minimum(d2c, d2[:, None], out=d2c)
-        best = int(np.argmin(wo @ d2c))
+        cand = np.minimum(cand, len(wo) - 1).astype(np.intp)
+        best = best_candidate(Xo, wo, d2, cand, d2_next)
         centers.append(int(cand[best]))
-        d2 = d2c[:, best]
+        d2, d2_next = d2_next, d2
     return Xo[centers]
 
 
