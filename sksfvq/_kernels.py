@@ -673,11 +673,19 @@ def _serial(n, k, d):
     return numba.get_num_threads() == 1 or n * (-(-k // 16) * 16) * (d + 8) < _SERIAL_WORK
 
 
-def _failed(X, index):
-    """Rows the kernel could not compare (index -1: non-finite distances)."""
-    if X.shape[0] == 0 or index.min() >= 0:
+def _failed(X, index, *values):
+    """Rows the kernel could not compare: index -1, or a non-finite result.
+
+    (A row far outside the corners' scale can overflow the working dtype even
+    when the comparison succeeded; it is redone too.)
+    """
+    if X.shape[0] == 0:
         return None
-    return np.flatnonzero(index < 0)
+    bad = index < 0
+    if X.dtype == np.float32:  # float64 has no wider dtype to redo rows in
+        for v in values:
+            bad |= ~np.isfinite(v)
+    return np.flatnonzero(bad) if bad.any() else None
 
 
 def assign_corners(X, C):
@@ -694,7 +702,7 @@ def assign_corners(X, C):
     dist2 = np.empty(X.shape[0], dtype=X.dtype)
     kernel = nearest_corner_serial if _serial(*X.shape[:1], *C.shape) else nearest_corner
     kernel(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels, dist2)
-    bad = _failed(X, labels)
+    bad = _failed(X, labels, dist2)
     if bad is not None:
         if X.dtype == np.float32:
             lab64, d64 = assign_corners(X[bad].astype(np.float64), C.astype(np.float64))
@@ -706,6 +714,22 @@ def assign_corners(X, C):
         labels[bad] = lab64
         with np.errstate(over="ignore"):  # beyond float32: inf, as computed
             dist2[bad] = d64.astype(X.dtype)
+    return labels, dist2
+
+
+def assign_corners64(X, C):
+    """:func:`assign_corners` with the squared distances in float64.
+
+    Distances that overflow the dtype of X (float32 data near 1e30) are
+    recomputed in float64, so that sums of them (inertia, score, training
+    errors) stay finite and exact.
+    """
+    labels, dist2 = assign_corners(X, C)
+    dist2 = dist2.astype(np.float64)
+    bad = ~np.isfinite(dist2)
+    if bad.any():
+        diff = X[bad].astype(np.float64) - np.asarray(C, dtype=np.float64)[labels[bad]]
+        dist2[bad] = np.einsum("ij,ij->i", diff, diff)
     return labels, dist2
 
 
@@ -734,7 +758,7 @@ def project(X, C):
     kernel = project_to_curve_serial if _serial(n, *C.shape) else project_to_curve
     kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key,
            pos, seg, dist2)
-    bad = _failed(X, seg)
+    bad = _failed(X, seg, pos, dist2)
     if bad is not None:
         if X.dtype == np.float32:
             p64, s64, d64 = project(X[bad].astype(np.float64), C.astype(np.float64))

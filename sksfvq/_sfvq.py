@@ -23,8 +23,33 @@ from sklearn.utils.validation import (
 )
 
 from . import _init
-from ._kernels import assign_corners, corner_sums, curve_points, kernel_threads, project
+from ._kernels import assign_corners64, corner_sums, curve_points, kernel_threads, project
 from ._train import TRAINERS, refine_online
+
+
+#: rows per kernel call in predict/transform/score: memory stays bounded for any N
+_CHUNK_ROWS = 1 << 20
+
+
+def _nearest(X, C):
+    """(labels, squared distances in float64) to the nearest corner, chunked."""
+    n = X.shape[0]
+    labels = np.empty(n, dtype=np.intp)
+    dist2 = np.empty(n, dtype=np.float64)
+    for start in range(0, max(n, 1), _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        labels[start:stop], dist2[start:stop] = assign_corners64(X[start:stop], C)
+    return labels, dist2
+
+
+def _positions(X, C):
+    """Exact curve positions of the rows of X, chunked."""
+    n = X.shape[0]
+    pos = np.empty(n, dtype=X.dtype)
+    for start in range(0, max(n, 1), _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        pos[start:stop] = project(X[start:stop], C)[0]
+    return pos
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -114,7 +139,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         (mean squared error per feature) and ``time`` in seconds.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -283,7 +308,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         with kernel_threads(self.n_jobs), threadpool_limits(limits=1, user_api="blas"):
             result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
             self._set_corners(result.corners, X.dtype)
-            labels, dist2 = assign_corners(X, self.cluster_centers_)
+            labels, dist2 = _nearest(X, self.cluster_centers_)
         self.labels_ = labels
         self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ = int(result.n_iter)
@@ -330,7 +355,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 X, w, self.cluster_centers_.astype(np.float64), self._stream_mass,
                 self._stream_sums, self._stream_smoothness)
             self.cluster_centers_ = np.ascontiguousarray(C, dtype=X.dtype)
-            labels, dist2 = assign_corners(X, self.cluster_centers_)
+            labels, dist2 = _nearest(X, self.cluster_centers_)
         self.labels_ = labels
         self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ += 1
@@ -374,7 +399,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """
         X = self._check_X(X)
         with kernel_threads(self.n_jobs):
-            labels, _ = assign_corners(X, self.cluster_centers_)
+            labels, _ = _nearest(X, self.cluster_centers_)
         return labels
 
     def transform(self, X):
@@ -391,7 +416,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """
         X = self._check_X(X)
         with kernel_threads(self.n_jobs):
-            pos, _, _ = project(X, self.cluster_centers_)
+            pos = _positions(X, self.cluster_centers_)
         return pos[:, None]
 
     def inverse_transform(self, X):
@@ -442,8 +467,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         X = self._check_X(X)
         w = _check_sample_weight(sample_weight, X, dtype=np.float64)
         with kernel_threads(self.n_jobs):
-            _, dist2 = assign_corners(X, self.cluster_centers_)
-        return -float(w @ dist2)
+            _, dist2 = _nearest(X, self.cluster_centers_)
+        return -float(np.sum(w * dist2))
 
     @property
     def _n_features_out(self):

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from . import _init
-from ._kernels import assign_corners, corner_sums, sgd_epoch
+from ._kernels import assign_corners64, corner_sums, sgd_epoch
 from ._path import shorten_order
 from ._seeding import best_candidate
 
@@ -47,7 +47,7 @@ def _stage_record(history, k, n_iter, loss, t0, verbose, name):
 
 def _corner_errors(X, w, C):
     """Weighted squared error collected by each corner (for insertion)."""
-    labels, dist2 = assign_corners(X, C.astype(X.dtype))
+    labels, dist2 = assign_corners64(X, C.astype(X.dtype))
     return np.bincount(labels, weights=w * dist2, minlength=C.shape[0])
 
 
@@ -124,7 +124,7 @@ class _Lloyd:
 
     def error(self, C):
         """Mean weighted squared distance to the nearest corner (per row)."""
-        _, dist2 = assign_corners(self.X, C.astype(self.X.dtype, copy=False))
+        _, dist2 = assign_corners64(self.X, C.astype(self.X.dtype, copy=False))
         return float(np.sum(self.w * dist2)) / self.W
 
     def run(self, C, smoothness, max_iter, tol_factor=1.0):
@@ -142,7 +142,7 @@ class _Lloyd:
         it = 0
         previous = None
         while True:
-            labels, dist2 = assign_corners(self.X, C.astype(self.X.dtype, copy=False))
+            labels, dist2 = assign_corners64(self.X, C.astype(self.X.dtype, copy=False))
             err = float(np.sum(self.w * dist2)) / self.W
             if it == max_iter or shift <= self.tol_shift * tol_factor:
                 break
@@ -308,7 +308,7 @@ def refine_online(X, w, C, mass, sums, smoothness):
     order is kept. Returns (corners, mass, sums).
     """
     k = C.shape[0]
-    labels, _ = assign_corners(X, C.astype(X.dtype, copy=False))
+    labels, _ = assign_corners64(X, C.astype(X.dtype, copy=False))
     counts = np.empty(k)
     chunk_sums = np.empty((k, X.shape[1]))
     corner_sums(X, w, labels, k, counts, chunk_sums)

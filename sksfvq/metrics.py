@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.manifold import trustworthiness as _trustworthiness
 from sklearn.utils import check_array
 
-from ._kernels import assign_corners, project
+from ._kernels import assign_corners64, project
 
 __all__ = [
     "mse_corner",
@@ -49,8 +49,8 @@ def mse_corner(X, codebook):
     1.0
     """
     X, C = _pair(X, codebook)
-    _, dist2 = assign_corners(X, C)
-    return float(np.mean(dist2, dtype=np.float64) / X.shape[1])
+    _, dist2 = assign_corners64(X, C)
+    return float(np.mean(dist2) / X.shape[1])
 
 
 def mse_curve(X, codebook):
@@ -150,7 +150,7 @@ def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0)
 
 def _counts(X, codebook):
     X, C = _pair(X, codebook)
-    labels, _ = assign_corners(X, C)
+    labels, _ = assign_corners64(X, C)
     return np.bincount(labels, minlength=C.shape[0])
 
 
@@ -181,7 +181,7 @@ def dead(X, codebook):
 
 
 def label_spread(positions, labels, n_pairs=200_000, random_state=0):
-    """Mean |t_i - t_j| over same-label pairs divided by the mean over all pairs.
+    """Mean ``|t_i - t_j|`` over same-label pairs divided by the mean over all pairs.
 
     Pairs are sampled with a seeded generator. Lower is better.
 
