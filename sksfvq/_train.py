@@ -242,6 +242,7 @@ LLOYD_POLISH_TOL = 10.0
 LLOYD_SCREEN_ITER = 5
 LLOYD_BISECT = 3
 LLOYD_SMOOTH_STEP = 4.0
+LLOYD_MAIN_TOL = 10.0
 
 
 def _grow_curve(lloyd, X, w, C, k, history, verbose):
@@ -281,7 +282,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
 
     t0 = time.perf_counter()
-    C, e0, it = lloyd.run(C, 0.0, options["max_iter"])
+    C, e0, it = lloyd.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL)
     _stage_record(history, k, it, e0, t0, verbose, "lloyd")
 
     t0 = time.perf_counter()
