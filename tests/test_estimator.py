@@ -155,6 +155,11 @@ def test_warm_start_from_array(gauss2):
     grown = SpaceFillingVQ(n_clusters=16, init=first.cluster_centers_).fit(gauss2)
     assert grown.cluster_centers_.shape == (16, 2)
     assert grown.inertia_ < first.inertia_
+    # a fitted k-means codebook as the start: same error, ordered
+    km = KMeans(n_clusters=8, n_init=1, random_state=0).fit(gauss2)
+    from_km = SpaceFillingVQ(n_clusters=8, init=km.cluster_centers_, smoothness=0.0).fit(gauss2)
+    assert from_km.inertia_ <= km.inertia_ * 1.001
+    assert adj_ratio(from_km.cluster_centers_) < adj_ratio(km.cluster_centers_)
 
 
 # ------------------------------------------------------------------ errors
