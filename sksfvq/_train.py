@@ -209,21 +209,25 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
 def _smooth_to_budget(lloyd, C, err, budget):
     """Raise the smoothness while the error stays within ``budget``.
 
-    Geometric steps (factor ``LLOYD_SMOOTH_STEP``) from
-    ``LLOYD_SMOOTH_START``, then ``LLOYD_BISECT`` geometric bisections; every step warm-starts from the last accepted
-    corners. Returns (corners, their error, smoothness reached).
+    Geometric steps from ``LLOYD_SMOOTH_START`` (factor ``LLOYD_SMOOTH_STEP``,
+    or its square while less than a tenth of the budget is used), then
+    ``LLOYD_BISECT`` geometric bisections; every step warm-starts from the
+    last accepted corners. Returns (corners, their error, smoothness reached).
     """
+    start_err = err
     best, best_err, lo = C, err, 0.0
-    s = LLOYD_SMOOTH_START
+    s, step = LLOYD_SMOOTH_START, LLOYD_SMOOTH_STEP
     while s <= LLOYD_SMOOTH_MAX:
         C_try, err, _ = lloyd.run(best, s, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
         if err > budget:
             break
         best, best_err, lo = C_try, err, s
-        s *= LLOYD_SMOOTH_STEP
+        used = (err - start_err) / max(budget - start_err, 1e-300)
+        step = LLOYD_SMOOTH_STEP ** 2 if used < 0.1 else LLOYD_SMOOTH_STEP
+        s *= step
     hi = s
     for _ in range(LLOYD_BISECT):
-        mid = np.sqrt(max(lo, LLOYD_SMOOTH_START / LLOYD_SMOOTH_STEP) * hi)
+        mid = np.sqrt(max(lo, hi / step) * hi)
         C_try, err, _ = lloyd.run(best, mid, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
         if err > budget:
             hi = mid
