@@ -71,7 +71,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``"lloyd"``: batch training. Corners of k-means quality (seeded, then
         Lloyd iterations), put in order along a short open path through them
         (2-opt and or-opt moves), then smoothed along that order: the corners
-        solve a smoothness-penalised least-squares problem (a tridiagonal
+        solve a smoothness-penalised least-squares problem (a banded
         system per iteration) with the penalty raised as far as
         ``smoothness`` allows. ``"sgd"``: the published recipe, dithered
         points along the segments, Adam on minibatches, growth by doubling

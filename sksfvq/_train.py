@@ -8,10 +8,11 @@ rng, verbose) -> TrainResult``; :data:`TRAINERS` maps the estimator's
   (seeded, then Lloyd iterations), ordered along a short open path through
   them, then smoothed: rows are assigned to their nearest corner and the
   corners solve the smoothness-penalised least-squares problem
-  ``(diag(n) + mu L) C = S`` (``n`` and ``S`` the weighted counts and sums
-  per corner, ``L`` the path Laplacian of the chain), a tridiagonal system
-  shared by all features; ``mu`` rises while the error stays within the
-  user's budget (``smoothness``).
+  ``(diag(n) + mu D2'D2) C = S`` (``n`` and ``S`` the weighted counts and
+  sums per corner, ``D2`` the second-difference operator along the chain:
+  a penalty on bending), a pentadiagonal system shared by all features;
+  ``mu`` rises while the error stays within the user's budget
+  (``smoothness``).
 * ``"sgd"``: the published recipe (dithered points, Adam, growth by
   doubling with a small epsilon), with the epoch loop in Numba.
 """
