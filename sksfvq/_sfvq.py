@@ -42,6 +42,15 @@ def _nearest(X, C):
     return labels, dist2
 
 
+def _training_weights(sample_weight, X):
+    """Checked, non-negative float64 training weights with at least one non-zero."""
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not w.any():
+        raise ValueError("Sample weights must contain at least one non-zero number "
+                         "(all sample weights are zero).")
+    return np.ascontiguousarray(w)
+
+
 def _positions(X, C):
     """Exact curve positions of the rows of X, chunked."""
     n = X.shape[0]
@@ -241,11 +250,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}: a curve "
                 "needs at least as many rows as corners."
             )
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not w.any():
-            raise ValueError("Sample weights must contain at least one non-zero number "
-                             "(all sample weights are zero).")
-        return X, np.ascontiguousarray(w)
+        return X, _training_weights(sample_weight, X)
 
     def _initial_corners(self, X):
         """``init`` as an array (checked) or the name of an initialisation."""
@@ -345,12 +350,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             X, w = self._validate_fit_input(X, sample_weight)
             self._fit(X, w)
             return self
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
-        X = X.astype(self.cluster_centers_.dtype, copy=False)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not w.any():
-            raise ValueError("Sample weights must contain at least one non-zero number "
-                             "(all sample weights are zero).")
+        X = self._check_X(X)
+        w = _training_weights(sample_weight, X)
         with kernel_threads(self.n_jobs):
             C, self._stream_mass, self._stream_sums = refine_online(
                 X, w, self.cluster_centers_.astype(np.float64), self._stream_mass,
