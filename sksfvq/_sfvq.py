@@ -23,7 +23,9 @@ from sklearn.utils.validation import (
 )
 
 from . import _init
-from ._kernels import assign_corners64, corner_sums, curve_points, kernel_threads, project
+from ._kernels import assign_corners64, kernel_threads
+from ._project import curve_points, project
+from ._train_kernels import corner_sums
 from ._train import TRAINERS, refine_online
 
 

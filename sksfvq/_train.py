@@ -24,9 +24,9 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from . import _init
-from ._kernels import assign_corners64, corner_sums, sgd_epoch
+from ._kernels import assign_corners64
+from ._train_kernels import best_candidate, corner_sums, sgd_epoch
 from ._path import shorten_order
-from ._seeding import best_candidate
 
 
 @dataclass

@@ -246,7 +246,7 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     """
     n, d = X.shape
     if _use_numba(backend, X):
-        from ._kernels import project
+        from ._project import project
 
         with _numba_threads(n_jobs):
             pos, seg, dist2 = project(*_as_numpy_pair(X, C))

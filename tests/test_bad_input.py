@@ -12,7 +12,8 @@ import pytest
 import scipy.sparse as sp
 
 from sksfvq import SpaceFillingVQ
-from sksfvq._kernels import assign_corners, curve_points, kernel_threads, project
+from sksfvq._kernels import assign_corners, kernel_threads
+from sksfvq._project import curve_points, project
 
 K = 4
 

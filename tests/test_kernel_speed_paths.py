@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sksfvq import _kernels as K
+from sksfvq import _project as P
 
 SHAPES = [  # (n, k, d): remainders of every tile size
     (1, 2, 1),
@@ -74,8 +75,8 @@ def test_serial_and_parallel_kernels_agree_and_are_exact(n, k, d, dtype):
     lab_p, d_p = _run_nearest(K.nearest_corner, X, C)
     np.testing.assert_array_equal(lab_s, lab_p)
     np.testing.assert_array_equal(d_s, d_p)
-    pos_s, seg_s, e_s = _run_project(K.project_to_curve_serial, X, C)
-    pos_p, seg_p, e_p = _run_project(K.project_to_curve, X, C)
+    pos_s, seg_s, e_s = _run_project(P.project_to_curve_serial, X, C)
+    pos_p, seg_p, e_p = _run_project(P.project_to_curve, X, C)
     np.testing.assert_array_equal(pos_s, pos_p)
     np.testing.assert_array_equal(seg_s, seg_p)
     np.testing.assert_array_equal(e_s, e_p)
@@ -96,10 +97,10 @@ def test_serial_and_parallel_kernels_agree_and_are_exact(n, k, d, dtype):
 
 def test_drivers_pick_either_path_with_the_same_result(monkeypatch):
     X, C = _problem(700, 33, 6, np.float32, seed=1)
-    small = K.assign_corners(X, C), K.project(X, C)
+    small = K.assign_corners(X, C), P.project(X, C)
     monkeypatch.setattr(K, "_SERIAL_WORK", 0)  # force the parallel kernels
     with K.kernel_threads(2):
-        large = K.assign_corners(X, C), K.project(X, C)
+        large = K.assign_corners(X, C), P.project(X, C)
     for a, b in zip(small[0] + small[1], large[0] + large[1]):
         np.testing.assert_array_equal(a, b)
 
@@ -110,10 +111,10 @@ def test_curve_points_paths_agree():
     pos = rng.uniform(0, 8, size=(1 << 16) + 3)
     serial = np.empty((len(pos), 4))
     parallel = np.empty((len(pos), 4))
-    K.points_on_curve_serial(pos, C, serial)
-    K.points_on_curve(pos, C, parallel)
+    P.points_on_curve_serial(pos, C, serial)
+    P.points_on_curve(pos, C, parallel)
     np.testing.assert_array_equal(serial, parallel)
-    np.testing.assert_array_equal(K.curve_points(pos, C), serial)
+    np.testing.assert_array_equal(P.curve_points(pos, C), serial)
 
 
 @pytest.mark.parametrize("scale", [1e30, 1e-30, 1.0])
@@ -121,9 +122,9 @@ def test_working_scale_is_exact(scale):
     """Scaling by a power of two changes no decision and no digit in range."""
     X, C = _problem(200, 12, 3, np.float64, seed=3)
     lab1, d1 = K.assign_corners(X, C)
-    pos1, seg1, e1 = K.project(X, C)
+    pos1, seg1, e1 = P.project(X, C)
     lab2, d2 = K.assign_corners(X * scale, C * scale)
-    pos2, seg2, e2 = K.project(X * scale, C * scale)
+    pos2, seg2, e2 = P.project(X * scale, C * scale)
     np.testing.assert_array_equal(lab1, lab2)
     np.testing.assert_array_equal(seg1, seg2)
     np.testing.assert_allclose(pos1, pos2, rtol=1e-12, atol=1e-12)
@@ -134,11 +135,11 @@ def test_working_scale_is_exact(scale):
 def test_float32_data_at_extreme_units_is_exact():
     X, C = _problem(300, 10, 3, np.float64, seed=4)
     ref_lab, _ = K.assign_corners(X, C)
-    ref_pos, _, _ = K.project(X, C)
+    ref_pos, _, _ = P.project(X, C)
     for scale in (1e30, 1e-30):
         X32, C32 = (X * scale).astype(np.float32), (C * scale).astype(np.float32)
         lab, _ = K.assign_corners(X32, C32)
-        pos, _, _ = K.project(X32, C32)
+        pos, _, _ = P.project(X32, C32)
         assert pos.dtype == np.float32
         # float32 rounding of the inputs may flip near-ties only
         assert np.mean(lab == ref_lab) > 0.98

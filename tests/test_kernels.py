@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sksfvq._kernels import assign_corners, curve_points, kernel_threads, project
+from sksfvq._kernels import assign_corners, kernel_threads
+from sksfvq._project import curve_points, project
 
 
 # ----------------------------------------------------------------- references
@@ -207,7 +208,7 @@ def test_import_without_writable_cache(tmp_path):
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    code = ("import numpy as np, sksfvq; from sksfvq._kernels import project;"
+    code = ("import numpy as np, sksfvq; from sksfvq._project import project;"
             "p, s, d = project(np.array([[1.0, 1.0]]), np.array([[0.0, 0.0], [2.0, 0.0]]));"
             "assert abs(p[0] - 0.5) < 1e-12 and abs(d[0] - 1) < 1e-12; print('ok')")
     env = {"NUMBA_CACHE_DIR": str(blocker / "sub"), "PATH": "/usr/bin:/bin",
@@ -240,7 +241,7 @@ def test_disable_jit_still_correct(tmp_path):
     import subprocess
     import sys
 
-    code = ("import numpy as np; from sksfvq._kernels import project, assign_corners;"
+    code = ("import numpy as np; from sksfvq._kernels import assign_corners; from sksfvq._project import project;"
             "C = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]]);"
             "X = np.array([[1.0, -1.0], [3.0, 1.0]]);"
             "p, s, d = project(X, C); l, d2 = assign_corners(X, C);"
