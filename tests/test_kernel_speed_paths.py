@@ -5,6 +5,7 @@ kernels have special paths: row tiles of 8 with a remainder, corners padded
 to whole vectors, more corners than one sweep holds (``_SPAN``), features
 taken four at a time with a remainder, the power-of-two working scale. Small
 test problems would only ever reach the serial kernel through the drivers,
+(the nearest corner also has a direct-distance path for small problems),
 so these tests call both kernels directly and compare them with a float64
 brute force.
 """
@@ -22,6 +23,12 @@ SHAPES = [  # (n, k, d): remainders of every tile size
     (300, 40, 4),
     (61, 530, 9),  # more corners than one sweep (_SPAN = 512)
     (40, 1030, 3),
+    # the nearest-corner kernel computes distances directly for small problems
+    # (row chunks of 4096 // d rows) and from dot products beyond: both paths
+    (300, 20, 60),  # direct, 68-row chunks with a remainder
+    (257, 200, 20),  # dot products
+    (61, 530, 40),  # dot products, more corners than one sweep
+    (90, 40, 70),  # dot products, few corners, many features
 ]
 
 
