@@ -25,7 +25,7 @@ from scipy.linalg import solve_banded
 
 from . import _init
 from ._kernels import assign_corners64
-from ._train_kernels import best_candidate, corner_sums, sgd_epoch
+from ._train_kernels import corner_sums, kmeans_pp_rows, sgd_epoch
 from ._path import shorten_order
 
 
@@ -167,32 +167,29 @@ class _Lloyd:
         return C, err, it
 
 
-def kmeans_plus_plus(X, w, k, rng):
-    """Weighted k-means++ seeding (greedy, ``2 + log k`` trials per step).
+def canonical_order(X, w):
+    """Rows (float64) and weights in lexicographic row order, for seeding.
 
-    Rows are visited in a canonical (lexicographic) order and drawn by
-    inverting the cumulative weighted potential, so a row of weight m is drawn
-    exactly as m copies of it would be: seeding respects repetition.
+    Seeding visits rows in this order, so that it does not depend on the
+    order of the rows and a row of weight m is drawn exactly as m adjacent
+    copies of it would be: seeding respects repetition.
     """
     order = np.lexsort(X.T[::-1])
-    Xo = np.ascontiguousarray(X[order], dtype=np.float64)
-    wo = np.ascontiguousarray(w[order], dtype=np.float64)
+    return (np.ascontiguousarray(X[order], dtype=np.float64),
+            np.ascontiguousarray(w[order], dtype=np.float64))
+
+
+def kmeans_plus_plus(X, w, k, rng, ordered=None):
+    """Weighted greedy k-means++ seeding (``2 + log k`` trials per step).
+
+    ``ordered``: :func:`canonical_order` of (X, w), when already computed.
+    """
+    Xo, wo = canonical_order(X, w) if ordered is None else ordered
     n_trials = 2 + int(np.log(k))
-    cum = np.cumsum(wo)
-    first = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(wo) - 1)
-    centers = [first]
-    d2 = np.sum((Xo - Xo[first]) ** 2, axis=1)
-    d2_next = np.empty_like(d2)
-    for _ in range(1, k):
-        cum = np.cumsum(wo * d2)
-        if cum[-1] <= 0:  # fewer distinct rows than corners: repeat the last one
-            centers.append(centers[-1])
-            continue
-        cand = np.searchsorted(cum, rng.random(n_trials) * cum[-1], side="right")
-        cand = np.minimum(cand, len(wo) - 1).astype(np.intp)
-        best = best_candidate(Xo, wo, d2, cand, d2_next)
-        centers.append(int(cand[best]))
-        d2, d2_next = d2_next, d2
+    u0 = rng.random()
+    U = rng.random((max(k - 1, 0), n_trials))
+    centers = np.empty(k, dtype=np.intp)
+    kmeans_pp_rows(Xo, wo, u0, U, centers)
     return Xo[centers]
 
 
@@ -203,8 +200,9 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
     short run of every start ranks them well, and only the best one goes on.
     """
     best = None
+    ordered = canonical_order(X, w)
     for _ in range(n_init):
-        C = kmeans_plus_plus(X, w, k, rng)
+        C = kmeans_plus_plus(X, w, k, rng, ordered)
         if n_init > 1:
             C, err, _ = lloyd.run(C, 0.0, LLOYD_SCREEN_ITER)
             if best is None or err < best[0]:

@@ -119,34 +119,88 @@ def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_
 
 
 @_jit()
-def best_candidate(X, w, d2, cand, d2_out):
-    """Pick the candidate row that lowers the weighted potential most.
+def _draw(cum, u):
+    """First index ``i`` with ``cum[i] > u`` (``cum`` non-decreasing), at most n - 1."""
+    lo = 0
+    hi = cum.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cum[mid] > u:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
-    in: X (n, d) float64; w (n,) weights; d2 (n,) squared distance of every row
-    to its nearest chosen centre; cand (t,) candidate row indices.
-    out: d2_out (n,) the updated squared distances for the best candidate.
-    Returns the position in ``cand`` of the best candidate (first on ties).
-    """
+
+@_jit()
+def _row_dist2(X, r, out):
+    """``out[i] = |X[i] - X[r]|^2`` for every row (four interleaved partial sums)."""
     n, d = X.shape
-    best = -1
-    best_pot = np.inf
-    for c in range(cand.shape[0]):
-        r = cand[c]
-        pot = 0.0
-        for i in range(n):
-            s = 0.0
-            for f in range(d):
-                v = X[i, f] - X[r, f]
-                s += v * v
-            pot += w[i] * min(s, d2[i])
-        if pot < best_pot:
-            best_pot = pot
-            best = c
-    r = cand[best]
+    d4 = d - d % 4
     for i in range(n):
-        s = 0.0
-        for f in range(d):
-            v = X[i, f] - X[r, f]
-            s += v * v
-        d2_out[i] = min(s, d2[i])
-    return best
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for f in range(0, d4, 4):
+            v0 = X[i, f] - X[r, f]
+            v1 = X[i, f + 1] - X[r, f + 1]
+            v2 = X[i, f + 2] - X[r, f + 2]
+            v3 = X[i, f + 3] - X[r, f + 3]
+            s0 += v0 * v0
+            s1 += v1 * v1
+            s2 += v2 * v2
+            s3 += v3 * v3
+        for f in range(d4, d):
+            v0 = X[i, f] - X[r, f]
+            s0 += v0 * v0
+        out[i] = (s0 + s1) + (s2 + s3)
+
+
+@_jit()
+def kmeans_pp_rows(X, w, u0, U, centers):
+    """Greedy weighted k-means++: the rows chosen as the k starting centres.
+
+    in: X (n, d) float64; w (n,) float64 weights; u0 uniform in [0, 1) for the
+    first centre; U (k - 1, t) uniforms for the t candidates of every later
+    step. out: centers (k,) row indices.
+    Every step draws t candidate rows with probability proportional to
+    ``w * d2`` (``d2``: squared distance to the nearest chosen centre), by
+    inverting the cumulative sum, and keeps the candidate that lowers the
+    weighted potential ``sum w min(d2, |x - cand|^2)`` most (first on ties).
+    When every row coincides with a chosen centre the last one is repeated.
+    """
+    n = X.shape[0]
+    k = centers.shape[0]
+    cum = np.empty(n)
+    d2 = np.empty(n)
+    s = np.empty(n)
+    total = 0.0
+    for i in range(n):
+        total += w[i]
+        cum[i] = total
+    centers[0] = _draw(cum, u0 * total)
+    _row_dist2(X, centers[0], d2)
+    for step in range(1, k):
+        total = 0.0
+        for i in range(n):
+            total += w[i] * d2[i]
+            cum[i] = total
+        if not total > 0.0:
+            centers[step] = centers[step - 1]
+            continue
+        best = -1
+        best_pot = np.inf
+        for q in range(U.shape[1]):
+            r = _draw(cum, U[step - 1, q] * total)
+            _row_dist2(X, r, s)
+            pot = 0.0
+            for i in range(n):
+                pot += w[i] * min(s[i], d2[i])
+            if pot < best_pot:
+                best_pot = pot
+                best = r
+        centers[step] = best
+        _row_dist2(X, best, s)
+        for i in range(n):
+            d2[i] = min(s[i], d2[i])

@@ -1,0 +1,82 @@
+"""Training kernels against slow, obviously-correct references."""
+
+import numpy as np
+import pytest
+
+from sksfvq._train import canonical_order, kmeans_plus_plus
+from sksfvq._train_kernels import corner_sums
+
+
+def _ref_kmeans_pp(Xo, wo, u0, U):
+    """Greedy weighted k-means++ with numpy, one candidate at a time."""
+    k = U.shape[0] + 1
+    cum = np.cumsum(wo)
+    first = min(int(np.searchsorted(cum, u0 * cum[-1], side="right")), len(wo) - 1)
+    centers = [first]
+    d2 = ((Xo - Xo[first]) ** 2).sum(1)
+    for step in range(1, k):
+        cum = np.cumsum(wo * d2)
+        if not cum[-1] > 0:
+            centers.append(centers[-1])
+            continue
+        best, best_pot, best_d2 = None, np.inf, None
+        for u in U[step - 1]:
+            r = min(int(np.searchsorted(cum, u * cum[-1], side="right")), len(wo) - 1)
+            new = np.minimum(d2, ((Xo - Xo[r]) ** 2).sum(1))
+            pot = float(wo @ new)
+            if pot < best_pot:
+                best, best_pot, best_d2 = r, pot, new
+        centers.append(best)
+        d2 = best_d2
+    return Xo[centers]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,d,k", [(50, 1, 4), (300, 3, 17), (257, 9, 32), (40, 70, 8)])
+def test_kmeans_plus_plus_matches_reference(n, d, k, dtype):
+    rng = np.random.default_rng(n + d + k)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    w = rng.uniform(0.2, 3.0, size=n)
+    C = kmeans_plus_plus(X, w, k, np.random.default_rng(7))
+    # the same uniforms, drawn as the wrapper draws them
+    r = np.random.default_rng(7)
+    u0 = r.random()
+    U = r.random((k - 1, 2 + int(np.log(k))))
+    ref = _ref_kmeans_pp(*canonical_order(X, w), u0, U)
+    np.testing.assert_array_equal(C, ref)
+    assert C.dtype == np.float64
+
+
+def test_kmeans_plus_plus_repeats_when_rows_run_out():
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    C = kmeans_plus_plus(X, np.ones(3), 4, np.random.default_rng(0))
+    assert {tuple(c) for c in C} == {(0.0, 0.0), (1.0, 1.0)}
+    np.testing.assert_array_equal(C[3], C[2])
+
+
+def test_kmeans_plus_plus_weight_is_repetition():
+    """A row of weight 2 is drawn exactly as two copies of it."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3))
+    w = rng.integers(1, 4, size=60).astype(float)
+    Xr = np.repeat(X, w.astype(int), axis=0)
+    perm = rng.permutation(len(Xr))
+    a = kmeans_plus_plus(X, w, 9, np.random.default_rng(5))
+    b = kmeans_plus_plus(Xr[perm], np.ones(len(Xr)), 9, np.random.default_rng(5))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_corner_sums_match_bincount(dtype):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 7)).astype(dtype)
+    w = rng.uniform(0, 2, size=500)
+    w[::7] = 0.0
+    labels = rng.integers(0, 11, size=500).astype(np.intp)
+    counts = np.full(12, np.nan)
+    sums = np.full((12, 7), np.nan)
+    corner_sums(X, w, labels, 12, counts, sums)
+    np.testing.assert_allclose(counts, np.bincount(labels, weights=w, minlength=12), rtol=1e-12)
+    ref = np.stack([np.bincount(labels, weights=w * X[:, f].astype(np.float64), minlength=12)
+                    for f in range(7)], axis=1)
+    np.testing.assert_allclose(sums, ref, rtol=1e-10, atol=1e-12)
