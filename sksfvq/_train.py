@@ -168,14 +168,15 @@ class _Lloyd:
 
 
 def canonical_order(X, w):
-    """Rows (float64) and weights in lexicographic row order, for seeding.
+    """Rows (float64, feature-major: shape (d, n)) and weights in
+    lexicographic row order, for seeding.
 
     Seeding visits rows in this order, so that it does not depend on the
     order of the rows and a row of weight m is drawn exactly as m adjacent
     copies of it would be: seeding respects repetition.
     """
     order = np.lexsort(X.T[::-1])
-    return (np.ascontiguousarray(X[order], dtype=np.float64),
+    return (np.ascontiguousarray(X[order].T, dtype=np.float64),
             np.ascontiguousarray(w[order], dtype=np.float64))
 
 
@@ -184,13 +185,13 @@ def kmeans_plus_plus(X, w, k, rng, ordered=None):
 
     ``ordered``: :func:`canonical_order` of (X, w), when already computed.
     """
-    Xo, wo = canonical_order(X, w) if ordered is None else ordered
+    XT, wo = canonical_order(X, w) if ordered is None else ordered
     n_trials = 2 + int(np.log(k))
     u0 = rng.random()
     U = rng.random((max(k - 1, 0), n_trials))
     centers = np.empty(k, dtype=np.intp)
-    kmeans_pp_rows(Xo, wo, u0, U, centers)
-    return Xo[centers]
+    kmeans_pp_rows(XT, wo, u0, U, centers)
+    return np.ascontiguousarray(XT[:, centers].T)
 
 
 def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):

@@ -133,35 +133,30 @@ def _draw(cum, u):
 
 
 @_jit()
-def _row_dist2(X, r, out):
-    """``out[i] = |X[i] - X[r]|^2`` for every row (four interleaved partial sums)."""
-    n, d = X.shape
-    d4 = d - d % 4
-    for i in range(n):
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        for f in range(0, d4, 4):
-            v0 = X[i, f] - X[r, f]
-            v1 = X[i, f + 1] - X[r, f + 1]
-            v2 = X[i, f + 2] - X[r, f + 2]
-            v3 = X[i, f + 3] - X[r, f + 3]
-            s0 += v0 * v0
-            s1 += v1 * v1
-            s2 += v2 * v2
-            s3 += v3 * v3
-        for f in range(d4, d):
-            v0 = X[i, f] - X[r, f]
-            s0 += v0 * v0
-        out[i] = (s0 + s1) + (s2 + s3)
+def _row_dist2(XT, r, out):
+    """``out[i] = |x_i - x_r|^2`` for every row, from the feature-major ``XT`` (d, n).
+
+    The loop over rows is innermost (vectorized); features are summed in order.
+    """
+    d, n = XT.shape
+    for f in range(d):
+        row = XT[f]
+        v = row[r]
+        if f == 0:
+            for i in range(n):
+                t = row[i] - v
+                out[i] = t * t
+        else:
+            for i in range(n):
+                t = row[i] - v
+                out[i] += t * t
 
 
 @_jit()
-def kmeans_pp_rows(X, w, u0, U, centers):
+def kmeans_pp_rows(XT, w, u0, U, centers):
     """Greedy weighted k-means++: the rows chosen as the k starting centres.
 
-    in: X (n, d) float64; w (n,) float64 weights; u0 uniform in [0, 1) for the
+    in: XT (d, n) float64, the rows feature-major; w (n,) float64 weights; u0 uniform in [0, 1) for the
     first centre; U (k - 1, t) uniforms for the t candidates of every later
     step. out: centers (k,) row indices.
     Every step draws t candidate rows with probability proportional to
@@ -170,7 +165,7 @@ def kmeans_pp_rows(X, w, u0, U, centers):
     weighted potential ``sum w min(d2, |x - cand|^2)`` most (first on ties).
     When every row coincides with a chosen centre the last one is repeated.
     """
-    n = X.shape[0]
+    n = XT.shape[1]
     k = centers.shape[0]
     cum = np.empty(n)
     d2 = np.empty(n)
@@ -180,7 +175,7 @@ def kmeans_pp_rows(X, w, u0, U, centers):
         total += w[i]
         cum[i] = total
     centers[0] = _draw(cum, u0 * total)
-    _row_dist2(X, centers[0], d2)
+    _row_dist2(XT, centers[0], d2)
     for step in range(1, k):
         total = 0.0
         for i in range(n):
@@ -193,7 +188,7 @@ def kmeans_pp_rows(X, w, u0, U, centers):
         best_pot = np.inf
         for q in range(U.shape[1]):
             r = _draw(cum, U[step - 1, q] * total)
-            _row_dist2(X, r, s)
+            _row_dist2(XT, r, s)
             pot = 0.0
             for i in range(n):
                 pot += w[i] * min(s[i], d2[i])
@@ -201,6 +196,6 @@ def kmeans_pp_rows(X, w, u0, U, centers):
                 best_pot = pot
                 best = r
         centers[step] = best
-        _row_dist2(X, best, s)
+        _row_dist2(XT, best, s)
         for i in range(n):
             d2[i] = min(s[i], d2[i])

@@ -42,7 +42,8 @@ def test_kmeans_plus_plus_matches_reference(n, d, k, dtype):
     r = np.random.default_rng(7)
     u0 = r.random()
     U = r.random((k - 1, 2 + int(np.log(k))))
-    ref = _ref_kmeans_pp(*canonical_order(X, w), u0, U)
+    XT, wo = canonical_order(X, w)
+    ref = _ref_kmeans_pp(XT.T, wo, u0, U)
     np.testing.assert_array_equal(C, ref)
     assert C.dtype == np.float64
 
