@@ -1,5 +1,6 @@
 """SpaceFillingVQ: the scikit-learn estimator (validation and orchestration)."""
 
+import importlib
 import warnings
 from numbers import Integral, Real
 
@@ -23,10 +24,30 @@ from sklearn.utils.validation import (
 )
 
 from . import _init
-from ._kernels import assign_corners64, kernel_threads
-from ._project import curve_points, project
-from ._train_kernels import corner_sums
-from ._train import TRAINERS, refine_online
+
+
+class _OnFirstUse:
+    """A module of this package imported when one of its names is first used.
+
+    The Numba-backed modules load here lazily: ``import sksfvq`` then costs
+    about what scikit-learn costs (importing numba and registering the
+    kernels adds ~0.2 s, paid by the first fit or transform instead).
+    """
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(f"{__package__}.{self._name}"), attr)
+
+
+_kernels = _OnFirstUse("_kernels")
+_project = _OnFirstUse("_project")
+_train = _OnFirstUse("_train")
+_train_kernels = _OnFirstUse("_train_kernels")
+
+#: names of ``_train.TRAINERS`` (kept here so that validation needs no import)
+ALGORITHMS = ("lloyd", "sgd")
 
 
 #: rows per kernel call in predict/transform/score: memory stays bounded for any N
@@ -40,7 +61,7 @@ def _nearest(X, C):
     dist2 = np.empty(n, dtype=np.float64)
     for start in range(0, max(n, 1), _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, n)
-        labels[start:stop], dist2[start:stop] = assign_corners64(X[start:stop], C)
+        labels[start:stop], dist2[start:stop] = _kernels.assign_corners64(X[start:stop], C)
     return labels, dist2
 
 
@@ -59,7 +80,7 @@ def _positions(X, C):
     pos = np.empty(n, dtype=X.dtype)
     for start in range(0, max(n, 1), _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, n)
-        pos[start:stop] = project(X[start:stop], C)[0]
+        pos[start:stop] = _project.project(X[start:stop], C)[0]
     return pos
 
 
@@ -183,7 +204,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "algorithm": [StrOptions(set(TRAINERS))],
+        "algorithm": [StrOptions(set(ALGORITHMS))],
         "smoothness": [Interval(Real, 0, None, closed="left")],
         "init": [StrOptions({"auto", "k-means++", "pca", "norm-quartiles"}), "array-like"],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -307,13 +328,14 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     def _fit(self, X, w):
         init = self._initial_corners(X)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        trainer = TRAINERS[self.algorithm]
+        trainer = _train.TRAINERS[self.algorithm]
         options = self._options()
         if options["n_init"] == "auto":
             options["n_init"] = 3 if X.shape[0] * self.n_clusters * X.shape[1] <= 1e7 else 1
         # numba threads run the kernels; BLAS calls in between stay single-threaded
         # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
-        with kernel_threads(self.n_jobs), threadpool_limits(limits=1, user_api="blas"):
+        with (_kernels.kernel_threads(self.n_jobs),
+              threadpool_limits(limits=1, user_api="blas")):
             result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
             self._set_corners(result.corners, X.dtype)
             labels, dist2 = _nearest(X, self.cluster_centers_)
@@ -323,7 +345,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         self.history_ = result.history
         self._stream_mass = np.empty(self.n_clusters)
         self._stream_sums = np.empty((self.n_clusters, X.shape[1]))
-        corner_sums(X, w, labels, self.n_clusters, self._stream_mass, self._stream_sums)
+        _train_kernels.corner_sums(X, w, labels, self.n_clusters, self._stream_mass,
+                                   self._stream_sums)
         self._stream_smoothness = result.smoothness
         self._warn_dead(labels, w)
 
@@ -354,8 +377,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             return self
         X = self._check_X(X)
         w = _training_weights(sample_weight, X)
-        with kernel_threads(self.n_jobs):
-            C, self._stream_mass, self._stream_sums = refine_online(
+        with _kernels.kernel_threads(self.n_jobs):
+            C, self._stream_mass, self._stream_sums = _train.refine_online(
                 X, w, self.cluster_centers_.astype(np.float64), self._stream_mass,
                 self._stream_sums, self._stream_smoothness)
             self.cluster_centers_ = np.ascontiguousarray(C, dtype=X.dtype)
@@ -402,7 +425,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         labels : ndarray of shape (n_samples,)
         """
         X = self._check_X(X)
-        with kernel_threads(self.n_jobs):
+        with _kernels.kernel_threads(self.n_jobs):
             labels, _ = _nearest(X, self.cluster_centers_)
         return labels
 
@@ -419,7 +442,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             ``t = j + lambda``: the point ``(1 - lambda) c_j + lambda c_{j+1}``.
         """
         X = self._check_X(X)
-        with kernel_threads(self.n_jobs):
+        with _kernels.kernel_threads(self.n_jobs):
             pos = _positions(X, self.cluster_centers_)
         return pos[:, None]
 
@@ -449,8 +472,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"positions must lie in [0, {k - 1}] (n_clusters - 1); got values in "
                 f"[{t.min()}, {t.max()}]."
             )
-        with kernel_threads(self.n_jobs):
-            return curve_points(t, self.cluster_centers_)
+        with _kernels.kernel_threads(self.n_jobs):
+            return _project.curve_points(t, self.cluster_centers_)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the (weighted) sum of squared distances to the nearest corner.
@@ -470,7 +493,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """
         X = self._check_X(X)
         w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        with kernel_threads(self.n_jobs):
+        with _kernels.kernel_threads(self.n_jobs):
             _, dist2 = _nearest(X, self.cluster_centers_)
         return -float(np.sum(w * dist2))
 

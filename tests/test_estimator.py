@@ -274,3 +274,20 @@ def test_any_k_grows_by_doubling_then_inserts(gauss2):
     est = SpaceFillingVQ(n_clusters=12, init="pca", random_state=0).fit(gauss2)
     sizes = [h["n_clusters"] for h in est.history_]
     assert sizes[:3] == [2, 4, 8] and sizes[-1] == 12
+
+
+def test_import_defers_numba_and_algorithm_names_match():
+    """``import sksfvq`` loads no Numba (the kernels load on first use)."""
+    import subprocess
+    import sys
+
+    from sksfvq import _sfvq, _train
+
+    assert set(_sfvq.ALGORITHMS) == set(_train.TRAINERS)
+    code = ("import sys, numpy as np, sksfvq; assert 'numba' not in sys.modules, 'numba';"
+            "m = sksfvq.SpaceFillingVQ(4, random_state=0).fit(np.random.rand(50, 2));"
+            "assert 'numba' in sys.modules; print(m.predict(np.zeros((1, 2))).shape)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "(1,)"
