@@ -2,76 +2,363 @@
 
 Same conventions as :mod:`._kernels` (dtype kept, rows independent, inputs
 centred and scaled by :func:`._kernels._centred`).
+
+The projection of a row x onto segment j (from corner c_j to c_{j+1}, d_j =
+c_{j+1} - c_j) needs only the dot products g_j = -2 x.c_j:
+
+    u_j = g_j - g_{j+1} - 2 c_j.d_j          (= 2 (x - c_j).d_j)
+    lam_j = clamp(u_j / (2 |d_j|^2), 0, 1)
+    A_j = |x|^2 + |c_j|^2 + g_j - lam_j (u_j - lam_j |d_j|^2)   (= |x - p_j|^2)
+
+so, as in :func:`._kernels.nearest_corner`, the dot products of a tile of
+rows with all corners come first (:func:`_tile_dots`, corners pre-multiplied
+by -2, an exact power-of-two scaling) and each row then takes one pass over
+its segments (:func:`_row_pass`). That pass is a vectorized loop over
+segments: the per-segment constants are padded to a multiple of ``_LANES``
+entries (padding segments give NaN, never a candidate), so there is no
+scalar remainder, and the row minimum is tracked in the same loop as an
+integer minimum over the bit patterns of the values, clamped at zero (for
+non-negative floats the bit patterns order like the values, and an integer
+minimum vectorizes where a float one, which must respect NaN, does not).
+
+Every segment within a rounding margin of the minimum is a candidate
+(:func:`_hit_range` finds the first and the last one in one vectorized
+pass; the middle ones, rare, are tested one by one) and is evaluated again
+directly from the coordinates (:func:`_segment_exact`), so the projection
+and its distance are exact to working precision, with ties to the lowest
+segment. No buffer grows with the number of rows.
 """
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import intrinsic, overload
 
-from ._kernels import (_BLOCK, _SPAN, _TILE, _as_float, _block_dots, _candidates, _centred,
-                       _failed, _jit, _row_min_bits, _segment_exact, _serial)
+from ._kernels import _as_float, _centred, _failed, _jit, _serial
+
+#: Rows handled together by one thread (one parallel task).
+_BLOCK = 256
+#: Rows whose dot products are accumulated together (hard-wired in _tile_dots).
+_TILE = 8
+#: Corners per sweep over a tile (``_TILE x _SPAN`` partial sums stay in L1).
+_SPAN = 512
+#: Segment constants are padded to a multiple of this many entries.
+_LANES = 16
+#: Distance between the rows of a tile in the dot-product buffer: one sweep
+#: of corners plus room for the padded segments' extra column.
+_STRIDE = _SPAN + _LANES
+
+
+# --------------------------------------------------------------------------
+# bit patterns of floats
+# --------------------------------------------------------------------------
+
+
+def _bits(x):
+    """The bit pattern of float ``x`` as a signed integer of the same width."""
+    x = np.asarray(x)
+    return x.view(np.int32 if x.dtype == np.float32 else np.int64)[()]
+
+
+@intrinsic
+def _bits_intrinsic(typingctx, x):
+    if not isinstance(x, types.Float):
+        return None
+    ity = types.int32 if x.bitwidth == 32 else types.int64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(ity))
+
+    return ity(x), codegen
+
+
+@overload(_bits, jit_options={"cache": True})
+def _bits_jit(x):
+    if isinstance(x, types.Float):
+        return lambda x: _bits_intrinsic(x)
+    return None
+
+
+# --------------------------------------------------------------------------
+# pieces of the projection (inlined into the kernels)
+# --------------------------------------------------------------------------
 
 
 @_jit()
-def _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
-                   one, key, pos, seg, dist2):
+def _segment_constants(CT, cc, cd, dd, inv_dd, one, key):
+    """Padded per-segment constants and corners times -2 (see module docstring).
+
+    Returns CT2 = -2 CT; ccp = |c_j|^2 (NaN for the padding); cd2 = 2 c_j.d_j;
+    ddp = |d_j|^2; ih = 1 / (2 |d_j|^2) (0 for zero-length segments); idx =
+    0, 1, ..., nsp, -1 in the integer type of ``key`` (same width as the data);
+    all of length nsp (idx: nsp + 2), nsp = k - 1 rounded up to ``_LANES``.
+    """
+    d, kp = CT.shape
+    nseg = cd.shape[0]
+    nsp = (nseg + _LANES - 1) // _LANES * _LANES
+    two = one + one
+    half = one / two
+    CT2 = np.empty((d, kp), dtype=CT.dtype)
+    for f in range(d):
+        for c in range(kp):
+            CT2[f, c] = CT[f, c] * -two
+    ccp = np.full(nsp, np.nan, dtype=CT.dtype)
+    cd2 = np.zeros(nsp, dtype=CT.dtype)
+    ddp = np.zeros(nsp, dtype=CT.dtype)
+    ih = np.zeros(nsp, dtype=CT.dtype)
+    for j in range(nseg):
+        ccp[j] = cc[j]
+        cd2[j] = two * cd[j]
+        ddp[j] = dd[j]
+        ih[j] = inv_dd[j] * half
+    idx = np.empty(nsp + 2, dtype=key.dtype)
+    for j in range(nsp + 1):
+        idx[j] = j
+    idx[nsp + 1] = -1
+    return CT2, ccp, cd2, ddp, ih, idx
+
+
+@_jit(contract=True)
+def _tile_dots(X, start, nr, center, scale, CT2, xc, xx, Gf, G):
+    """Dot products of one tile of ``_TILE`` (= 8) rows with every corner.
+
+    in: X (n, d); rows ``start .. start + nr`` (nr <= _TILE); center (d,);
+    scale (power of two); CT2 (d, kp) corners (centred, scaled, times -2),
+    transposed, kp a multiple of 16.
+    out: xc (_TILE, d) centred, scaled rows (zero rows past nr); xx (_TILE,)
+    their squared norms; the products xc[i] . CT2[:, c] in
+    ``Gf[i * _STRIDE + c]`` when ``kp <= _SPAN``, else in ``G[i, c]``.
+
+    Rows sit a constant ``_STRIDE`` apart in Gf, so the compiler sees that the
+    eight row updates never overlap and vectorizes the loops over corners;
+    each corner value loaded serves the eight rows and each partial sum
+    loaded takes four features. Every product is summed over the features
+    in order (multiply-adds fused), whatever the tile.
+    """
+    d = X.shape[1]
+    kp = CT2.shape[1]
+    zero = center[0] - center[0]
+    for i in range(_TILE):
+        s = zero
+        if i < nr:
+            for f in range(d):
+                v = (X[start + i, f] - center[f]) * scale
+                xc[i, f] = v
+                s += v * v
+        else:
+            for f in range(d):
+                xc[i, f] = zero
+        xx[i] = s
+    S = _STRIDE
+    for c0 in range(0, kp, _SPAN):
+        m = min(_SPAN, kp - c0)
+        w = CT2[0, c0:c0 + m]
+        y0, y1, y2, y3 = xc[0, 0], xc[1, 0], xc[2, 0], xc[3, 0]
+        y4, y5, y6, y7 = xc[4, 0], xc[5, 0], xc[6, 0], xc[7, 0]
+        for c in range(m):
+            a = w[c]
+            Gf[c] = y0 * a
+            Gf[S + c] = y1 * a
+            Gf[2 * S + c] = y2 * a
+            Gf[3 * S + c] = y3 * a
+            Gf[4 * S + c] = y4 * a
+            Gf[5 * S + c] = y5 * a
+            Gf[6 * S + c] = y6 * a
+            Gf[7 * S + c] = y7 * a
+        f = 1
+        while f + 3 < d:
+            wa = CT2[f, c0:c0 + m]
+            wb = CT2[f + 1, c0:c0 + m]
+            wc = CT2[f + 2, c0:c0 + m]
+            wd = CT2[f + 3, c0:c0 + m]
+            r0a, r0b, r0c, r0d = xc[0, f], xc[0, f + 1], xc[0, f + 2], xc[0, f + 3]
+            r1a, r1b, r1c, r1d = xc[1, f], xc[1, f + 1], xc[1, f + 2], xc[1, f + 3]
+            r2a, r2b, r2c, r2d = xc[2, f], xc[2, f + 1], xc[2, f + 2], xc[2, f + 3]
+            r3a, r3b, r3c, r3d = xc[3, f], xc[3, f + 1], xc[3, f + 2], xc[3, f + 3]
+            r4a, r4b, r4c, r4d = xc[4, f], xc[4, f + 1], xc[4, f + 2], xc[4, f + 3]
+            r5a, r5b, r5c, r5d = xc[5, f], xc[5, f + 1], xc[5, f + 2], xc[5, f + 3]
+            r6a, r6b, r6c, r6d = xc[6, f], xc[6, f + 1], xc[6, f + 2], xc[6, f + 3]
+            r7a, r7b, r7c, r7d = xc[7, f], xc[7, f + 1], xc[7, f + 2], xc[7, f + 3]
+            for c in range(m):
+                a, b, e, h = wa[c], wb[c], wc[c], wd[c]
+                Gf[c] = Gf[c] + r0a * a + r0b * b + r0c * e + r0d * h
+                Gf[S + c] = Gf[S + c] + r1a * a + r1b * b + r1c * e + r1d * h
+                Gf[2 * S + c] = Gf[2 * S + c] + r2a * a + r2b * b + r2c * e + r2d * h
+                Gf[3 * S + c] = Gf[3 * S + c] + r3a * a + r3b * b + r3c * e + r3d * h
+                Gf[4 * S + c] = Gf[4 * S + c] + r4a * a + r4b * b + r4c * e + r4d * h
+                Gf[5 * S + c] = Gf[5 * S + c] + r5a * a + r5b * b + r5c * e + r5d * h
+                Gf[6 * S + c] = Gf[6 * S + c] + r6a * a + r6b * b + r6c * e + r6d * h
+                Gf[7 * S + c] = Gf[7 * S + c] + r7a * a + r7b * b + r7c * e + r7d * h
+            f += 4
+        while f < d:
+            w = CT2[f, c0:c0 + m]
+            y0, y1, y2, y3 = xc[0, f], xc[1, f], xc[2, f], xc[3, f]
+            y4, y5, y6, y7 = xc[4, f], xc[5, f], xc[6, f], xc[7, f]
+            for c in range(m):
+                a = w[c]
+                Gf[c] += y0 * a
+                Gf[S + c] += y1 * a
+                Gf[2 * S + c] += y2 * a
+                Gf[3 * S + c] += y3 * a
+                Gf[4 * S + c] += y4 * a
+                Gf[5 * S + c] += y5 * a
+                Gf[6 * S + c] += y6 * a
+                Gf[7 * S + c] += y7 * a
+            f += 1
+        if kp > _SPAN:  # keep this sweep: the next one reuses Gf
+            for i in range(_TILE):
+                for c in range(m):
+                    G[i, c0 + c] = Gf[i * S + c]
+
+
+@_jit(contract=True)
+def _row_pass(g, xr, ccp, cd2, ddp, ih, zero, one, top, A):
+    """Expanded squared distances of one row to every (padded) segment.
+
+    in: g (>= nsp + 1,) the row's products with the corners times -2; xr
+    = |x|^2; segment constants from :func:`_segment_constants`; top = the
+    bit pattern of +inf.
+    out: A (nsp,) the distances, clamped below at 0 (NaN stays NaN).
+    Returns the bit pattern of the smallest non-NaN value (``top`` if none).
+    """
+    best = top
+    for j in range(ccp.shape[0]):
+        h = g[j]
+        u = h - g[j + 1] - cd2[j]
+        lam = u * ih[j]
+        lam = lam if lam > zero else zero
+        lam = lam if lam < one else one
+        v = (xr + ccp[j]) + h - lam * (u - lam * ddp[j])
+        v = zero if v < zero else v
+        A[j] = v
+        b = _bits(v)
+        best = b if b < best else best
+    return best
+
+
+@_jit()
+def _hit_range(A, threshold, idx):
+    """First and last ``j`` with ``A[j] <= threshold`` (nsp and -1 if none).
+
+    ``idx`` holds 0 .. nsp, -1 in an integer type as wide as A's floats, so
+    the loop runs in full-width integer lanes.
+    """
+    n = A.shape[0]
+    lo = idx[n]
+    hi = idx[n + 1]
+    for j in range(n):
+        hit = A[j] <= threshold
+        a = idx[j] if hit else lo
+        b = idx[j] if hit else hi
+        lo = a if a < lo else lo
+        hi = b if b > hi else hi
+    return lo, hi
+
+
+@_jit()
+def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
+    """Exact projection of centred row ``xc[r]`` onto segment ``j``.
+
+    Returns (squared distance, lambda in [0, 1]), both computed directly from
+    the coordinates: lambda = (x - c_j).d_j / |d_j|^2, clamped; distance =
+    |x - c_j - lambda d_j|^2. Sums over features in eight interleaved
+    partial sums (a fixed order, so deterministic) that do not wait for
+    each other.
+    """
+    d = xc.shape[1]
+    d8 = d - d % 8
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+    for f in range(0, d8, 8):
+        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
+        a1 += (xc[r, f + 1] - Cc[j, f + 1]) * Dseg[j, f + 1]
+        a2 += (xc[r, f + 2] - Cc[j, f + 2]) * Dseg[j, f + 2]
+        a3 += (xc[r, f + 3] - Cc[j, f + 3]) * Dseg[j, f + 3]
+        a4 += (xc[r, f + 4] - Cc[j, f + 4]) * Dseg[j, f + 4]
+        a5 += (xc[r, f + 5] - Cc[j, f + 5]) * Dseg[j, f + 5]
+        a6 += (xc[r, f + 6] - Cc[j, f + 6]) * Dseg[j, f + 6]
+        a7 += (xc[r, f + 7] - Cc[j, f + 7]) * Dseg[j, f + 7]
+    for f in range(d8, d):
+        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
+    lam = (((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))) * inv_dd[j]
+    lam = lam if lam > zero else zero
+    lam = lam if lam < one else one
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    for f in range(0, d8, 8):
+        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
+        v1 = xc[r, f + 1] - Cc[j, f + 1] - lam * Dseg[j, f + 1]
+        v2 = xc[r, f + 2] - Cc[j, f + 2] - lam * Dseg[j, f + 2]
+        v3 = xc[r, f + 3] - Cc[j, f + 3] - lam * Dseg[j, f + 3]
+        v4 = xc[r, f + 4] - Cc[j, f + 4] - lam * Dseg[j, f + 4]
+        v5 = xc[r, f + 5] - Cc[j, f + 5] - lam * Dseg[j, f + 5]
+        v6 = xc[r, f + 6] - Cc[j, f + 6] - lam * Dseg[j, f + 6]
+        v7 = xc[r, f + 7] - Cc[j, f + 7] - lam * Dseg[j, f + 7]
+        s0 += v0 * v0
+        s1 += v1 * v1
+        s2 += v2 * v2
+        s3 += v3 * v3
+        s4 += v4 * v4
+        s5 += v5 * v5
+        s6 += v6 * v6
+        s7 += v7 * v7
+    for f in range(d8, d):
+        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
+        s0 += v0 * v0
+    return (((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))), lam
+
+
+@_jit()
+def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, Dseg, inv_dd,
+                   cmax, mscale, one, pos, seg, dist2):
     """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows)."""
     n, d = X.shape
-    k = Cc.shape[0]
-    kp = CT.shape[1]
-    nseg = k - 1
+    nseg = Cc.shape[0] - 1
+    kp = CT2.shape[1]
+    nsp = ccp.shape[0]
     zero = one - one
-    two = one + one
     start = b * _BLOCK
     stop = min(start + _BLOCK, n)
     xc = np.empty((_TILE, d), dtype=Cc.dtype)
     xx = np.empty(_TILE, dtype=Cc.dtype)
-    Gf = np.empty(_TILE * _SPAN, dtype=Cc.dtype)
+    Gf = np.zeros(_TILE * _STRIDE, dtype=Cc.dtype)
     if kp <= _SPAN:
-        G = Gf.reshape((_TILE, _SPAN))
+        G = Gf.reshape((_TILE, _STRIDE))
     else:
-        G = np.empty((_TILE, kp), dtype=Cc.dtype)
-    A = np.empty(nseg, dtype=Cc.dtype)
-    Ai = A.view(key.dtype)
-    kb = np.empty(1, dtype=key.dtype)
+        G = np.zeros((_TILE, kp + _LANES), dtype=Cc.dtype)
+    A = np.empty(nsp, dtype=Cc.dtype)
+    top = _bits(np.full(1, np.inf, dtype=Cc.dtype)[0])
+    kb = np.empty(1, dtype=idx.dtype)
     kf = kb.view(Cc.dtype)
-    cand = np.empty(nseg, dtype=np.intp)
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
-        _block_dots(X, t0, nr, center, scale, CT, xc, Gf, G, xx)
+        _tile_dots(X, t0, nr, center, scale, CT2, xc, xx, Gf, G)
         for r in range(nr):
-            g = G[r]
-            for j in range(nseg):
-                gj = g[j]
-                a = g[j + 1] - gj - cd[j]
-                lam = a * inv_dd[j]
-                lam = lam if lam > zero else zero
-                lam = lam if lam < one else one
-                A[j] = cc[j] - two * gj - lam * (two * a - lam * dd[j])
-            threshold = _row_min_bits(Ai, nseg, key, kb, kf) + mscale * (xx[r] + cmax)
-            bj = -1
-            bd = zero
-            bl = zero
-            for q in range(_candidates(A, nseg, threshold, cand)):
-                j = cand[q]
-                v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
-                if bj < 0 or v < bd:
-                    bj = j
-                    bd = v
-                    bl = lam
-            if bj < 0:  # not finite: no candidate compared
-                seg[t0 + r] = -1
-                pos[t0 + r] = zero
-                dist2[t0 + r] = zero
+            xr = xx[r]
+            kb[0] = _row_pass(G[r], xr, ccp, cd2, ddp, ih, zero, one, top, A)
+            threshold = kf[0] + mscale * (xr + cmax)
+            lo, hi = _hit_range(A, threshold, idx)
+            i = t0 + r
+            if hi < 0:  # not finite: no candidate compared
+                seg[i] = -1
+                pos[i] = zero
+                dist2[i] = zero
                 continue
+            bj = lo
+            bd, bl = _segment_exact(xc, r, Cc, Dseg, inv_dd, lo, zero, one)
+            for j in range(lo + 1, hi + 1):
+                if A[j] <= threshold:
+                    v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+                    if v < bd:
+                        bj = j
+                        bd = v
+                        bl = lam
             # a projection onto the far end of a segment is the next corner:
             # report it as (j + 1, 0) so that positions are unique.
             if bl >= one and bj + 1 < nseg:
                 bj += 1
                 bl = zero
-            seg[t0 + r] = bj
-            pos[t0 + r] = bj + bl
-            dist2[t0 + r] = bd * inv2
+            seg[i] = bj
+            pos[i] = bj + bl
+            dist2[i] = bd * inv2
 
 
 @_jit(parallel=True)
@@ -83,26 +370,29 @@ def project_to_curve(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, c
     :func:`nearest_corner`; cc (k,);
     Dseg (k-1, d) segment vectors c_{j+1} - c_j; cd (k-1,) c_j . d_j (centred);
     dd (k-1,) |d_j|^2; inv_dd (k-1,) 1/|d_j|^2 or 0 for zero-length segments;
-    cmax = max(cc); mscale = 8 (d + 2) eps; ``one`` = 1 (dtype of X).
+    cmax = max(cc); mscale = 8 (d + 2) eps; ``one`` = 1 (dtype of X); key: an
+    integer array as wide as the dtype of X.
     out: pos (n,) position j + lambda; seg (n,) segment index j;
     dist2 (n,) squared distance to the curve.
     Corners and segment constants scaled as for :func:`nearest_corner`.
     Requires k >= 2. A row whose distances are not finite gets segment -1.
     """
+    CT2, ccp, cd2, ddp, ih, idx = _segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
-        _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
-                       mscale, one, key, pos, seg, dist2)
+        _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, Dseg,
+                       inv_dd, cmax, mscale, one, pos, seg, dist2)
 
 
 @_jit()
 def project_to_curve_serial(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
                             mscale, one, key, pos, seg, dist2):
     """:func:`project_to_curve` in the calling thread (no parallel launch)."""
+    CT2, ccp, cd2, ddp, ih, idx = _segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
     for b in range(nblocks):
-        _project_block(X, b, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax,
-                       mscale, one, key, pos, seg, dist2)
+        _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, Dseg,
+                       inv_dd, cmax, mscale, one, pos, seg, dist2)
 
 
 @_jit()

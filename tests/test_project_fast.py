@@ -1,0 +1,195 @@
+"""The fast projection kernel's own paths against slow float64 references.
+
+:mod:`sksfvq._project` pads the segment constants to whole vectors, finds the
+row minimum through bit patterns, takes the first and last candidate from one
+vectorized pass and tests the middle ones one by one. These tests reach each
+of those paths on purpose (segment counts around the padding, many
+near-equal segments, two equal segments far apart along the curve, rows that
+are not finite) and compare with brute force in float64, for float32 and
+float64 and for both the serial and the parallel kernel.
+"""
+
+import numpy as np
+import pytest
+
+from sksfvq import _kernels as K
+from sksfvq import _project as P
+
+DTYPES = [np.float32, np.float64]
+KERNELS = [P.project_to_curve_serial, P.project_to_curve]
+
+
+def _args(C):
+    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = K._centred(C)
+    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
+    dd = np.einsum("ij,ij->i", Dseg, Dseg)
+    cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
+    inv_dd = np.zeros_like(dd)
+    np.divide(one, dd, out=inv_dd, where=dd > 0)
+    return center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key
+
+
+def _run(kernel, X, C):
+    pos = np.full(len(X), -7, dtype=X.dtype)
+    seg = np.full(len(X), -7, dtype=np.intp)
+    dist2 = np.full(len(X), -7, dtype=X.dtype)
+    kernel(X, *_args(C), pos, seg, dist2)
+    return pos, seg, dist2
+
+
+def _segment_distances(X, C):
+    """(n, k-1) squared distances to every segment and the lambdas, float64."""
+    X64, C64 = X.astype(np.float64), C.astype(np.float64)
+    D = np.diff(C64, axis=0)
+    dd = (D**2).sum(1)
+    a = ((X64[:, None, :] - C64[None, :-1]) * D[None]).sum(-1)
+    lam = np.clip(np.divide(a, dd, out=np.zeros_like(a), where=dd > 0), 0, 1)
+    pts = C64[None, :-1] + lam[..., None] * D[None]
+    return ((X64[:, None, :] - pts) ** 2).sum(-1), lam
+
+
+def _check_exact(X, C, pos, seg, dist2, dtype):
+    seg_d, _ = _segment_distances(X, C)
+    best = seg_d.min(1)
+    eps = np.finfo(dtype).eps
+    size = 1 + (X.astype(np.float64) ** 2).sum(1) + (C.astype(np.float64) ** 2).sum(1).max()
+    tol = 64 * eps * size
+    k = len(C)
+    assert np.all((seg >= 0) & (seg <= k - 2))
+    assert np.all((pos >= seg) & (pos <= seg + 1))
+    # the reported segment is a nearest one, and the distance is right
+    assert np.all(seg_d[np.arange(len(X)), seg] <= best + tol)
+    np.testing.assert_allclose(dist2, best, rtol=0, atol=tol.max())
+    # the reported position decodes to a point at that distance
+    C64 = C.astype(np.float64)
+    lam = pos.astype(np.float64) - seg
+    pts = (1 - lam)[:, None] * C64[seg] + lam[:, None] * C64[seg + 1]
+    d_pts = ((X.astype(np.float64) - pts) ** 2).sum(1)
+    np.testing.assert_allclose(d_pts, best, rtol=0, atol=tol.max() + 1e3 * eps * size.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", KERNELS, ids=["serial", "parallel"])
+@pytest.mark.parametrize("k", [2, 3, 16, 17, 18, 33, 48, 49, 257, 520])
+def test_segment_counts_around_the_padding(k, kernel, dtype):
+    rng = np.random.default_rng(k)
+    d = 5 if k < 100 else 3
+    X = (rng.normal(size=(300, d)) * 2).astype(dtype)
+    C = rng.normal(size=(k, d)).astype(dtype)
+    pos, seg, dist2 = _run(kernel, X, C)
+    assert pos.dtype == dtype and dist2.dtype == dtype
+    _check_exact(X, C, pos, seg, dist2, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", KERNELS, ids=["serial", "parallel"])
+def test_many_near_equal_segments(kernel, dtype):
+    """Rows near the centre of a regular polygon: every segment is a candidate."""
+    k = 41
+    t = np.linspace(0, 2 * np.pi, k)
+    C = np.stack([np.cos(t), np.sin(t), np.zeros(k)], axis=1).astype(dtype)
+    rng = np.random.default_rng(0)
+    X = np.vstack([np.zeros((3, 3)), rng.normal(size=(60, 3)) * 1e-4,
+                   rng.normal(size=(60, 3))]).astype(dtype)
+    pos, seg, dist2 = _run(kernel, X, C)
+    _check_exact(X, C, pos, seg, dist2, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", KERNELS, ids=["serial", "parallel"])
+def test_equal_segments_far_apart_along_the_curve(kernel, dtype):
+    """Segment 0 and segment 5 are both exactly 1 from x: the lower one wins.
+
+    The segments in between are far away, so the first and the last
+    candidate are not neighbours and the middle ones are not candidates.
+    """
+    C = np.array([[-1.0, 1.0], [1.0, 1.0], [8.0, 8.0], [9.0, 0.0], [8.0, -8.0],
+                  [1.0, -1.0], [-1.0, -1.0]], dtype=dtype)
+    X = np.array([[0.0, 0.0], [0.0, 0.5], [0.0, -0.5], [0.5, 0.0]], dtype=dtype)
+    pos, seg, dist2 = _run(kernel, X, C)
+    np.testing.assert_array_equal(seg, [0, 0, 5, 0])
+    rtol = 1e-6 if dtype == np.float32 else 1e-14  # rounding of the centring
+    np.testing.assert_allclose(pos, [0.5, 0.5, 5.5, 0.75], rtol=rtol)
+    np.testing.assert_allclose(dist2, [1.0, 0.25, 0.25, 1.0], rtol=rtol)
+    # the same with a third equal segment in the middle: still the lowest
+    C3 = np.array([[-1.0, 1.0], [1.0, 1.0], [8.0, 8.0], [1.0, 1.0], [-1.0, 1.0],
+                   [-9.0, 0.0], [-1.0, -1.0], [1.0, -1.0]], dtype=dtype)
+    pos, seg, dist2 = _run(kernel, X[:1], C3)
+    assert seg[0] == 0
+    np.testing.assert_allclose([pos[0], dist2[0]], [0.5, 1.0], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", KERNELS, ids=["serial", "parallel"])
+def test_rows_that_are_not_finite_get_segment_minus_one(kernel, dtype):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4)).astype(dtype)
+    C = rng.normal(size=(20, 4)).astype(dtype)
+    X[3, 1] = np.nan
+    X[7, 0] = -np.nan
+    X[11] = np.nan
+    pos, seg, dist2 = _run(kernel, X, C)
+    bad = [3, 7, 11]
+    assert np.all(seg[bad] == -1)
+    good = np.setdiff1d(np.arange(40), bad)
+    _check_exact(X[good], C, pos[good], seg[good], dist2[good], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_far_end_of_a_segment_is_reported_as_the_next_corner(dtype):
+    C = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]], dtype=dtype)
+    X = np.array([[2.0, -1.0], [1.5, -0.5], [3.0, 1.0], [-1.0, 0.0]], dtype=dtype)
+    for kernel in KERNELS:
+        pos, seg, dist2 = _run(kernel, X, C)
+        np.testing.assert_array_equal(seg, [1, 1, 2, 0])
+        np.testing.assert_array_equal(pos, np.array([1.0, 1.0, 3.0, 0.0], dtype=dtype))
+        np.testing.assert_allclose(dist2, [2.0, 0.5, 1.0, 1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_pass_and_hit_range_against_numpy(dtype):
+    """The expanded distances, their minimum and the first/last candidate."""
+    rng = np.random.default_rng(2)
+    k, d = 37, 6
+    C = rng.normal(size=(k, d)).astype(dtype)
+    X = rng.normal(size=(25, d)).astype(dtype)
+    center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
+    CT2, ccp, cd2, ddp, ih, idx = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)
+    zero = dtype(0)
+    nsp = ccp.shape[0]
+    assert nsp % P._LANES == 0 and nsp >= k - 1 and np.all(np.isnan(ccp[k - 1:]))
+    assert idx.dtype.itemsize == np.dtype(dtype).itemsize
+    np.testing.assert_array_equal(CT2, -2 * CT)
+    top = P._bits(np.asarray(np.inf, dtype=dtype)[()])
+    A = np.empty(nsp, dtype=dtype)
+    g = np.zeros(CT.shape[1] + P._LANES, dtype=dtype)
+    seg_d, _ = _segment_distances((X - center) * scale, Cc)
+    for i, x in enumerate((X - center) * scale):
+        g[:CT.shape[1]] = x @ CT2
+        xr = dtype(x @ x)
+        best = P._row_pass(g, xr, ccp, cd2, ddp, ih, zero, one, top, A)
+        assert np.all(np.isnan(A[k - 1:]))
+        tol = 1e-4 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(A[:k - 1], np.maximum(seg_d[i], 0), rtol=tol, atol=tol)
+        assert P._bits(A[:k - 1].min()) == best
+        for threshold in (A[:k - 1].min(), np.median(A[:k - 1]), dtype(-1)):
+            lo, hi = P._hit_range(A, dtype(threshold), idx)
+            hits = np.flatnonzero(A <= threshold)
+            if len(hits):
+                assert (lo, hi) == (hits[0], hits[-1])
+            else:
+                assert (lo, hi) == (nsp, -1)
+
+
+def test_bits_in_python_and_compiled_agree():
+    import numba
+
+    @numba.njit
+    def compiled(x):
+        return P._bits(x)
+
+    for dtype in DTYPES:
+        for v in (0.0, 1.5, -2.0, np.inf, 1e-40, 3e38):
+            x = np.asarray(v, dtype=dtype)[()]
+            assert compiled(x) == P._bits(x) == x.view(np.int32 if dtype == np.float32
+                                                         else np.int64)
