@@ -13,20 +13,22 @@ c_{j+1} - c_j) needs only the dot products g_j = -2 x.c_j:
 so, as in :func:`._kernels.nearest_corner`, the dot products of a tile of
 rows with all corners come first (:func:`_tile_dots`, corners pre-multiplied
 by -2, an exact power-of-two scaling) and each row then takes one pass over
-its segments (:func:`_row_pass`). That pass is a vectorized loop over
-segments: the per-segment constants are padded to a multiple of ``_LANES``
-entries (padding segments give NaN, never a candidate), so there is no
-scalar remainder, and the row minimum is tracked in the same loop as an
-integer minimum over the bit patterns of the values, clamped at zero (for
+its segments (in :func:`_project_block`). That pass is a vectorized loop
+over segments: the per-segment constants are padded to a multiple of
+``_LANES`` entries (padding segments give NaN, never a candidate), so there
+is no scalar remainder, and the row minimum is tracked in the same loop as
+an integer minimum over the bit patterns of the values, clamped at zero (for
 non-negative floats the bit patterns order like the values, and an integer
 minimum vectorizes where a float one, which must respect NaN, does not).
 
-Every segment within a rounding margin of the minimum is a candidate
-(:func:`_hit_range` finds the first and the last one in one vectorized
-pass; the middle ones, rare, are tested one by one) and is evaluated again
-directly from the coordinates (:func:`_segment_exact`), so the projection
-and its distance are exact to working precision, with ties to the lowest
-segment. No buffer grows with the number of rows.
+Every segment within a rounding margin of the minimum is a candidate: a
+second vectorized pass finds the first and the last one (the middle ones,
+rare, are tested one by one), and each candidate is evaluated again directly
+from the coordinates, so the projection and its distance are exact to
+working precision, with ties to the lowest segment. All rows of a tile take
+their passes before any of them is evaluated directly, so that one row's
+reductions and evaluations overlap with the next row's work. No buffer grows
+with the number of rows.
 """
 
 import numba
@@ -212,104 +214,15 @@ def _tile_dots(X, start, nr, center, scale, CT2, xc, xx, Gf, G):
 
 
 @_jit(contract=True)
-def _row_pass(g, xr, ccp, cd2, ddp, ih, zero, one, top, A):
-    """Expanded squared distances of one row to every (padded) segment.
-
-    in: g (>= nsp + 1,) the row's products with the corners times -2; xr
-    = |x|^2; segment constants from :func:`_segment_constants`; top = the
-    bit pattern of +inf.
-    out: A (nsp,) the distances, clamped below at 0 (NaN stays NaN).
-    Returns the bit pattern of the smallest non-NaN value (``top`` if none).
-    """
-    best = top
-    for j in range(ccp.shape[0]):
-        h = g[j]
-        u = h - g[j + 1] - cd2[j]
-        lam = u * ih[j]
-        lam = lam if lam > zero else zero
-        lam = lam if lam < one else one
-        v = (xr + ccp[j]) + h - lam * (u - lam * ddp[j])
-        v = zero if v < zero else v
-        A[j] = v
-        b = _bits(v)
-        best = b if b < best else best
-    return best
-
-
-@_jit()
-def _hit_range(A, threshold, idx):
-    """First and last ``j`` with ``A[j] <= threshold`` (nsp and -1 if none).
-
-    ``idx`` holds 0 .. nsp, -1 in an integer type as wide as A's floats, so
-    the loop runs in full-width integer lanes.
-    """
-    n = A.shape[0]
-    lo = idx[n]
-    hi = idx[n + 1]
-    for j in range(n):
-        hit = A[j] <= threshold
-        a = idx[j] if hit else lo
-        b = idx[j] if hit else hi
-        lo = a if a < lo else lo
-        hi = b if b > hi else hi
-    return lo, hi
-
-
-@_jit()
-def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
-    """Exact projection of centred row ``xc[r]`` onto segment ``j``.
-
-    Returns (squared distance, lambda in [0, 1]), both computed directly from
-    the coordinates: lambda = (x - c_j).d_j / |d_j|^2, clamped; distance =
-    |x - c_j - lambda d_j|^2. Sums over features in eight interleaved
-    partial sums (a fixed order, so deterministic) that do not wait for
-    each other.
-    """
-    d = xc.shape[1]
-    d8 = d - d % 8
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
-    for f in range(0, d8, 8):
-        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-        a1 += (xc[r, f + 1] - Cc[j, f + 1]) * Dseg[j, f + 1]
-        a2 += (xc[r, f + 2] - Cc[j, f + 2]) * Dseg[j, f + 2]
-        a3 += (xc[r, f + 3] - Cc[j, f + 3]) * Dseg[j, f + 3]
-        a4 += (xc[r, f + 4] - Cc[j, f + 4]) * Dseg[j, f + 4]
-        a5 += (xc[r, f + 5] - Cc[j, f + 5]) * Dseg[j, f + 5]
-        a6 += (xc[r, f + 6] - Cc[j, f + 6]) * Dseg[j, f + 6]
-        a7 += (xc[r, f + 7] - Cc[j, f + 7]) * Dseg[j, f + 7]
-    for f in range(d8, d):
-        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-    lam = (((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))) * inv_dd[j]
-    lam = lam if lam > zero else zero
-    lam = lam if lam < one else one
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-    for f in range(0, d8, 8):
-        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-        v1 = xc[r, f + 1] - Cc[j, f + 1] - lam * Dseg[j, f + 1]
-        v2 = xc[r, f + 2] - Cc[j, f + 2] - lam * Dseg[j, f + 2]
-        v3 = xc[r, f + 3] - Cc[j, f + 3] - lam * Dseg[j, f + 3]
-        v4 = xc[r, f + 4] - Cc[j, f + 4] - lam * Dseg[j, f + 4]
-        v5 = xc[r, f + 5] - Cc[j, f + 5] - lam * Dseg[j, f + 5]
-        v6 = xc[r, f + 6] - Cc[j, f + 6] - lam * Dseg[j, f + 6]
-        v7 = xc[r, f + 7] - Cc[j, f + 7] - lam * Dseg[j, f + 7]
-        s0 += v0 * v0
-        s1 += v1 * v1
-        s2 += v2 * v2
-        s3 += v3 * v3
-        s4 += v4 * v4
-        s5 += v5 * v5
-        s6 += v6 * v6
-        s7 += v7 * v7
-    for f in range(d8, d):
-        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-        s0 += v0 * v0
-    return (((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))), lam
-
-
-@_jit()
 def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, Dseg, inv_dd,
                    cmax, mscale, one, pos, seg, dist2):
-    """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows)."""
+    """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows).
+
+    The per-row work is written out here rather than in helper functions:
+    numba compiles each helper on its own and calls it (passing every array
+    field as an argument, refcounting the row views), which cost more than
+    the work itself.
+    """
     n, d = X.shape
     nseg = Cc.shape[0] - 1
     kp = CT2.shape[1]
@@ -324,38 +237,126 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
         G = Gf.reshape((_TILE, _STRIDE))
     else:
         G = np.zeros((_TILE, kp + _LANES), dtype=Cc.dtype)
-    A = np.empty(nsp, dtype=Cc.dtype)
-    top = _bits(np.full(1, np.inf, dtype=Cc.dtype)[0])
-    kb = np.empty(1, dtype=idx.dtype)
+    A = np.empty((_TILE, nsp), dtype=Cc.dtype)
+    thr = np.empty(_TILE, dtype=Cc.dtype)
+    first = np.empty(_TILE, dtype=idx.dtype)
+    last = np.empty(_TILE, dtype=idx.dtype)
+    cand = np.empty(nsp, dtype=idx.dtype)
+    top = _bits(np.full(1, np.inf, dtype=Cc.dtype)[0])  # bit pattern of +inf
+    kb = np.empty(1, dtype=idx.dtype)  # bit pattern -> float
     kf = kb.view(Cc.dtype)
+    d8 = d - d % 8
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
         _tile_dots(X, t0, nr, center, scale, CT2, xc, xx, Gf, G)
+        # all rows of the tile first, then their candidates: the rows'
+        # passes do not wait for each other's reductions
         for r in range(nr):
             xr = xx[r]
-            kb[0] = _row_pass(G[r], xr, ccp, cd2, ddp, ih, zero, one, top, A)
+            # expanded distances to all (padded) segments, clamped below at
+            # 0 (NaN stays NaN), and their minimum as an integer minimum of
+            # bit patterns
+            best = top
+            for j in range(nsp):
+                h = G[r, j]
+                u = h - G[r, j + 1] - cd2[j]
+                lam = u * ih[j]
+                lam = lam if lam > zero else zero
+                lam = lam if lam < one else one
+                v = (xr + ccp[j]) + h - lam * (u - lam * ddp[j])
+                v = zero if v < zero else v
+                A[r, j] = v
+                bits = _bits(v)
+                best = bits if bits < best else best
+            kb[0] = best
             threshold = kf[0] + mscale * (xr + cmax)
-            lo, hi = _hit_range(A, threshold, idx)
+            # first and last candidate, in integer lanes as wide as the data
+            lo = idx[nsp]
+            hi = idx[nsp + 1]
+            for j in range(nsp):
+                hit = A[r, j] <= threshold
+                a = idx[j] if hit else lo
+                e = idx[j] if hit else hi
+                lo = a if a < lo else lo
+                hi = e if e > hi else hi
+            thr[r] = threshold
+            first[r] = lo
+            last[r] = hi
+        for r in range(nr):
+            threshold = thr[r]
+            lo = first[r]
+            hi = last[r]
             i = t0 + r
-            if hi < 0:  # not finite: no candidate compared
+            if hi < 0:  # not finite: no candidate
                 seg[i] = -1
                 pos[i] = zero
                 dist2[i] = zero
                 continue
+            # the candidates in increasing order: usually lo alone or lo and
+            # lo + 1 (a row nearest to a corner is near both its segments)
+            cand[0] = lo
+            cand[1] = hi
+            nc = 1 if hi == lo else 2
+            if hi > lo + 1:
+                nc = 1
+                for j in range(lo + 1, hi + 1):
+                    if A[r, j] <= threshold:
+                        cand[nc] = j
+                        nc += 1
+            # every candidate again, directly from the coordinates: lambda =
+            # (x - c_j).d_j / |d_j|^2 clamped, distance |x - c_j - lambda d_j|^2,
+            # in eight interleaved partial sums (a fixed order)
             bj = lo
-            bd, bl = _segment_exact(xc, r, Cc, Dseg, inv_dd, lo, zero, one)
-            for j in range(lo + 1, hi + 1):
-                if A[j] <= threshold:
-                    v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
-                    if v < bd:
-                        bj = j
-                        bd = v
-                        bl = lam
+            bd = zero
+            bl = zero
+            for q in range(nc):
+                j = cand[q]
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+                for f in range(0, d8, 8):
+                    a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
+                    a1 += (xc[r, f + 1] - Cc[j, f + 1]) * Dseg[j, f + 1]
+                    a2 += (xc[r, f + 2] - Cc[j, f + 2]) * Dseg[j, f + 2]
+                    a3 += (xc[r, f + 3] - Cc[j, f + 3]) * Dseg[j, f + 3]
+                    a4 += (xc[r, f + 4] - Cc[j, f + 4]) * Dseg[j, f + 4]
+                    a5 += (xc[r, f + 5] - Cc[j, f + 5]) * Dseg[j, f + 5]
+                    a6 += (xc[r, f + 6] - Cc[j, f + 6]) * Dseg[j, f + 6]
+                    a7 += (xc[r, f + 7] - Cc[j, f + 7]) * Dseg[j, f + 7]
+                for f in range(d8, d):
+                    a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
+                lam = (((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))) * inv_dd[j]
+                lam = lam if lam > zero else zero
+                lam = lam if lam < one else one
+                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+                for f in range(0, d8, 8):
+                    w0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
+                    w1 = xc[r, f + 1] - Cc[j, f + 1] - lam * Dseg[j, f + 1]
+                    w2 = xc[r, f + 2] - Cc[j, f + 2] - lam * Dseg[j, f + 2]
+                    w3 = xc[r, f + 3] - Cc[j, f + 3] - lam * Dseg[j, f + 3]
+                    w4 = xc[r, f + 4] - Cc[j, f + 4] - lam * Dseg[j, f + 4]
+                    w5 = xc[r, f + 5] - Cc[j, f + 5] - lam * Dseg[j, f + 5]
+                    w6 = xc[r, f + 6] - Cc[j, f + 6] - lam * Dseg[j, f + 6]
+                    w7 = xc[r, f + 7] - Cc[j, f + 7] - lam * Dseg[j, f + 7]
+                    s0 += w0 * w0
+                    s1 += w1 * w1
+                    s2 += w2 * w2
+                    s3 += w3 * w3
+                    s4 += w4 * w4
+                    s5 += w5 * w5
+                    s6 += w6 * w6
+                    s7 += w7 * w7
+                for f in range(d8, d):
+                    w0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
+                    s0 += w0 * w0
+                v = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+                better = q == 0 or v < bd  # ties: the lower segment
+                bj = j if better else bj
+                bd = v if better else bd
+                bl = lam if better else bl
             # a projection onto the far end of a segment is the next corner:
             # report it as (j + 1, 0) so that positions are unique.
-            if bl >= one and bj + 1 < nseg:
-                bj += 1
-                bl = zero
+            far = (bl >= one) & (bj + 1 < nseg)
+            bj = bj + 1 if far else bj
+            bl = zero if far else bl
             seg[i] = bj
             pos[i] = bj + bl
             dist2[i] = bd * inv2
