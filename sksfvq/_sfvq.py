@@ -14,7 +14,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -45,6 +45,17 @@ _kernels = _OnFirstUse("_kernels")
 _project = _OnFirstUse("_project")
 _train = _OnFirstUse("_train")
 _train_kernels = _OnFirstUse("_train_kernels")
+
+_BLAS = []
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread (its controller is built once:
+    finding the libraries costs ~3 ms, more than a small fit)."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
 
 #: names of ``_train.TRAINERS`` (kept here so that validation needs no import)
 ALGORITHMS = ("lloyd", "sgd")
@@ -127,9 +138,9 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         order), grown to ``n_clusters`` if needed (a warm start).
     n_init : "auto" or int, default="auto"
         ``"lloyd"`` with k-means++: number of seedings; each runs a few Lloyd
-        iterations and only the best continues. ``"auto"``: 3 when
-        ``n_samples * n_clusters * n_features <= 1e7`` (small problems, where
-        restarts are cheap and local optima differ most), else 1.
+        iterations and only the best continues. ``"auto"``: 1, as
+        :class:`~sklearn.cluster.KMeans` with k-means++ (more seedings find
+        better local optima on clustered data, at a cost in time).
     max_iter : int, default=300
         ``"lloyd"``: maximum Lloyd iterations before smoothing.
     tol : float, default=1e-4
@@ -330,12 +341,11 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         trainer = _train.TRAINERS[self.algorithm]
         options = self._options()
-        if options["n_init"] == "auto":
-            options["n_init"] = 3 if X.shape[0] * self.n_clusters * X.shape[1] <= 1e7 else 1
+        if options["n_init"] == "auto":  # as KMeans(n_init="auto") with k-means++
+            options["n_init"] = 1
         # numba threads run the kernels; BLAS calls in between stay single-threaded
         # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
-        with (_kernels.kernel_threads(self.n_jobs),
-              threadpool_limits(limits=1, user_api="blas")):
+        with _kernels.kernel_threads(self.n_jobs), _one_blas_thread():
             result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
             self._set_corners(result.corners, X.dtype)
             labels, dist2 = _nearest(X, self.cluster_centers_)

@@ -21,11 +21,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_banded
 
 from . import _init
 from ._kernels import assign_corners64
-from ._train_kernels import corner_sums, kmeans_pp_rows, sgd_epoch
+from ._train_kernels import corner_sums, kmeans_pp_rows, sgd_epoch, solve_penta
 from ._path import shorten_order
 
 
@@ -93,21 +92,9 @@ def solve_corners(counts, sums, mu, C_prev, ridge):
     k = counts.shape[0]
     if k <= 2 or mu == 0.0:
         return (sums + ridge * C_prev) / (counts + ridge)[:, None]
-    # D^T D for the second-difference operator D, in banded storage
-    main = np.zeros(k)
-    main[:-2] += 1.0
-    main[1:-1] += 4.0
-    main[2:] += 1.0
-    off1 = np.zeros(k - 1)
-    off1[:-1] -= 2.0
-    off1[1:] -= 2.0
-    ab = np.zeros((5, k))
-    ab[0, 2:] = mu
-    ab[1, 1:] = mu * off1
-    ab[2] = mu * main + counts + ridge
-    ab[3, :-1] = mu * off1
-    ab[4, :-2] = mu
-    return solve_banded((2, 2), ab, sums + ridge * C_prev, check_finite=False)
+    out = np.empty_like(sums)
+    solve_penta(counts + ridge, float(mu), np.ascontiguousarray(sums + ridge * C_prev), out)
+    return out
 
 
 class _Lloyd:
@@ -168,15 +155,18 @@ class _Lloyd:
 
 
 def canonical_order(X, w):
-    """Rows (float64, feature-major: shape (d, n)) and weights in
-    lexicographic row order, for seeding.
+    """Rows (float64, feature-major: shape (d, n)) and weights in a canonical
+    order, for seeding.
 
     Seeding visits rows in this order, so that it does not depend on the
     order of the rows and a row of weight m is drawn exactly as m adjacent
-    copies of it would be: seeding respects repetition.
+    copies of it would be: seeding respects repetition. The order compares
+    the rows' bytes (one sort, whatever the number of features): identical
+    rows are adjacent, and constant columns change nothing.
     """
-    order = np.lexsort(X.T[::-1])
-    return (np.ascontiguousarray(X[order].T, dtype=np.float64),
+    X64 = np.ascontiguousarray(X, dtype=np.float64)
+    order = np.argsort(X64.view(np.dtype((np.void, 8 * X64.shape[1]))).ravel(), kind="stable")
+    return (np.ascontiguousarray(X64[order].T),
             np.ascontiguousarray(w[order], dtype=np.float64))
 
 
@@ -214,45 +204,54 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
 
 
 def _smooth_to_budget(lloyd, C, err, budget):
-    """Raise the smoothness while the error stays within ``budget``.
+    """Raise the smoothness as far as the error budget allows, in a few tries.
 
-    Geometric steps from ``LLOYD_SMOOTH_START`` (factor ``LLOYD_SMOOTH_STEP``,
-    or its square while less than a tenth of the budget is used), then
-    ``LLOYD_BISECT`` geometric bisections; every step warm-starts from the
-    last accepted corners. Returns (corners, their error, smoothness reached).
+    The error grows with the smoothness ``s`` roughly as a power of it, so
+    every try fits that power law through the last two tries (in log-log;
+    slope 1 after the first) and aims at ``LLOYD_SMOOTH_AIM`` of the budget,
+    kept inside the bracket of accepted and rejected values. It stops once
+    an accepted try uses at least ``LLOYD_SMOOTH_ENOUGH`` of the budget, or
+    after ``LLOYD_SMOOTH_TRIES`` tries; every try polishes the last
+    accepted corners. Returns (corners, their error, smoothness reached).
     """
-    start_err = err
-    best, best_err, lo = C, err, 0.0
-    s, step = LLOYD_SMOOTH_START, LLOYD_SMOOTH_STEP
-    while s <= LLOYD_SMOOTH_MAX:
-        C_try, err, _ = lloyd.run(best, s, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
-        if err > budget:
-            break
-        best, best_err, lo = C_try, err, s
-        used = (err - start_err) / max(budget - start_err, 1e-300)
-        step = LLOYD_SMOOTH_STEP ** 2 if used < 0.1 else LLOYD_SMOOTH_STEP
-        s *= step
-    hi = s
-    for _ in range(LLOYD_BISECT):
-        mid = np.sqrt(max(lo, hi / step) * hi)
-        C_try, err, _ = lloyd.run(best, mid, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
-        if err > budget:
-            hi = mid
+    allowed = budget - err
+    best, best_err, lo, hi = C, err, 0.0, np.inf
+    if not allowed > 0:
+        return best, best_err, lo
+    e0 = err
+    s = LLOYD_SMOOTH_START
+    last = None
+    for _ in range(LLOYD_SMOOTH_TRIES):
+        C_try, e, _ = lloyd.run(best, s, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
+        if e <= budget:
+            best, best_err, lo = C_try, e, s
+            if e - e0 >= LLOYD_SMOOTH_ENOUGH * allowed:
+                break
         else:
-            best, best_err, lo = C_try, err, mid
+            hi = s
+        excess = max(e - e0, 1e-3 * allowed)
+        slope = 1.0
+        if last is not None and last[0] != s and last[1] != excess:
+            slope = np.log(excess / last[1]) / np.log(s / last[0])
+            slope = min(max(slope, 0.5), 2.0)
+        last = (s, excess)
+        s_next = s * min(max((LLOYD_SMOOTH_AIM * allowed / excess) ** (1.0 / slope), 1 / 16), 16)
+        if not lo < s_next < hi:  # outside the bracket: its geometric middle
+            s_next = np.sqrt(lo * hi) if lo > 0 else hi / 4
+        s = s_next
     return best, best_err, lo
 
 
 #: fixed parts of the "lloyd" schedule (chosen by the measurements in benchmarks/)
 LLOYD_GROW_SMOOTHNESS = 0.2
 LLOYD_GROW_ITER = 20
-LLOYD_SMOOTH_START = 2e-3
-LLOYD_SMOOTH_MAX = 64.0
+LLOYD_SMOOTH_START = 0.02
+LLOYD_SMOOTH_TRIES = 5
+LLOYD_SMOOTH_AIM = 0.95
+LLOYD_SMOOTH_ENOUGH = 0.85
 LLOYD_POLISH_ITER = 5
 LLOYD_POLISH_TOL = 10.0
 LLOYD_SCREEN_ITER = 5
-LLOYD_BISECT = 3
-LLOYD_SMOOTH_STEP = 4.0
 LLOYD_MAIN_TOL = 10.0
 LLOYD_ERR_TOL = 3e-5
 

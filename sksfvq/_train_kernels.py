@@ -199,3 +199,72 @@ def kmeans_pp_rows(XT, w, u0, U, centers):
         _row_dist2(XT, best, s)
         for i in range(n):
             d2[i] = min(s[i], d2[i])
+
+
+# --------------------------------------------------------------------------
+# training: the corners' linear system (smoothness-penalised least squares)
+# --------------------------------------------------------------------------
+
+
+@_jit()
+def solve_penta(diag, mu, rhs, out):
+    """Solve ``(diag(diag) + mu D'D) x = rhs`` for every column of ``rhs``.
+
+    ``D`` is the (k-2, k) second-difference operator, so the matrix is
+    symmetric, pentadiagonal and (with a positive ``diag``) positive
+    definite; it is factorized as L D L' without pivoting. in: diag (k,),
+    mu >= 0, rhs (k, d). out: out (k, d). Requires k >= 3.
+    """
+    k, d = rhs.shape
+    # bands of D'D: main, first and second off-diagonals
+    a = np.empty(k)
+    b = np.zeros(k)
+    c = np.zeros(k)
+    for i in range(k):
+        m = 0.0
+        if i >= 2:
+            m += 1.0
+        if 1 <= i <= k - 2:
+            m += 4.0
+        if i <= k - 3:
+            m += 1.0
+        a[i] = diag[i] + mu * m
+    for i in range(k - 1):
+        b[i] = -2.0 * mu * ((1.0 if i >= 1 else 0.0) + (1.0 if i + 1 <= k - 2 else 0.0))
+    for i in range(k - 2):
+        c[i] = mu
+    # L D L': L unit lower with bands l1 (i+1, i), l2 (i+2, i)
+    dd = np.empty(k)
+    l1 = np.zeros(k)
+    l2 = np.zeros(k)
+    for i in range(k):
+        v = a[i]
+        if i >= 1:
+            v -= l1[i - 1] * l1[i - 1] * dd[i - 1]
+        if i >= 2:
+            v -= l2[i - 2] * l2[i - 2] * dd[i - 2]
+        dd[i] = v
+        if i + 1 < k:
+            u = b[i]
+            if i >= 1:
+                u -= l2[i - 1] * l1[i - 1] * dd[i - 1]
+            l1[i] = u / v
+        if i + 2 < k:
+            l2[i] = c[i] / v
+    for f in range(d):
+        for i in range(k):
+            v = rhs[i, f]
+            if i >= 1:
+                v -= l1[i - 1] * out[i - 1, f]
+            if i >= 2:
+                v -= l2[i - 2] * out[i - 2, f]
+            out[i, f] = v
+        for i in range(k):
+            out[i, f] /= dd[i]
+        for i in range(k - 1, -1, -1):
+            v = out[i, f]
+            if i + 1 < k:
+                v -= l1[i] * out[i + 1, f]
+            if i + 2 < k:
+                v -= l2[i] * out[i + 2, f]
+            out[i, f] = v

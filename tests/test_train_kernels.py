@@ -81,3 +81,19 @@ def test_corner_sums_match_bincount(dtype):
     ref = np.stack([np.bincount(labels, weights=w * X[:, f].astype(np.float64), minlength=12)
                     for f in range(7)], axis=1)
     np.testing.assert_allclose(sums, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 17, 64])
+def test_solve_penta_matches_dense_solve(k):
+    from sksfvq._train_kernels import solve_penta
+
+    rng = np.random.default_rng(k)
+    diag = rng.uniform(0.0, 5.0, size=k) + 1e-6
+    diag[::3] = 1e-6  # corners that no row chose
+    mu = 0.7
+    rhs = rng.normal(size=(k, 5))
+    D = np.diff(np.eye(k), n=2, axis=0)  # (k-2, k) second differences
+    A = np.diag(diag) + mu * D.T @ D
+    out = np.full_like(rhs, np.nan)
+    solve_penta(diag, mu, rhs, out)
+    np.testing.assert_allclose(out, np.linalg.solve(A, rhs), rtol=1e-8, atol=1e-10)
