@@ -218,6 +218,9 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
                    cmax, mscale, one, pos, seg, dist2):
     """:func:`project_to_curve` for the rows of block ``b`` (``_BLOCK`` rows).
 
+    Returns the number of rows that need the driver's attention: segment -1
+    or a distance that is not finite.
+
     The per-row work is written out here rather than in helper functions:
     numba compiles each helper on its own and calls it (passing every array
     field as an argument, refcounting the row views), which cost more than
@@ -246,6 +249,7 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
     kb = np.empty(1, dtype=idx.dtype)  # bit pattern -> float
     kf = kb.view(Cc.dtype)
     d8 = d - d % 8
+    nbad = 0
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
         _tile_dots(X, t0, nr, center, scale, CT2, xc, xx, Gf, G)
@@ -291,6 +295,7 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
                 seg[i] = -1
                 pos[i] = zero
                 dist2[i] = zero
+                nbad += 1
                 continue
             # the candidates in increasing order: usually lo alone or lo and
             # lo + 1 (a row nearest to a corner is near both its segments)
@@ -359,7 +364,10 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
             bl = zero if far else bl
             seg[i] = bj
             pos[i] = bj + bl
-            dist2[i] = bd * inv2
+            v = bd * inv2
+            dist2[i] = v
+            nbad += 0 if v - v == zero else 1  # inf or NaN
+    return nbad
 
 
 @_jit(parallel=True)
@@ -377,12 +385,16 @@ def project_to_curve(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, c
     dist2 (n,) squared distance to the curve.
     Corners and segment constants scaled as for :func:`nearest_corner`.
     Requires k >= 2. A row whose distances are not finite gets segment -1.
+    Returns the number of rows with segment -1 or a distance that is not
+    finite (0: nothing for the driver to redo).
     """
     CT2, ccp, cd2, ddp, ih, idx = _segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    nbad = 0
     for b in prange(nblocks):
-        _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, Dseg,
-                       inv_dd, cmax, mscale, one, pos, seg, dist2)
+        nbad += _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx,
+                               Dseg, inv_dd, cmax, mscale, one, pos, seg, dist2)
+    return nbad
 
 
 @_jit()
@@ -391,9 +403,11 @@ def project_to_curve_serial(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, in
     """:func:`project_to_curve` in the calling thread (no parallel launch)."""
     CT2, ccp, cd2, ddp, ih, idx = _segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    nbad = 0
     for b in range(nblocks):
-        _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, Dseg,
-                       inv_dd, cmax, mscale, one, pos, seg, dist2)
+        nbad += _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx,
+                               Dseg, inv_dd, cmax, mscale, one, pos, seg, dist2)
+    return nbad
 
 
 @_jit()
@@ -441,8 +455,9 @@ def project(X, C):
     C = _as_float(X, C)
     n = X.shape[0]
     pos = np.empty(n, dtype=X.dtype)
-    seg = np.zeros(n, dtype=np.intp)
+    seg = np.empty(n, dtype=np.intp)  # every row is written
     if C.shape[0] == 1:
+        seg[:] = 0
         pos[:] = 0
         dist2 = np.sum((X - C[0]) ** 2, axis=1).astype(X.dtype, copy=False)
         return pos, seg, dist2
@@ -454,9 +469,9 @@ def project(X, C):
     np.divide(one, dd, out=inv_dd, where=dd > 0)
     dist2 = np.empty(n, dtype=X.dtype)
     kernel = project_to_curve_serial if _serial(n, *C.shape) else project_to_curve
-    kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key,
-           pos, seg, dist2)
-    bad = _failed(X, seg, pos, dist2)
+    nbad = kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+                  key, pos, seg, dist2)
+    bad = _failed(X, seg, pos, dist2) if nbad else None
     if bad is not None:
         if X.dtype == np.float32:
             p64, s64, d64 = project(X[bad].astype(np.float64), C.astype(np.float64))

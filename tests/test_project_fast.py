@@ -29,11 +29,12 @@ def _args(C):
     return center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key
 
 
-def _run(kernel, X, C):
+def _run(kernel, X, C, nbad=0):
     pos = np.full(len(X), -7, dtype=X.dtype)
     seg = np.full(len(X), -7, dtype=np.intp)
     dist2 = np.full(len(X), -7, dtype=X.dtype)
-    kernel(X, *_args(C), pos, seg, dist2)
+    # the kernel counts the rows the driver has to redo
+    assert kernel(X, *_args(C), pos, seg, dist2) == nbad
     return pos, seg, dist2
 
 
@@ -128,11 +129,30 @@ def test_rows_that_are_not_finite_get_segment_minus_one(kernel, dtype):
     X[3, 1] = np.nan
     X[7, 0] = -np.nan
     X[11] = np.nan
-    pos, seg, dist2 = _run(kernel, X, C)
+    pos, seg, dist2 = _run(kernel, X, C, nbad=3)
     bad = [3, 7, 11]
     assert np.all(seg[bad] == -1)
     good = np.setdiff1d(np.arange(40), bad)
     _check_exact(X[good], C, pos[good], seg[good], dist2[good], dtype)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=["serial", "parallel"])
+def test_overflowing_float32_rows_are_counted_and_redone(kernel):
+    """Distances beyond float32 even after scaling: counted, then redone in float64."""
+    rng = np.random.default_rng(5)
+    C = rng.normal(size=(9, 3)).astype(np.float32)
+    X = rng.normal(size=(30, 3)).astype(np.float32)
+    X[[4, 17]] *= np.float32(1e30)
+    pos, seg, dist2 = _run(kernel, X, C, nbad=2)
+    assert not np.any(np.isfinite(dist2[[4, 17]]))
+    good = np.setdiff1d(np.arange(30), [4, 17])
+    _check_exact(X[good], C, pos[good], seg[good], dist2[good], np.float32)
+    # the driver redoes them in float64: the right segment, distance inf in float32
+    pos, seg, dist2 = P.project(X, C)
+    p64, s64, d64 = P.project(X.astype(np.float64), C.astype(np.float64))
+    np.testing.assert_array_equal(seg, s64)
+    np.testing.assert_allclose(pos, p64, rtol=1e-6)
+    assert np.all(np.isinf(dist2[[4, 17]]))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
