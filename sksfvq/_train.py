@@ -97,23 +97,52 @@ def solve_corners(counts, sums, mu, C_prev, ridge):
     return out
 
 
+#: float64 data up to this many values is assigned in float32 during training
+LLOYD_FLOAT32_VALUES = 1 << 27
+
+
 class _Lloyd:
-    """Alternating nearest-corner assignment and the chain solve on fixed data."""
+    """Alternating nearest-corner assignment and the chain solve on fixed data.
+
+    Corners are solved from float64 sums of the rows as given. The nearest
+    corners are found in float32 (twice the SIMD width) for float64 data
+    too: the rows are shifted by their mean and scaled by a power of two
+    once, so float32 keeps ~7 significant digits of every distance whatever
+    the data's offset or unit; near-ties may go either way, as between two
+    float64 orders of summation.
+    """
 
     def __init__(self, X, w, k, tol):
         self.X, self.w = X, w
         self.W = float(w.sum())
         mean = _init.weighted_mean(X, w)
-        var = float(np.sum(w * np.sum((X - mean) ** 2, axis=1))) / self.W / X.shape[1]
+        Z = X - mean
+        var = float(w @ np.einsum("ij,ij->i", Z, Z)) / self.W / X.shape[1]
         self.tol_shift = tol * var
         self.counts = np.empty(k)
         self.sums = np.empty((k, X.shape[1]))
         self.n_iter = 0
+        # the rows the nearest corners are found for: (X - shift) * scale
+        self.shift, self.scale, self.Xa = 0.0, 1.0, X
+        if X.dtype == np.float64 and X.size <= LLOYD_FLOAT32_VALUES:
+            spread = max(float(Z.max()), -float(Z.min())) if X.size else 0.0
+            if 0.0 < spread < np.inf:
+                self.shift = mean
+                self.scale = float(np.ldexp(1.0, -np.frexp(spread)[1]))
+                Z *= self.scale
+                self.Xa = Z.astype(np.float32)
+
+    def nearest(self, C):
+        """(labels, squared distances in float64) of the rows to corners C."""
+        Ca = ((C - self.shift) * self.scale).astype(self.Xa.dtype)
+        labels, dist2 = assign_corners64(self.Xa, Ca)
+        if self.scale != 1.0:
+            dist2 /= self.scale**2  # a power of two: exact
+        return labels, dist2
 
     def error(self, C):
         """Mean weighted squared distance to the nearest corner (per row)."""
-        _, dist2 = assign_corners64(self.X, C.astype(self.X.dtype, copy=False))
-        return float(np.sum(self.w * dist2)) / self.W
+        return float(np.sum(self.w * self.nearest(C)[1])) / self.W
 
     def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
         """Iterate until the corners move less than the tolerance.
@@ -134,7 +163,7 @@ class _Lloyd:
         previous = None
         last_err = np.inf
         while True:
-            labels, dist2 = assign_corners64(self.X, C.astype(self.X.dtype, copy=False))
+            labels, dist2 = self.nearest(C)
             err = float(np.sum(self.w * dist2)) / self.W
             if it == max_iter or shift <= self.tol_shift * tol_factor:
                 break

@@ -316,3 +316,16 @@ def test_float32_agrees_with_float64(problem):
         assert d32.dtype == np.float32 and d64.dtype == np.float64
         scale = 1e-4 * (1 + np.sum(X**2, axis=1) + np.max(np.sum(C**2, axis=1)))
         assert np.all(np.abs(d32 - d64) <= scale)
+
+
+def test_large_offset_float64_trains_as_well_as_centred_data():
+    """Training assigns float64 rows in float32 after removing their mean:
+    an offset of 1e9 (beyond float32's 7 digits) must not cost quality."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(2000, 3))
+    ref = SpaceFillingVQ(n_clusters=12, random_state=0).fit(X)
+    far = SpaceFillingVQ(n_clusters=12, random_state=0).fit(X + 1e9)
+    assert far.cluster_centers_.dtype == np.float64
+    # float64 offsets of 1e9 keep ~1e-7 absolute precision: same quality
+    np.testing.assert_allclose(far.inertia_, ref.inertia_, rtol=0.03)
+    np.testing.assert_allclose(far.score(X + 1e9), ref.score(X), rtol=0.03)
