@@ -209,8 +209,9 @@ def _tile_dots(X, start, nr, center, scale, CT2, xc, xx, Gf, G):
             f += 1
         if kp > _SPAN:  # keep this sweep: the next one reuses Gf
             for i in range(_TILE):
+                gi = G[i, c0:c0 + m]  # a view: plain stores, not a scatter
                 for c in range(m):
-                    G[i, c0 + c] = Gf[i * S + c]
+                    gi[c] = Gf[i * S + c]
 
 
 @_jit(contract=True)
