@@ -24,8 +24,9 @@ minimum vectorizes where a float one, which must respect NaN, does not).
 Every segment within a rounding margin of the minimum is a candidate: a
 second vectorized pass finds the first and the last one (the middle ones,
 rare, are tested one by one), and each candidate is evaluated again directly
-from the coordinates, so the projection and its distance are exact to
-working precision, with ties to the lowest segment. All rows of a tile take
+from the coordinates (:func:`_segment_exact_simd`, in vector lanes), so the
+projection and its distance are exact to working precision, with ties to the
+lowest segment. All rows of a tile take
 their passes before any of them is evaluated directly, so that one row's
 reductions and evaluations overlap with the next row's work. No buffer grows
 with the number of rows.
@@ -33,7 +34,9 @@ with the number of rows.
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ._kernels import _as_float, _centred, _failed, _jit, _serial
@@ -79,6 +82,154 @@ def _bits_jit(x):
     if isinstance(x, types.Float):
         return lambda x: _bits_intrinsic(x)
     return None
+
+
+# --------------------------------------------------------------------------
+# direct evaluation of one segment, in vector lanes
+# --------------------------------------------------------------------------
+
+
+def _segment_exact_py(xc, r, Cc, Dseg, inv_dd, j, zero, one):
+    """Exact projection of centred row ``xc[r]`` onto segment ``j``.
+
+    Returns (squared distance, lambda in [0, 1]) in the dtype of the data,
+    both computed directly from the coordinates, in float64: lambda = (x -
+    c_j).d_j / |d_j|^2 clamped, distance = |x - c_j - lambda d_j|^2. This is
+    the plain Python version (used when numba's JIT is disabled); compiled
+    code uses :func:`_segment_exact_simd`.
+    """
+    e = xc[r].astype(np.float64) - Cc[j]
+    D = Dseg[j].astype(np.float64)
+    lam = min(max(float(e @ D) * float(inv_dd[j]), 0.0), 1.0)
+    w = e - lam * D
+    return zero + float(w @ w), zero + lam
+
+
+def _lane_sum(builder, v, width):
+    """Sum of the lanes of vector v in a fixed tree (halves added lane-wise)."""
+    while width > 1:
+        half = width // 2
+        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), half),
+                                                      list(range(half))))
+        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), half),
+                                                      list(range(half, width))))
+        v = builder.fadd(lo, hi)
+        width = half
+    return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
+
+
+@intrinsic
+def _segment_exact_simd(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
+    """:func:`_segment_exact_py` in vector lanes (compiled code only).
+
+    numba vectorizes loops but not a sum of a few dozen products with a fixed
+    order (that needs reassociation, or the SLP vectorizer, which numba
+    leaves off), so the two sums over features are written here in LLVM IR:
+    lane i of a 16 (float32 data) or 8 (float64) lane vector sums features
+    i, i + 16 (or 8), ... in order, the last partial vector of features goes
+    into the first lanes, then the lanes are added in a fixed tree. Plain
+    multiplies and adds (no fused multiply-add), so the result is the same
+    on every machine and for any thread count. The arithmetic is in float64
+    (float32 data is widened after loading, which costs nothing measurable
+    here): two candidates whose distances differ by less than float32 can
+    resolve are then told apart as in float64 before the result is rounded
+    back, which keeps near-ties (a row near a corner, two segments) on the
+    float64 answer. Inlined into the caller.
+    """
+    mats = (xc, Cc, Dseg)
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" for a in mats):
+        return None
+    if not (isinstance(inv_dd, types.Array) and inv_dd.ndim == 1 and inv_dd.layout == "C"):
+        return None
+    dt = xc.dtype
+    if not isinstance(dt, types.Float) or any(a.dtype != dt for a in (Cc, Dseg, inv_dd)):
+        return None
+    if zero != dt or one != dt:
+        return None
+    sig = types.UniTuple(dt, 2)(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+
+    def codegen(context, builder, signature, args):
+        xc_v, r_v, cc_v, ds_v, inv_v, j_v, zero_v, one_v = args
+        ta = signature.args
+        xa = context.make_array(ta[0])(context, builder, xc_v)
+        ca = context.make_array(ta[2])(context, builder, cc_v)
+        da = context.make_array(ta[3])(context, builder, ds_v)
+        ia = context.make_array(ta[4])(context, builder, inv_v)
+        intp = context.get_value_type(types.intp)
+        fty = context.get_value_type(dt)  # the data's type
+        wty = ir.DoubleType()  # the working type
+        width = 16 if dt.bitwidth == 32 else 8
+        vty = ir.VectorType(fty, width)
+        wvty = ir.VectorType(wty, width)
+        align = dt.bitwidth // 8
+        narrow = dt.bitwidth == 32
+
+        def widen(v):
+            return builder.fpext(v, wvty if isinstance(v.type, ir.VectorType) else wty) \
+                if narrow else v
+
+        r64 = context.cast(builder, r_v, ta[1], types.intp)
+        j64 = context.cast(builder, j_v, ta[5], types.intp)
+        d = builder.extract_value(xa.shape, 1)
+        xrow = builder.gep(xa.data, [builder.mul(r64, d)])
+        crow = builder.gep(ca.data, [builder.mul(j64, builder.extract_value(ca.shape, 1))])
+        drow = builder.gep(da.data, [builder.mul(j64, builder.extract_value(da.shape, 1))])
+        inv = widen(builder.load(builder.gep(ia.data, [j64])))
+        wconst = ir.Constant(intp, width)
+        nfull = builder.udiv(d, wconst)
+        tail = builder.urem(d, wconst)
+
+        def vload(row, off):
+            ptr = builder.bitcast(builder.gep(row, [off]), vty.as_pointer())
+            return widen(builder.load(ptr, align=align))
+
+        def sload(row, off):
+            return widen(builder.load(builder.gep(row, [off])))
+
+        def lanes(term):
+            """Lane-wise sums of term(x_f, c_f, d_f) over the features, then their sum."""
+            acc = cgutils.alloca_once_value(builder, ir.Constant(wvty, [0.0] * width))
+            with cgutils.for_range(builder, nfull) as loop:
+                off = builder.mul(loop.index, wconst)
+                t = term(vload(xrow, off), vload(crow, off), vload(drow, off))
+                builder.store(builder.fadd(builder.load(acc), t), acc)
+            base = builder.mul(nfull, wconst)
+            with cgutils.for_range(builder, tail) as loop:  # feature base + i -> lane i
+                off = builder.add(base, loop.index)
+                t = term(sload(xrow, off), sload(crow, off), sload(drow, off))
+                v = builder.load(acc)
+                lane = builder.trunc(loop.index, ir.IntType(32))
+                v = builder.insert_element(v, builder.fadd(builder.extract_element(v, lane), t),
+                                           lane)
+                builder.store(v, acc)
+            return _lane_sum(builder, builder.load(acc), width)
+
+        wzero = ir.Constant(wty, 0.0)
+        wone = ir.Constant(wty, 1.0)
+        lam = builder.fmul(lanes(lambda x, c, e: builder.fmul(builder.fsub(x, c), e)), inv)
+        lam = builder.select(builder.fcmp_ordered(">", lam, wzero), lam, wzero)
+        lam = builder.select(builder.fcmp_ordered("<", lam, wone), lam, wone)
+        splat = builder.insert_element(ir.Constant(wvty, ir.Undefined), lam,
+                                       ir.Constant(ir.IntType(32), 0))
+        splat = builder.shuffle_vector(splat, splat, ir.Constant(
+            ir.VectorType(ir.IntType(32), width), [0] * width))
+
+        def residual(x, c, e):
+            lm = splat if isinstance(x.type, ir.VectorType) else lam
+            w = builder.fsub(builder.fsub(x, c), builder.fmul(lm, e))
+            return builder.fmul(w, w)
+
+        dist = lanes(residual)
+        if narrow:
+            dist = builder.fptrunc(dist, fty)
+            lam = builder.fptrunc(lam, fty)
+        return context.make_tuple(builder, signature.return_type, [dist, lam])
+
+    return sig, codegen
+
+
+#: what the kernels call: the vector version, or plain Python without the JIT
+_segment_exact = _segment_exact_py if numba.config.DISABLE_JIT else _segment_exact_simd
 
 
 # --------------------------------------------------------------------------
@@ -249,7 +400,6 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
     top = _bits(np.full(1, np.inf, dtype=Cc.dtype)[0])  # bit pattern of +inf
     kb = np.empty(1, dtype=idx.dtype)  # bit pattern -> float
     kf = kb.view(Cc.dtype)
-    d8 = d - d % 8
     nbad = 0
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
@@ -309,51 +459,13 @@ def _project_block(X, b, center, scale, inv2, Cc, CT2, ccp, cd2, ddp, ih, idx, D
                     if A[r, j] <= threshold:
                         cand[nc] = j
                         nc += 1
-            # every candidate again, directly from the coordinates: lambda =
-            # (x - c_j).d_j / |d_j|^2 clamped, distance |x - c_j - lambda d_j|^2,
-            # in eight interleaved partial sums (a fixed order)
+            # every candidate again, directly from the coordinates
             bj = lo
             bd = zero
             bl = zero
             for q in range(nc):
                 j = cand[q]
-                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
-                for f in range(0, d8, 8):
-                    a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-                    a1 += (xc[r, f + 1] - Cc[j, f + 1]) * Dseg[j, f + 1]
-                    a2 += (xc[r, f + 2] - Cc[j, f + 2]) * Dseg[j, f + 2]
-                    a3 += (xc[r, f + 3] - Cc[j, f + 3]) * Dseg[j, f + 3]
-                    a4 += (xc[r, f + 4] - Cc[j, f + 4]) * Dseg[j, f + 4]
-                    a5 += (xc[r, f + 5] - Cc[j, f + 5]) * Dseg[j, f + 5]
-                    a6 += (xc[r, f + 6] - Cc[j, f + 6]) * Dseg[j, f + 6]
-                    a7 += (xc[r, f + 7] - Cc[j, f + 7]) * Dseg[j, f + 7]
-                for f in range(d8, d):
-                    a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-                lam = (((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))) * inv_dd[j]
-                lam = lam if lam > zero else zero
-                lam = lam if lam < one else one
-                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-                for f in range(0, d8, 8):
-                    w0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-                    w1 = xc[r, f + 1] - Cc[j, f + 1] - lam * Dseg[j, f + 1]
-                    w2 = xc[r, f + 2] - Cc[j, f + 2] - lam * Dseg[j, f + 2]
-                    w3 = xc[r, f + 3] - Cc[j, f + 3] - lam * Dseg[j, f + 3]
-                    w4 = xc[r, f + 4] - Cc[j, f + 4] - lam * Dseg[j, f + 4]
-                    w5 = xc[r, f + 5] - Cc[j, f + 5] - lam * Dseg[j, f + 5]
-                    w6 = xc[r, f + 6] - Cc[j, f + 6] - lam * Dseg[j, f + 6]
-                    w7 = xc[r, f + 7] - Cc[j, f + 7] - lam * Dseg[j, f + 7]
-                    s0 += w0 * w0
-                    s1 += w1 * w1
-                    s2 += w2 * w2
-                    s3 += w3 * w3
-                    s4 += w4 * w4
-                    s5 += w5 * w5
-                    s6 += w6 * w6
-                    s7 += w7 * w7
-                for f in range(d8, d):
-                    w0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-                    s0 += w0 * w0
-                v = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+                v, lam = _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
                 better = q == 0 or v < bd  # ties: the lower segment
                 bj = j if better else bj
                 bd = v if better else bd

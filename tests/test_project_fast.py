@@ -189,6 +189,54 @@ def test_segment_constants_are_padded(k, dtype):
     assert CT2.shape[1] >= k and CT2.shape[1] % 16 == 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 2, 7, 8, 9, 15, 16, 17, 32, 37, 130])
+def test_vector_segment_evaluation_against_float64(d, dtype):
+    """Every lane count and tail length of the vector evaluation (16 float32
+    lanes, 8 float64 lanes), against the Python version and float64: float32
+    data is evaluated in float64 and rounded once."""
+    import numba
+
+    @numba.njit
+    def compiled(xc, r, Cc, Dseg, inv_dd, j, zero, one):
+        return P._segment_exact_simd(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+
+    rng = np.random.default_rng(d)
+    xc = rng.normal(size=(8, d)).astype(dtype)
+    Cc = rng.normal(size=(12, d)).astype(dtype)
+    Cc[5] = Cc[4]  # a zero-length segment
+    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
+    dd = np.einsum("ij,ij->i", Dseg, Dseg)
+    inv_dd = np.zeros_like(dd)
+    np.divide(dtype(1), dd, out=inv_dd, where=dd > 0)
+    zero, one = dtype(0), dtype(1)
+    eps = np.finfo(dtype).eps
+    eps64 = np.finfo(np.float64).eps
+    for r in range(8):
+        x64 = xc[r].astype(np.float64)
+        for j in range(11):
+            v, lam = compiled(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+            vp, lamp = P._segment_exact_py(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+            assert 0 <= lam <= 1
+            e = x64 - Cc[j]
+            D = Dseg[j].astype(np.float64)
+            lam64 = 0.0 if j == 4 else min(max(e @ D / (D @ D), 0.0), 1.0)
+            w = e - lam64 * D
+            size = e @ e + D @ D
+            assert abs(lam - lam64) <= 2 * eps * lam64 + 64 * eps64 * size / max(D @ D, 1e-300)
+            # computed in float64 and rounded once (lambda uses the rounded
+            # 1 / |d_j|^2: a relative error of eps, second order in the distance)
+            tol = (eps * (w @ w) + 64 * d * eps64 * size
+                   + (D @ D) * (lam - lam64) ** 2 + 4 * eps * lam64 * (D @ D) * abs(lam - lam64))
+            assert abs(v - w @ w) <= tol
+            assert abs(v - vp) <= 2 * tol
+            if j == 4:
+                assert lam == 0 and lamp == 0
+    # computed in the dtype of the data
+    (ret,) = {sig.return_type for sig in compiled.nopython_signatures}
+    assert ret == numba.types.UniTuple(numba.from_dtype(np.dtype(dtype)), 2)
+
+
 def test_bits_in_python_and_compiled_agree():
     import numba
 
