@@ -305,20 +305,45 @@ def _tile_dots(X, start, nr, center, scale, CT2, xc, xx, Gf, G):
     S = _STRIDE
     for c0 in range(0, kp, _SPAN):
         m = min(_SPAN, kp - c0)
-        w = CT2[0, c0:c0 + m]
-        y0, y1, y2, y3 = xc[0, 0], xc[1, 0], xc[2, 0], xc[3, 0]
-        y4, y5, y6, y7 = xc[4, 0], xc[5, 0], xc[6, 0], xc[7, 0]
-        for c in range(m):
-            a = w[c]
-            Gf[c] = y0 * a
-            Gf[S + c] = y1 * a
-            Gf[2 * S + c] = y2 * a
-            Gf[3 * S + c] = y3 * a
-            Gf[4 * S + c] = y4 * a
-            Gf[5 * S + c] = y5 * a
-            Gf[6 * S + c] = y6 * a
-            Gf[7 * S + c] = y7 * a
-        f = 1
+        if d >= 4:  # the first sweep takes four features too
+            wa = CT2[0, c0:c0 + m]
+            wb = CT2[1, c0:c0 + m]
+            wc = CT2[2, c0:c0 + m]
+            wd = CT2[3, c0:c0 + m]
+            r0a, r0b, r0c, r0d = xc[0, 0], xc[0, 1], xc[0, 2], xc[0, 3]
+            r1a, r1b, r1c, r1d = xc[1, 0], xc[1, 1], xc[1, 2], xc[1, 3]
+            r2a, r2b, r2c, r2d = xc[2, 0], xc[2, 1], xc[2, 2], xc[2, 3]
+            r3a, r3b, r3c, r3d = xc[3, 0], xc[3, 1], xc[3, 2], xc[3, 3]
+            r4a, r4b, r4c, r4d = xc[4, 0], xc[4, 1], xc[4, 2], xc[4, 3]
+            r5a, r5b, r5c, r5d = xc[5, 0], xc[5, 1], xc[5, 2], xc[5, 3]
+            r6a, r6b, r6c, r6d = xc[6, 0], xc[6, 1], xc[6, 2], xc[6, 3]
+            r7a, r7b, r7c, r7d = xc[7, 0], xc[7, 1], xc[7, 2], xc[7, 3]
+            for c in range(m):
+                a, b, e, h = wa[c], wb[c], wc[c], wd[c]
+                Gf[c] = r0a * a + r0b * b + r0c * e + r0d * h
+                Gf[S + c] = r1a * a + r1b * b + r1c * e + r1d * h
+                Gf[2 * S + c] = r2a * a + r2b * b + r2c * e + r2d * h
+                Gf[3 * S + c] = r3a * a + r3b * b + r3c * e + r3d * h
+                Gf[4 * S + c] = r4a * a + r4b * b + r4c * e + r4d * h
+                Gf[5 * S + c] = r5a * a + r5b * b + r5c * e + r5d * h
+                Gf[6 * S + c] = r6a * a + r6b * b + r6c * e + r6d * h
+                Gf[7 * S + c] = r7a * a + r7b * b + r7c * e + r7d * h
+            f = 4
+        else:
+            w = CT2[0, c0:c0 + m]
+            y0, y1, y2, y3 = xc[0, 0], xc[1, 0], xc[2, 0], xc[3, 0]
+            y4, y5, y6, y7 = xc[4, 0], xc[5, 0], xc[6, 0], xc[7, 0]
+            for c in range(m):
+                a = w[c]
+                Gf[c] = y0 * a
+                Gf[S + c] = y1 * a
+                Gf[2 * S + c] = y2 * a
+                Gf[3 * S + c] = y3 * a
+                Gf[4 * S + c] = y4 * a
+                Gf[5 * S + c] = y5 * a
+                Gf[6 * S + c] = y6 * a
+                Gf[7 * S + c] = y7 * a
+            f = 1
         while f + 3 < d:
             wa = CT2[f, c0:c0 + m]
             wb = CT2[f + 1, c0:c0 + m]
