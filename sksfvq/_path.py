@@ -138,6 +138,33 @@ def shorten_order(C, order=None, max_sweeps=50):
     return order
 
 
+#: restarts of the path search cost about k^2 each: up to this many k^2 in all
+PATH_RESTART_WORK = 1 << 14
+PATH_MAX_RESTARTS = 16
+
+
+def shortest_of_restarts(C, rng):
+    """The shortest of several short open paths through the corners C.
+
+    2-opt and or-opt stop in a local optimum that depends on the start; the
+    given order and ``PATH_RESTART_WORK / k^2`` random starts (at most
+    ``PATH_MAX_RESTARTS``, at least 1) are improved and the shortest path
+    wins (first on ties). Returns the permutation (intp array).
+    """
+    k = C.shape[0]
+    if k < 4:
+        return shorten_order(C)
+    Dm = distance_matrix(C)
+    n_starts = int(min(PATH_MAX_RESTARTS, max(1, PATH_RESTART_WORK // (k * k))))
+    best, best_len = None, np.inf
+    for j in range(n_starts):
+        order = np.arange(k, dtype=np.intp) if j == 0 else rng.permutation(k).astype(np.intp)
+        length = improve_path(Dm, order, 50)
+        if length < best_len:
+            best, best_len = order, length
+    return best
+
+
 def nearest_neighbour_order(C):
     """Greedy open tour: start at the corner farthest from the mean, go to the nearest unvisited."""
     Dm = distance_matrix(C)

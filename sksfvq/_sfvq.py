@@ -145,7 +145,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``"lloyd"``: maximum Lloyd iterations before smoothing.
     tol : float, default=1e-4
         ``"lloyd"``: iterations stop when the squared shift of all corners is
-        at most ``tol`` times the mean variance of the features (``10 * tol``
+        at most ``tol`` times the mean variance of the features (``3 * tol``
         before smoothing, whose iterations continue the convergence).
     learning_rate : float, default=1e-3
         ``"sgd"``: Adam learning rate.

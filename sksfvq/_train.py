@@ -25,7 +25,7 @@ import numpy as np
 from . import _init
 from ._kernels import assign_corners64
 from ._train_kernels import corner_sums, kmeans_pp_rows, sgd_epoch, solve_penta
-from ._path import shorten_order
+from ._path import shorten_order, shortest_of_restarts
 
 
 @dataclass
@@ -281,7 +281,7 @@ LLOYD_SMOOTH_ENOUGH = 0.85
 LLOYD_POLISH_ITER = 5
 LLOYD_POLISH_TOL = 10.0
 LLOYD_SCREEN_ITER = 5
-LLOYD_MAIN_TOL = 10.0
+LLOYD_MAIN_TOL = 3.0
 LLOYD_ERR_TOL = 1e-4
 
 
@@ -302,8 +302,9 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
        the principal line or the norm-quartile means (``"pca"``,
        ``"norm-quartiles"``), or given corners (grown if fewer than k).
     2. Lloyd iterations without smoothness to convergence: error ``E0``.
-    3. Order the corners along a short open path (2-opt and or-opt moves):
-       this changes nothing in the error and everything in the order.
+    3. Order the corners along a short open path (2-opt and or-opt moves,
+       the shortest of a few restarts): this changes nothing in the error
+       and everything in the order.
     4. Smooth: raise the chain penalty step by step while the error stays
        within ``(1 + smoothness) * E0``.
     """
@@ -328,7 +329,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
 
     t0 = time.perf_counter()
     n_before = lloyd.n_iter
-    C = C[shorten_order(C)]
+    C = C[shortest_of_restarts(C, rng)]
     err, reached = e0, 0.0
     if options["smoothness"] > 0:
         C, err, reached = _smooth_to_budget(lloyd, C, e0, (1.0 + options["smoothness"]) * e0)

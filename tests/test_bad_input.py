@@ -124,10 +124,12 @@ def test_constant_columns_are_kept_constant():
     est = SpaceFillingVQ(n_clusters=6, random_state=0).fit(X)
     np.testing.assert_allclose(est.cluster_centers_[:, 1], 7.0, rtol=1e-12)
     np.testing.assert_allclose(est.cluster_centers_[:, 3], 0.0, atol=1e-12)
-    # the same curve as without those columns, in the remaining ones
+    # the same curve as without those columns, in the remaining ones (up to
+    # the last polishing iteration: the stopping tolerance is relative to the
+    # mean feature variance, as in KMeans, which constant columns lower)
     ref = SpaceFillingVQ(n_clusters=6, random_state=0).fit(X[:, [0, 2]])
     np.testing.assert_allclose(est.cluster_centers_[:, [0, 2]], ref.cluster_centers_,
-                               rtol=1e-7, atol=1e-9)
+                               rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("scale", [1e30, 1e-30])
