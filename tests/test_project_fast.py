@@ -166,27 +166,68 @@ def test_far_end_of_a_segment_is_reported_as_the_next_corner(dtype):
         np.testing.assert_allclose(dist2, [2.0, 0.5, 1.0, 1.0], rtol=1e-6)
 
 
+def _unpack(CTp, d):
+    """The packed corners (panels one after the other) back as a (d, columns) array."""
+    P = CTp.shape[1]
+    nb = CTp.shape[0] // d
+    return CTp.reshape(nb, d, P).transpose(1, 0, 2).reshape(d, nb * P)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [2, 17, 37])
+@pytest.mark.parametrize("k", [2, 17, 37, 70])
 def test_segment_constants_are_padded(k, dtype):
-    """Whole vectors of segment constants; the padding is never a candidate."""
+    """Whole vectors of segment constants, the padding never a candidate;
+    corners times -2 packed in panels of two 512-bit vectors."""
     rng = np.random.default_rng(2)
-    C = rng.normal(size=(k, 6)).astype(dtype)
+    d = 6
+    C = rng.normal(size=(k, d)).astype(dtype)
     center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
-    CT2, ccp, cd2, ddp, ih, idx = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)
+    CTp, ccp, cd2, ddp, ih, idx = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nsp = ccp.shape[0]
     assert nsp % P._LANES == 0 and k - 1 <= nsp < k - 1 + P._LANES
-    assert all(a.dtype == dtype for a in (CT2, ccp, cd2, ddp, ih))
+    assert all(a.dtype == dtype for a in (CTp, ccp, cd2, ddp, ih))
     assert idx.dtype.kind == "i" and idx.dtype.itemsize == np.dtype(dtype).itemsize
-    np.testing.assert_array_equal(CT2, -2 * CT)
+    assert CTp.shape[1] == (32 if dtype == np.float32 else 16) == P._panel(np.dtype(dtype))
+    CT2 = _unpack(CTp, d)
+    assert CT2.shape[1] >= k and CT2.shape[1] >= nsp
+    np.testing.assert_array_equal(CT2[:, :CT.shape[1]], -2 * CT)
+    np.testing.assert_array_equal(CT2[:, CT.shape[1]:], 0)
     np.testing.assert_array_equal(ccp[:k - 1], cc[:k - 1])
     assert np.all(np.isnan(ccp[k - 1:]))
     np.testing.assert_array_equal(cd2[:k - 1], 2 * cd)
     np.testing.assert_array_equal(ddp[:k - 1], dd)
     np.testing.assert_array_equal(ih[:k - 1], inv_dd / 2)
     np.testing.assert_array_equal(idx, np.r_[np.arange(nsp + 1), -1])
-    # CT2 has room for the padded segments' far corner
-    assert CT2.shape[1] >= k and CT2.shape[1] % 16 == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d,k", [(1, 2), (3, 17), (4, 33), (5, 48), (32, 256), (37, 100),
+                                 (2, 1040)])
+def test_tile_products_against_float64(d, k, dtype):
+    """The register-blocked products kernel: every panel, any feature count."""
+    import numba
+
+    @numba.njit
+    def compiled(xc, CTp, G):
+        P._tile_products_simd(xc, CTp, G)
+
+    rng = np.random.default_rng(d * k)
+    C = rng.normal(size=(k, d)).astype(dtype)
+    center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
+    CTp = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)[0]
+    xc = rng.normal(size=(P._TILE, d)).astype(dtype)
+    ncol = (CTp.shape[0] // d) * CTp.shape[1]
+    G = np.full((P._TILE, ncol + 5), 7, dtype=dtype)
+    Gp = G.copy()
+    compiled(xc, CTp, G)
+    P._tile_products_py(xc, CTp, Gp)
+    ref = xc.astype(np.float64) @ _unpack(CTp, d).astype(np.float64)
+    eps = np.finfo(dtype).eps
+    size = np.abs(xc).astype(np.float64) @ np.abs(_unpack(CTp, d)).astype(np.float64)
+    assert np.all(np.abs(G[:, :ncol] - ref) <= 2 * d * eps * size + 1e-300)
+    assert np.all(np.abs(Gp[:, :ncol] - ref) <= 2 * d * eps * size + 1e-300)
+    np.testing.assert_array_equal(G[:, ncol:], 7)  # nothing written past the panels
+    assert np.all(G[:, CT.shape[1]:ncol] == 0)  # zero corners past the last one
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
