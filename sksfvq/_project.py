@@ -11,25 +11,30 @@ c_{j+1} - c_j) needs only the dot products g_j = -2 x.c_j:
     A_j = |x|^2 + |c_j|^2 + g_j - lam_j (u_j - lam_j |d_j|^2)   (= |x - p_j|^2)
 
 so, as in :func:`._kernels.nearest_corner`, the dot products of a tile of
-rows with all corners come first (:func:`_tile_products_simd`, corners pre-multiplied
-by -2, an exact power-of-two scaling) and each row then takes one pass over
-its segments (in :func:`_project_block`). That pass is a vectorized loop
-over segments: the per-segment constants are padded to a multiple of
-``_LANES`` entries (padding segments give NaN, never a candidate), so there
-is no scalar remainder, and the row minimum is tracked in the same loop as
-an integer minimum over the bit patterns of the values, clamped at zero (for
-non-negative floats the bit patterns order like the values, and an integer
-minimum vectorizes where a float one, which must respect NaN, does not).
+rows with all corners come first (:func:`_tile_products_simd`, corners
+pre-multiplied by -2, an exact power-of-two scaling), then one pass over the
+segments computes every A_j for all rows of the tile (:func:`_tile_pass_simd`):
+a vector loop over segments whose constants are padded to a multiple of
+``_LANES`` entries (padding segments give NaN, never a candidate), tracking
+each row's minimum as an integer minimum over the bit patterns of the values
+clamped at zero (for non-negative floats the bit patterns order like the
+values, and an integer minimum vectorizes where a float one, which must
+respect NaN, does not).
 
-Every segment within a rounding margin of the minimum is a candidate: a
-second vectorized pass finds the first and the last one (the middle ones,
-rare, are tested one by one), and each candidate is evaluated again directly
-from the coordinates (:func:`_segment_exact_simd`, in vector lanes), so the
-projection and its distance are exact to working precision, with ties to the
-lowest segment. All rows of a tile take
-their passes before any of them is evaluated directly, so that one row's
-reductions and evaluations overlap with the next row's work. No buffer grows
-with the number of rows.
+Every segment within a rounding margin of a row's minimum is a candidate: a
+second vector loop finds the first and the last one (the middle ones, rare,
+are tested one by one), and each candidate is evaluated again directly from
+the coordinates (:func:`_segment_exact_simd`), so the projection and its
+distance are exact to working precision, with ties to the lowest segment.
+No buffer grows with the number of rows.
+
+The three inner kernels are written in LLVM IR (numba intrinsics, inlined
+where they are called) because numba's loop vectorizer alone could not keep
+the dot products in registers, share the segment constants between rows or
+vectorize a fixed-order sum; each has a plain Python twin (``*_py``) that
+the kernels use when numba's JIT is disabled and that the tests compare
+with. All summation orders are fixed, so results do not depend on the
+number of threads.
 """
 
 import numba
@@ -47,36 +52,6 @@ _BLOCK = 256
 _TILE = 8
 #: Segment constants are padded to a multiple of this many entries.
 _LANES = 16
-
-
-# --------------------------------------------------------------------------
-# bit patterns of floats
-# --------------------------------------------------------------------------
-
-
-def _bits(x):
-    """The bit pattern of float ``x`` as a signed integer of the same width."""
-    x = np.asarray(x)
-    return x.view(np.int32 if x.dtype == np.float32 else np.int64)[()]
-
-
-@intrinsic
-def _bits_intrinsic(typingctx, x):
-    if not isinstance(x, types.Float):
-        return None
-    ity = types.int32 if x.bitwidth == 32 else types.int64
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(ity))
-
-    return ity(x), codegen
-
-
-@overload(_bits, jit_options={"cache": True})
-def _bits_jit(x):
-    if isinstance(x, types.Float):
-        return lambda x: _bits_intrinsic(x)
-    return None
 
 
 # --------------------------------------------------------------------------
@@ -336,6 +311,189 @@ _tile_products = _tile_products_py if numba.config.DISABLE_JIT else _tile_produc
 
 
 # --------------------------------------------------------------------------
+# the segment pass of a tile: expanded distances, minima, candidate ranges
+# --------------------------------------------------------------------------
+
+
+def _tile_pass_py(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last):
+    """Expanded distances of the tile's rows to every (padded) segment, and candidates.
+
+    in: G (_TILE, >= nsp + 1) products with the corners times -2; xx
+    (_TILE,) squared row norms; segment constants from
+    :func:`_segment_constants`; mscale, cmax: the rounding margin is mscale
+    (|x|^2 + cmax).
+    out: A (_TILE, nsp) the distances, clamped below at 0 (NaN stays NaN);
+    thr (_TILE,) the smallest one plus the margin; first, last (_TILE,) the
+    first and last segment with a distance <= thr (nsp and -1 if none).
+    Plain Python version (used when numba's JIT is disabled); compiled code
+    uses :func:`_tile_pass_simd`.
+    """
+    nsp = ccp.shape[0]
+    zero = one - one
+    for r in range(G.shape[0]):
+        h = G[r, :nsp]
+        u = h - G[r, 1:nsp + 1] - cd2
+        lam = np.minimum(np.maximum(u * ih, zero), one)
+        v = (xx[r] + ccp) + h - lam * (u - lam * ddp)
+        v = np.where(v < zero, zero, v)
+        A[r] = v
+        finite = v[~np.isnan(v)]
+        m = finite.min() if finite.size else np.inf
+        thr[r] = m + mscale * (xx[r] + cmax)
+        hits = np.flatnonzero(v <= thr[r])
+        first[r] = hits[0] if hits.size else nsp
+        last[r] = hits[-1] if hits.size else -1
+
+
+@intrinsic
+def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last):
+    """:func:`_tile_pass_py` for all rows of the tile at once (compiled code only).
+
+    One vector loop over the segments computes the 8 rows' distances with
+    each vector of segment constants loaded once (numba's loop over one
+    row at a time loaded them per row and checked for overlapping arrays
+    per row); the minimum is an integer minimum over the bit patterns of the
+    values (non-negative floats order like their bit patterns; a NaN, whose
+    pattern is above that of +inf when positive, is never the minimum of a
+    row with a number, and a negative NaN makes the threshold NaN: no
+    candidate), then a second loop finds each row's first and last
+    candidate in integer lanes as wide as the data. Inlined into the caller.
+    """
+    arrs2 = (G, A)
+    arrs1 = (xx, ccp, cd2, ddp, ih, thr)
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" for a in arrs2):
+        return None
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+               for a in arrs1 + (first, last)):
+        return None
+    dt = G.dtype
+    if not isinstance(dt, types.Float) or any(a.dtype != dt for a in arrs2 + arrs1):
+        return None
+    ity = types.int32 if dt.bitwidth == 32 else types.int64
+    if first.dtype != ity or last.dtype != ity or mscale != dt or cmax != dt or one != dt:
+        return None
+    sig = types.none(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last)
+
+    def codegen(context, builder, signature, args):
+        ta = signature.args
+        (Ga, xxa, cca, cda, dda, iha), (ms_v, cmax_v, one_v) = (
+            [context.make_array(t)(context, builder, v) for t, v in zip(ta[:6], args[:6])],
+            args[6:9])
+        Aa, thra, fa, la = (context.make_array(t)(context, builder, v)
+                            for t, v in zip(ta[9:], args[9:]))
+        intp = context.get_value_type(types.intp)
+        fty = context.get_value_type(dt)
+        ilty = context.get_value_type(ity)
+        width = 16 if dt.bitwidth == 32 else 8
+        vty = ir.VectorType(fty, width)
+        ivty = ir.VectorType(ilty, width)
+        align = dt.bitwidth // 8
+        i32 = ir.IntType(32)
+        fmuladd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, vty, vty]),
+            f"llvm.fmuladd.v{width}f{dt.bitwidth}")
+        fmuladd1 = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(fty, [fty, fty, fty]), f"llvm.fmuladd.f{dt.bitwidth}")
+
+        def splat(x, ty=vty):
+            v = builder.insert_element(ir.Constant(ty, ir.Undefined), x, ir.Constant(i32, 0))
+            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, width),
+                                                            [0] * width))
+
+        def vload(base, off):
+            return builder.load(builder.bitcast(builder.gep(base, [off]), vty.as_pointer()),
+                                align=align)
+
+        def vstore(val, base, off):
+            builder.store(val, builder.bitcast(builder.gep(base, [off]), vty.as_pointer()),
+                          align=align)
+
+        def hreduce(v, pick):
+            n = width
+            while n > 1:
+                half = n // 2
+                lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half),
+                                                              list(range(half))))
+                hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half),
+                                                              list(range(half, n))))
+                v = builder.select(builder.icmp_signed(pick, lo, hi), lo, hi)
+                n = half
+            return builder.extract_element(v, ir.Constant(i32, 0))
+
+        nsp = builder.extract_value(cca.shape, 0)
+        gc = builder.extract_value(Ga.shape, 1)
+        ac = builder.extract_value(Aa.shape, 1)
+        wconst = ir.Constant(intp, width)
+        nvec = builder.udiv(nsp, wconst)
+        zero = ir.Constant(fty, 0.0)
+        vzero = ir.Constant(vty, [0.0] * width)
+        vone = splat(one_v)
+        rows = range(_TILE)
+        xr = [builder.load(builder.gep(xxa.data, [ir.Constant(intp, r)])) for r in rows]
+        xrv = [splat(x) for x in xr]
+        inf_bits = builder.bitcast(ir.Constant(fty, float("inf")), ilty)
+        best = [cgutils.alloca_once_value(builder, splat(inf_bits, ivty)) for _ in rows]
+        with cgutils.for_range(builder, nvec) as loop:
+            j = builder.mul(loop.index, wconst)
+            cc = vload(cca.data, j)
+            cd = vload(cda.data, j)
+            dd = vload(dda.data, j)
+            ihv = vload(iha.data, j)
+            for r in rows:
+                g = builder.add(builder.mul(ir.Constant(intp, r), gc), j)
+                h = vload(Ga.data, g)
+                h1 = vload(Ga.data, builder.add(g, ir.Constant(intp, 1)))
+                u = builder.fsub(builder.fsub(h, h1), cd)
+                lam = builder.fmul(u, ihv)
+                lam = builder.select(builder.fcmp_ordered(">", lam, vzero), lam, vzero)
+                lam = builder.select(builder.fcmp_ordered("<", lam, vone), lam, vone)
+                nlam = builder.fneg(lam)
+                t = builder.call(fmuladd, [nlam, dd, u])  # u - lam |d|^2
+                s = builder.fadd(builder.fadd(xrv[r], cc), h)
+                v = builder.call(fmuladd, [nlam, t, s])  # s - lam t
+                v = builder.select(builder.fcmp_ordered("<", v, vzero), vzero, v)
+                vstore(v, Aa.data, builder.add(builder.mul(ir.Constant(intp, r), ac), j))
+                bits = builder.bitcast(v, ivty)
+                b = builder.load(best[r])
+                builder.store(builder.select(builder.icmp_signed("<", bits, b), bits, b), best[r])
+        thrs = []
+        for r in rows:
+            m = builder.bitcast(hreduce(builder.load(best[r]), "<"), fty)
+            t = builder.call(fmuladd1, [ms_v, builder.fadd(xr[r], cmax_v), m])
+            builder.store(t, builder.gep(thra.data, [ir.Constant(intp, r)]))
+            thrs.append(splat(t))
+        nsp_i = builder.trunc(nsp, ilty) if ilty.width < 64 else nsp
+        los = [cgutils.alloca_once_value(builder, splat(nsp_i, ivty)) for _ in rows]
+        his = [cgutils.alloca_once_value(builder, splat(ir.Constant(ilty, -1), ivty))
+               for _ in rows]
+        iota = ir.Constant(ivty, list(range(width)))
+        with cgutils.for_range(builder, nvec) as loop:
+            j = builder.mul(loop.index, wconst)
+            jv = builder.add(splat(builder.trunc(j, ilty) if ilty.width < 64 else j, ivty), iota)
+            for r in rows:
+                v = vload(Aa.data, builder.add(builder.mul(ir.Constant(intp, r), ac), j))
+                hit = builder.fcmp_ordered("<=", v, thrs[r])
+                lo = builder.load(los[r])
+                hi = builder.load(his[r])
+                builder.store(builder.select(hit, builder.select(
+                    builder.icmp_signed("<", jv, lo), jv, lo), lo), los[r])
+                builder.store(builder.select(hit, builder.select(
+                    builder.icmp_signed(">", jv, hi), jv, hi), hi), his[r])
+        for r in rows:
+            builder.store(hreduce(builder.load(los[r]), "<"),
+                          builder.gep(fa.data, [ir.Constant(intp, r)]))
+            builder.store(hreduce(builder.load(his[r]), ">"),
+                          builder.gep(la.data, [ir.Constant(intp, r)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: what the kernels call: the whole-tile version, or plain Python without the JIT
+_tile_pass = _tile_pass_py if numba.config.DISABLE_JIT else _tile_pass_simd
+
+
+# --------------------------------------------------------------------------
 # pieces of the projection (inlined into the kernels)
 # --------------------------------------------------------------------------
 
@@ -410,10 +568,10 @@ def _project_block(X, b, center, scale, inv2, Cc, CTp, ccp, cd2, ddp, ih, idx, D
     Returns the number of rows that need the driver's attention: segment -1
     or a distance that is not finite.
 
-    The per-row work is written out here rather than in helper functions:
-    numba compiles each helper on its own and calls it (passing every array
-    field as an argument, refcounting the row views), which cost more than
-    the work itself.
+    The work per row is written out here or in intrinsics rather than in
+    jitted helper functions: numba compiles such a helper on its own and
+    calls it (passing every array field as an argument and refcounting row
+    views), which cost more than the work itself.
     """
     n, d = X.shape
     nseg = Cc.shape[0] - 1
@@ -432,47 +590,14 @@ def _project_block(X, b, center, scale, inv2, Cc, CTp, ccp, cd2, ddp, ih, idx, D
     first = np.empty(_TILE, dtype=idx.dtype)
     last = np.empty(_TILE, dtype=idx.dtype)
     cand = np.empty(nsp, dtype=idx.dtype)
-    top = _bits(np.full(1, np.inf, dtype=Cc.dtype)[0])  # bit pattern of +inf
-    kb = np.empty(1, dtype=idx.dtype)  # bit pattern -> float
-    kf = kb.view(Cc.dtype)
     nbad = 0
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
         _tile_rows(X, t0, nr, center, scale, xc, xx)
         _tile_products(xc, CTp, G)
-        # all rows of the tile first, then their candidates: the rows'
-        # passes do not wait for each other's reductions
-        for r in range(nr):
-            xr = xx[r]
-            # expanded distances to all (padded) segments, clamped below at
-            # 0 (NaN stays NaN), and their minimum as an integer minimum of
-            # bit patterns
-            best = top
-            for j in range(nsp):
-                h = G[r, j]
-                u = h - G[r, j + 1] - cd2[j]
-                lam = u * ih[j]
-                lam = lam if lam > zero else zero
-                lam = lam if lam < one else one
-                v = (xr + ccp[j]) + h - lam * (u - lam * ddp[j])
-                v = zero if v < zero else v
-                A[r, j] = v
-                bits = _bits(v)
-                best = bits if bits < best else best
-            kb[0] = best
-            threshold = kf[0] + mscale * (xr + cmax)
-            # first and last candidate, in integer lanes as wide as the data
-            lo = idx[nsp]
-            hi = idx[nsp + 1]
-            for j in range(nsp):
-                hit = A[r, j] <= threshold
-                a = idx[j] if hit else lo
-                e = idx[j] if hit else hi
-                lo = a if a < lo else lo
-                hi = e if e > hi else hi
-            thr[r] = threshold
-            first[r] = lo
-            last[r] = hi
+        # every row's distances to all segments, threshold and candidate range
+        _tile_pass(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last)
+        # then each row's candidates, directly
         for r in range(nr):
             threshold = thr[r]
             lo = first[r]

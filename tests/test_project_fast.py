@@ -6,7 +6,9 @@ vectorized pass and tests the middle ones one by one. These tests reach each
 of those paths on purpose (segment counts around the padding, many
 near-equal segments, two equal segments far apart along the curve, rows that
 are not finite) and compare with brute force in float64, for float32 and
-float64 and for both the serial and the parallel kernel.
+float64 and for both the serial and the parallel kernel. The three inner
+kernels written in LLVM IR (products, segment pass, direct evaluation) are
+also compared one by one with their plain Python twins and float64.
 """
 
 import numpy as np
@@ -278,15 +280,52 @@ def test_vector_segment_evaluation_against_float64(d, dtype):
     assert ret == numba.types.UniTuple(numba.from_dtype(np.dtype(dtype)), 2)
 
 
-def test_bits_in_python_and_compiled_agree():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [2, 17, 18, 40, 300])
+def test_tile_pass_against_numpy(k, dtype):
+    """The whole-tile segment pass: distances, thresholds, candidate ranges,
+    compiled and plain Python, against float64 (rows of the tile: random,
+    one exactly on a corner, one not finite)."""
     import numba
 
     @numba.njit
-    def compiled(x):
-        return P._bits(x)
+    def compiled(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last):
+        P._tile_pass_simd(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last)
 
-    for dtype in DTYPES:
-        for v in (0.0, 1.5, -2.0, np.inf, 1e-40, 3e38):
-            x = np.asarray(v, dtype=dtype)[()]
-            assert compiled(x) == P._bits(x) == x.view(np.int32 if dtype == np.float32
-                                                         else np.int64)
+    rng = np.random.default_rng(k)
+    d = 5
+    C = rng.normal(size=(k, d)).astype(dtype)
+    center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
+    CTp, ccp, cd2, ddp, ih, idx = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)
+    nsp = ccp.shape[0]
+    xc = rng.normal(size=(P._TILE, d)).astype(dtype)
+    xc[2] = Cc[k // 2]  # on a corner: two segments tie
+    xc[5, 1] = np.nan
+    xx = np.einsum("ij,ij->i", xc, xc).astype(dtype)
+    G = np.zeros((P._TILE, (CTp.shape[0] // d) * CTp.shape[1] + P._LANES), dtype=dtype)
+    P._tile_products_py(xc, CTp, G)
+    out = []
+    for fn in (compiled, P._tile_pass_py):
+        A = np.full((P._TILE, nsp), 7, dtype=dtype)
+        thr = np.empty(P._TILE, dtype=dtype)
+        first = np.empty(P._TILE, dtype=idx.dtype)
+        last = np.empty(P._TILE, dtype=idx.dtype)
+        fn(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, last)
+        out.append((A, thr, first, last))
+    seg_d, _ = _segment_distances(xc, Cc)
+    eps = np.finfo(dtype).eps
+    good = [r for r in range(P._TILE) if r != 5]
+    for A, thr, first, last in out:
+        assert np.all(np.isnan(A[:, k - 1:])) and np.all(np.isnan(A[5]))
+        assert first[5] == nsp and last[5] == -1 and np.isnan(thr[5])
+        size = 1 + xx[good, None].astype(np.float64) + cc.max()
+        assert np.all(np.abs(A[good, :k - 1] - np.maximum(seg_d[good], 0)) <= 64 * d * eps * size)
+        for r in good:
+            m = A[r, :k - 1].min()
+            np.testing.assert_allclose(thr[r], m + mscale * (xx[r] + cmax), rtol=4 * eps)
+            hits = np.flatnonzero(A[r] <= thr[r])
+            assert (first[r], last[r]) == (hits[0], hits[-1])
+        if k > 2:
+            assert last[2] >= first[2] + 1  # the corner row has both its segments
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+    np.testing.assert_array_equal(out[0][3], out[1][3])
