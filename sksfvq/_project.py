@@ -538,26 +538,134 @@ def _segment_constants(CT, cc, cd, dd, inv_dd, one, key):
     return CTp, ccp, cd2, ddp, ih, idx
 
 
-@_jit()
 def _tile_rows(X, start, nr, center, scale, xc, xx):
     """Rows ``start .. start + nr`` of X (nr <= _TILE), centred and scaled.
 
     out: xc (_TILE, d) the rows (zero rows past nr); xx (_TILE,) their
-    squared norms.
+    squared norms. Plain Python version (numba's JIT disabled); compiled
+    code uses :func:`_tile_rows_simd` for C-contiguous X, else the loop in
+    :func:`_tile_rows_jit`.
     """
-    d = X.shape[1]
     zero = center[0] - center[0]
-    for i in range(_TILE):
-        s = zero
-        if i < nr:
-            for f in range(d):
-                v = (X[start + i, f] - center[f]) * scale
-                xc[i, f] = v
-                s += v * v
-        else:
-            for f in range(d):
-                xc[i, f] = zero
-        xx[i] = s
+    xc[:] = zero
+    xx[:] = zero
+    for i in range(nr):
+        xc[i] = (X[start + i] - center) * scale
+        xx[i] = xc[i] @ xc[i]
+
+
+@intrinsic
+def _tile_rows_simd(typingctx, X, start, nr, center, scale, xc, xx):
+    """:func:`_tile_rows` in vector lanes for C-contiguous X (compiled code only).
+
+    Each row is centred and scaled a vector at a time and its squared norm
+    summed in lanes (feature f in lane f mod 16 for float32, 8 for float64,
+    in order) added in a fixed tree; numba's loop would be scalar (a sum
+    with a fixed order does not vectorize, and 32 features are fewer than
+    its vector loop takes at once). Inlined into the caller.
+    """
+    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C"):
+        return None
+    if not (isinstance(xc, types.Array) and xc.ndim == 2 and xc.layout == "C"):
+        return None
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+               for a in (center, xx)):
+        return None
+    dt = X.dtype
+    if not isinstance(dt, types.Float) or any(a.dtype != dt for a in (center, xc, xx)):
+        return None
+    if scale != dt:
+        return None
+    sig = types.none(X, start, nr, center, scale, xc, xx)
+
+    def codegen(context, builder, signature, args):
+        ta = signature.args
+        Xa = context.make_array(ta[0])(context, builder, args[0])
+        ca = context.make_array(ta[3])(context, builder, args[3])
+        xca = context.make_array(ta[5])(context, builder, args[5])
+        xxa = context.make_array(ta[6])(context, builder, args[6])
+        start = context.cast(builder, args[1], ta[1], types.intp)
+        nr = context.cast(builder, args[2], ta[2], types.intp)
+        scale_v = args[4]
+        intp = context.get_value_type(types.intp)
+        fty = context.get_value_type(dt)
+        width = 16 if dt.bitwidth == 32 else 8
+        vty = ir.VectorType(fty, width)
+        align = dt.bitwidth // 8
+        i32 = ir.IntType(32)
+        fmuladd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, vty, vty]),
+            f"llvm.fmuladd.v{width}f{dt.bitwidth}")
+        d = builder.extract_value(Xa.shape, 1)
+        wconst = ir.Constant(intp, width)
+        nfull = builder.udiv(d, wconst)
+        base = builder.mul(nfull, wconst)
+        vzero = ir.Constant(vty, [0.0] * width)
+        sv = builder.insert_element(ir.Constant(vty, ir.Undefined), scale_v, ir.Constant(i32, 0))
+        sv = builder.shuffle_vector(sv, sv, ir.Constant(ir.VectorType(i32, width), [0] * width))
+
+        def at(ptr, off):
+            return builder.bitcast(builder.gep(ptr, [off]), vty.as_pointer())
+
+        for i in range(_TILE):
+            ic = ir.Constant(intp, i)
+            xrow = builder.gep(Xa.data, [builder.mul(builder.add(start, ic), d)])
+            crow = builder.gep(xca.data, [builder.mul(ic, d)])
+            xxp = builder.gep(xxa.data, [ic])
+            with builder.if_else(builder.icmp_signed("<", ic, nr)) as (present, absent):
+                with present:
+                    acc = cgutils.alloca_once_value(builder, vzero)
+                    with cgutils.for_range(builder, nfull) as loop:
+                        off = builder.mul(loop.index, wconst)
+                        v = builder.fmul(builder.fsub(
+                            builder.load(at(xrow, off), align=align),
+                            builder.load(at(ca.data, off), align=align)), sv)
+                        builder.store(v, at(crow, off), align=align)
+                        builder.store(builder.call(fmuladd, [v, v, builder.load(acc)]), acc)
+                    with cgutils.for_range(builder, builder.sub(d, base)) as loop:
+                        off = builder.add(base, loop.index)
+                        v = builder.fmul(builder.fsub(
+                            builder.load(builder.gep(xrow, [off])),
+                            builder.load(builder.gep(ca.data, [off]))), scale_v)
+                        builder.store(v, builder.gep(crow, [off]))
+                        lane = builder.trunc(loop.index, i32)
+                        a = builder.load(acc)
+                        a = builder.insert_element(
+                            a, builder.fadd(builder.extract_element(a, lane),
+                                            builder.fmul(v, v)), lane)
+                        builder.store(a, acc)
+                    builder.store(_lane_sum(builder, builder.load(acc), width), xxp)
+                with absent:
+                    with cgutils.for_range(builder, d) as loop:
+                        builder.store(ir.Constant(fty, 0.0), builder.gep(crow, [loop.index]))
+                    builder.store(ir.Constant(fty, 0.0), xxp)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(_tile_rows, jit_options={"cache": True})
+def _tile_rows_jit(X, start, nr, center, scale, xc, xx):
+    if isinstance(X, types.Array) and X.layout == "C":
+        def impl(X, start, nr, center, scale, xc, xx):
+            _tile_rows_simd(X, start, nr, center, scale, xc, xx)
+        return impl
+
+    def impl(X, start, nr, center, scale, xc, xx):  # any layout: one value at a time
+        d = X.shape[1]
+        zero = center[0] - center[0]
+        for i in range(_TILE):
+            s = zero
+            if i < nr:
+                for f in range(d):
+                    v = (X[start + i, f] - center[f]) * scale
+                    xc[i, f] = v
+                    s += v * v
+            else:
+                for f in range(d):
+                    xc[i, f] = zero
+            xx[i] = s
+    return impl
 
 
 @_jit(contract=True)

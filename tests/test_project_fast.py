@@ -329,3 +329,40 @@ def test_tile_pass_against_numpy(k, dtype):
             assert last[2] >= first[2] + 1  # the corner row has both its segments
     np.testing.assert_array_equal(out[0][2], out[1][2])
     np.testing.assert_array_equal(out[0][3], out[1][3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 5, 16, 17, 32, 37])
+@pytest.mark.parametrize("nr", [1, 5, 8])
+def test_tile_rows_against_numpy(nr, d, dtype):
+    """Centred, scaled rows and their squared norms, rows past nr zero."""
+    import numba
+
+    @numba.njit
+    def compiled(X, start, nr, center, scale, xc, xx):
+        P._tile_rows(X, start, nr, center, scale, xc, xx)
+
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(20, d)).astype(dtype)
+    center = rng.normal(size=d).astype(dtype)
+    scale = dtype(0.25)
+    for Xl in (X, np.asfortranarray(X)):  # the vector version and the loop
+        xc = np.full((P._TILE, d), 7, dtype=dtype)
+        xx = np.full(P._TILE, 7, dtype=dtype)
+        compiled(Xl, 3, nr, center, scale, xc, xx)
+        ref = (X[3:3 + nr].astype(np.float64) - center) * 0.25
+        np.testing.assert_array_equal(xc[:nr], ((X[3:3 + nr] - center) * scale))
+        np.testing.assert_allclose(xx[:nr], (ref**2).sum(1), rtol=4 * d * np.finfo(dtype).eps)
+        assert np.all(xc[nr:] == 0) and np.all(xx[nr:] == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fortran_ordered_rows_give_the_same_projection(dtype):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(500, 7)).astype(dtype)
+    C = rng.normal(size=(30, 7)).astype(dtype)
+    for kernel in KERNELS:
+        a = _run(kernel, X, C)
+        b = _run(kernel, np.asfortranarray(X), C)
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
