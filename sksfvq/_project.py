@@ -13,13 +13,10 @@ c_{j+1} - c_j) needs only the dot products g_j = -2 x.c_j:
 so, as in :func:`._kernels.nearest_corner`, the dot products of a tile of
 rows with all corners come first (:func:`_tile_products_simd`, corners
 pre-multiplied by -2, an exact power-of-two scaling), then one pass over the
-segments computes every A_j for all rows of the tile (:func:`_tile_pass_simd`):
-a vector loop over segments whose constants are padded to a multiple of
-``_LANES`` entries (padding segments give NaN, never a candidate), tracking
-each row's minimum as an integer minimum over the bit patterns of the values
-clamped at zero (for non-negative floats the bit patterns order like the
-values, and an integer minimum vectorizes where a float one, which must
-respect NaN, does not).
+segments computes every A_j - |x|^2 for all rows of the tile
+(:func:`_tile_pass_simd`): a vector loop over segments whose constants are
+padded to a multiple of ``_LANES`` entries (padding segments give NaN, never
+a candidate), with each row's running minimum kept in vector lanes.
 
 Every segment within a rounding margin of a row's minimum is a candidate: a
 second vector loop finds the first and the last one (the middle ones, rare,
@@ -322,9 +319,10 @@ def _tile_pass_py(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, la
     (_TILE,) squared row norms; segment constants from
     :func:`_segment_constants`; mscale, cmax: the rounding margin is mscale
     (|x|^2 + cmax).
-    out: A (_TILE, nsp) the distances, clamped below at 0 (NaN stays NaN);
-    thr (_TILE,) the smallest one plus the margin; first, last (_TILE,) the
-    first and last segment with a distance <= thr (nsp and -1 if none).
+    out: A (_TILE, nsp) the squared distances minus |x|^2 (NaN for the
+    padding); thr (_TILE,) the smallest one (NaN values aside) plus the
+    margin; first, last (_TILE,) the first and last segment with A <= thr
+    (nsp and -1 if none; so for every segment when |x|^2 is not finite).
     Plain Python version (used when numba's JIT is disabled); compiled code
     uses :func:`_tile_pass_simd`.
     """
@@ -334,8 +332,7 @@ def _tile_pass_py(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, la
         h = G[r, :nsp]
         u = h - G[r, 1:nsp + 1] - cd2
         lam = np.minimum(np.maximum(u * ih, zero), one)
-        v = (xx[r] + ccp) + h - lam * (u - lam * ddp)
-        v = np.where(v < zero, zero, v)
+        v = ccp + h - lam * (u - lam * ddp)
         A[r] = v
         finite = v[~np.isnan(v)]
         m = finite.min() if finite.size else np.inf
@@ -352,12 +349,12 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
     One vector loop over the segments computes the 8 rows' distances with
     each vector of segment constants loaded once (numba's loop over one
     row at a time loaded them per row and checked for overlapping arrays
-    per row); the minimum is an integer minimum over the bit patterns of the
-    values (non-negative floats order like their bit patterns; a NaN, whose
-    pattern is above that of +inf when positive, is never the minimum of a
-    row with a number, and a negative NaN makes the threshold NaN: no
-    candidate), then a second loop finds each row's first and last
-    candidate in integer lanes as wide as the data. Inlined into the caller.
+    per row) and keeps each row's running minimum in vector lanes (a float
+    minimum, which numba's loop vectorizer would not do without permission
+    to ignore NaN: here a NaN never replaces a number); a second loop finds
+    each row's first and last candidate in integer lanes as wide as the
+    data. Leaving |x|^2 out of A saves an addition per value; the margin
+    still scales with it. Inlined into the caller.
     """
     arrs2 = (G, A)
     arrs1 = (xx, ccp, cd2, ddp, ih, thr)
@@ -408,7 +405,8 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
             builder.store(val, builder.bitcast(builder.gep(base, [off]), vty.as_pointer()),
                           align=align)
 
-        def hreduce(v, pick):
+        def hreduce(v, pick, fcmp=False):
+            """The smallest ("<") or largest (">") lane."""
             n = width
             while n > 1:
                 half = n // 2
@@ -416,7 +414,9 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
                                                               list(range(half))))
                 hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half),
                                                               list(range(half, n))))
-                v = builder.select(builder.icmp_signed(pick, lo, hi), lo, hi)
+                keep = (builder.fcmp_ordered(pick, lo, hi) if fcmp
+                        else builder.icmp_signed(pick, lo, hi))
+                v = builder.select(keep, lo, hi)
                 n = half
             return builder.extract_element(v, ir.Constant(i32, 0))
 
@@ -430,9 +430,8 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
         vone = splat(one_v)
         rows = range(_TILE)
         xr = [builder.load(builder.gep(xxa.data, [ir.Constant(intp, r)])) for r in rows]
-        xrv = [splat(x) for x in xr]
-        inf_bits = builder.bitcast(ir.Constant(fty, float("inf")), ilty)
-        best = [cgutils.alloca_once_value(builder, splat(inf_bits, ivty)) for _ in rows]
+        best = [cgutils.alloca_once_value(builder, splat(ir.Constant(fty, float("inf"))))
+                for _ in rows]
         with cgutils.for_range(builder, nvec) as loop:
             j = builder.mul(loop.index, wconst)
             cc = vload(cca.data, j)
@@ -449,16 +448,13 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
                 lam = builder.select(builder.fcmp_ordered("<", lam, vone), lam, vone)
                 nlam = builder.fneg(lam)
                 t = builder.call(fmuladd, [nlam, dd, u])  # u - lam |d|^2
-                s = builder.fadd(builder.fadd(xrv[r], cc), h)
-                v = builder.call(fmuladd, [nlam, t, s])  # s - lam t
-                v = builder.select(builder.fcmp_ordered("<", v, vzero), vzero, v)
+                v = builder.call(fmuladd, [nlam, t, builder.fadd(cc, h)])  # cc + h - lam t
                 vstore(v, Aa.data, builder.add(builder.mul(ir.Constant(intp, r), ac), j))
-                bits = builder.bitcast(v, ivty)
                 b = builder.load(best[r])
-                builder.store(builder.select(builder.icmp_signed("<", bits, b), bits, b), best[r])
+                builder.store(builder.select(builder.fcmp_ordered("<", v, b), v, b), best[r])
         thrs = []
         for r in rows:
-            m = builder.bitcast(hreduce(builder.load(best[r]), "<"), fty)
+            m = hreduce(builder.load(best[r]), "<", fcmp=True)
             t = builder.call(fmuladd1, [ms_v, builder.fadd(xr[r], cmax_v), m])
             builder.store(t, builder.gep(thra.data, [ir.Constant(intp, r)]))
             thrs.append(splat(t))
