@@ -558,7 +558,9 @@ def _tile_rows_simd(typingctx, X, start, nr, center, scale, xc, xx):
     summed in lanes (feature f in lane f mod 16 for float32, 8 for float64,
     in order) added in a fixed tree; numba's loop would be scalar (a sum
     with a fixed order does not vectorize, and 32 features are fewer than
-    its vector loop takes at once). Inlined into the caller.
+    its vector loop takes at once). It then prefetches the rows of the tile
+    after next, which otherwise arrive from memory only when asked for.
+    Inlined into the caller.
     """
     if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C"):
         return None
@@ -635,6 +637,19 @@ def _tile_rows_simd(typingctx, X, start, nr, center, scale, xc, xx):
                     with cgutils.for_range(builder, d) as loop:
                         builder.store(ir.Constant(fty, 0.0), builder.gep(crow, [loop.index]))
                     builder.store(ir.Constant(fty, 0.0), xxp)
+        # ask for the rows two tiles ahead now: they arrive while this tile's
+        # products are computed (a prefetch past the end of X is harmless)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32,
+                                                            i32]), "llvm.prefetch.p0")
+        nbytes = builder.mul(d, ir.Constant(intp, align))
+        ahead = builder.gep(Xa.data, [builder.mul(builder.add(start, ir.Constant(
+            intp, 2 * _TILE)), d)])
+        ahead = builder.bitcast(ahead, ir.IntType(8).as_pointer())
+        with cgutils.for_range(builder, builder.udiv(builder.mul(
+                nbytes, ir.Constant(intp, _TILE)), ir.Constant(intp, 64))) as loop:
+            builder.call(prefetch, [builder.gep(ahead, [builder.mul(loop.index, ir.Constant(
+                intp, 64))]), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 
     return sig, codegen
