@@ -37,6 +37,7 @@ number of threads.
 import numba
 import numpy as np
 from llvmlite import ir
+from llvmlite.binding import llvm_version_info
 from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
@@ -550,6 +551,10 @@ def _tile_rows(X, start, nr, center, scale, xc, xx):
         xx[i] = xc[i] @ xc[i]
 
 
+#: llvm.prefetch mangled for a byte pointer (typed before LLVM 15, opaque since)
+_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+
+
 @intrinsic
 def _tile_rows_simd(typingctx, X, start, nr, center, scale, xc, xx):
     """:func:`_tile_rows` in vector lanes for C-contiguous X (compiled code only).
@@ -641,7 +646,7 @@ def _tile_rows_simd(typingctx, X, start, nr, center, scale, xc, xx):
         # products are computed (a prefetch past the end of X is harmless)
         prefetch = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32,
-                                                            i32]), "llvm.prefetch.p0")
+                                                            i32]), _PREFETCH)
         nbytes = builder.mul(d, ir.Constant(intp, align))
         ahead = builder.gep(Xa.data, [builder.mul(builder.add(start, ir.Constant(
             intp, 2 * _TILE)), d)])
