@@ -291,3 +291,23 @@ def test_import_defers_numba_and_algorithm_names_match():
                          timeout=600)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "(1,)"
+
+
+def test_n_init_keeps_the_best_screened_start(gauss2):
+    """n_init > 1: every seeding runs a few Lloyd iterations; the lowest-error one goes on."""
+    from sksfvq import _train
+
+    X = gauss2[:3000].astype(np.float64)
+    w = np.ones(len(X))
+    lloyd = _train._Lloyd(X, w, 12, 1e-4)
+    chosen = _train._screened_kmeans_plus_plus(lloyd, X, w, 12, 4, np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    ordered = _train.canonical_order(X, w)
+    runs = [lloyd.run(_train.kmeans_plus_plus(X, w, 12, rng, ordered), 0.0,
+                      _train.LLOYD_SCREEN_ITER) for _ in range(4)]
+    errors = [r[1] for r in runs]
+    assert len(set(np.round(errors, 12))) > 1  # the starts differ
+    np.testing.assert_array_equal(chosen, runs[int(np.argmin(errors))][0])
+    # and the estimator accepts it end to end
+    est = SpaceFillingVQ(n_clusters=12, n_init=4, random_state=0).fit(X)
+    assert est.cluster_centers_.shape == (12, 2)
