@@ -274,10 +274,13 @@ def _versions():
             "load average at start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
 
 
-def report(h, sc, mem, comp, versions, quick):
+def report(h, sc, mem, comp, versions, quick, load_end=None):
     lines = ["# Inference speed and memory (`benchmarks/bench_speed.py"
              + (" --quick" if quick else "") + "`)", ""]
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if load_end is not None:
+        lines.append("")
+        lines.append("Load average at the end of the run: " + load_end)
     lines.append("")
     lines.append(f"## transform / predict vs KMeans.predict (N={h['n']:,}, D={h['d']}, "
                  f"K={h['k']}, float32, {h['threads']} threads, median of {h['runs']} "
@@ -361,7 +364,8 @@ def main(argv=None):
         "import_sksfvq_s": float("nan"), "empty cache": {"error": "skipped"},
         "warm cache": {"error": "skipped"}}
     print(json.dumps(comp), flush=True)
-    text = report(h, sc, mem, comp, versions, args.quick)
+    load_end = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    text = report(h, sc, mem, comp, versions, args.quick, load_end)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
