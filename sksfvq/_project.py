@@ -11,7 +11,7 @@ c_{j+1} - c_j) needs only the dot products g_j = -2 x.c_j:
     A_j = |x|^2 + |c_j|^2 + g_j - lam_j (u_j - lam_j |d_j|^2)   (= |x - p_j|^2)
 
 so, as in :func:`._kernels.nearest_corner`, the dot products of a tile of
-rows with all corners come first (:func:`_tile_products_simd`, corners
+rows with all corners come first (:func:`._simd._tile_products_simd`, corners
 pre-multiplied by -2, an exact power-of-two scaling), then one pass over the
 segments computes every A_j - |x|^2 for all rows of the tile
 (:func:`_tile_pass_simd`): a vector loop over segments whose constants are
@@ -25,8 +25,9 @@ the coordinates (:func:`_segment_exact_simd`), so the projection and its
 distance are exact to working precision, with ties to the lowest segment.
 No buffer grows with the number of rows.
 
-The three inner kernels are written in LLVM IR (numba intrinsics, inlined
-where they are called) because numba's loop vectorizer alone could not keep
+The inner kernels are written in LLVM IR (numba intrinsics, inlined where
+they are called; those shared with the nearest corner, the rows of a tile
+and their products with the corners, are in :mod:`._simd`) because numba's loop vectorizer alone could not keep
 the dot products in registers, share the segment constants between rows or
 vectorize a fixed-order sum; each has a plain Python twin (``*_py``) that
 the kernels use when numba's JIT is disabled and that the tests compare
@@ -37,17 +38,17 @@ number of threads.
 import numba
 import numpy as np
 from llvmlite import ir
-from llvmlite.binding import llvm_version_info
 from numba import prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
 from ._kernels import _as_float, _centred, _failed, _jit, _serial
+from ._simd import (  # noqa: F401 (the tile kernels are tested through this module too)
+    _TILE, _feature_sum, _hreduce, _panel, _tile_products, _tile_products_py,
+    _tile_products_simd, _tile_rows, _tile_rows_simd)
 
 #: Rows handled together by one thread (one parallel task).
 _BLOCK = 256
-#: Rows whose dot products are computed together (hard-wired in _tile_products_simd).
-_TILE = 8
 #: Segment constants are padded to a multiple of this many entries.
 _LANES = 16
 
@@ -71,19 +72,6 @@ def _segment_exact_py(xc, r, Cc, Dseg, inv_dd, j, zero, one):
     lam = min(max(float(e @ D) * float(inv_dd[j]), 0.0), 1.0)
     w = e - lam * D
     return zero + float(w @ w), zero + lam
-
-
-def _lane_sum(builder, v, width):
-    """Sum of the lanes of vector v in a fixed tree (halves added lane-wise)."""
-    while width > 1:
-        half = width // 2
-        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), half),
-                                                      list(range(half))))
-        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), half),
-                                                      list(range(half, width))))
-        v = builder.fadd(lo, hi)
-        width = half
-    return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
 
 
 @intrinsic
@@ -123,7 +111,6 @@ def _segment_exact_simd(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
         ca = context.make_array(ta[2])(context, builder, cc_v)
         da = context.make_array(ta[3])(context, builder, ds_v)
         ia = context.make_array(ta[4])(context, builder, inv_v)
-        intp = context.get_value_type(types.intp)
         fty = context.get_value_type(dt)  # the data's type
         wty = ir.DoubleType()  # the working type
         width = 16 if dt.bitwidth == 32 else 8
@@ -143,9 +130,6 @@ def _segment_exact_simd(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
         crow = builder.gep(ca.data, [builder.mul(j64, builder.extract_value(ca.shape, 1))])
         drow = builder.gep(da.data, [builder.mul(j64, builder.extract_value(da.shape, 1))])
         inv = widen(builder.load(builder.gep(ia.data, [j64])))
-        wconst = ir.Constant(intp, width)
-        nfull = builder.udiv(d, wconst)
-        tail = builder.urem(d, wconst)
 
         def vload(row, off):
             ptr = builder.bitcast(builder.gep(row, [off]), vty.as_pointer())
@@ -156,21 +140,8 @@ def _segment_exact_simd(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
 
         def lanes(term):
             """Lane-wise sums of term(x_f, c_f, d_f) over the features, then their sum."""
-            acc = cgutils.alloca_once_value(builder, ir.Constant(wvty, [0.0] * width))
-            with cgutils.for_range(builder, nfull) as loop:
-                off = builder.mul(loop.index, wconst)
-                t = term(vload(xrow, off), vload(crow, off), vload(drow, off))
-                builder.store(builder.fadd(builder.load(acc), t), acc)
-            base = builder.mul(nfull, wconst)
-            with cgutils.for_range(builder, tail) as loop:  # feature base + i -> lane i
-                off = builder.add(base, loop.index)
-                t = term(sload(xrow, off), sload(crow, off), sload(drow, off))
-                v = builder.load(acc)
-                lane = builder.trunc(loop.index, ir.IntType(32))
-                v = builder.insert_element(v, builder.fadd(builder.extract_element(v, lane), t),
-                                           lane)
-                builder.store(v, acc)
-            return _lane_sum(builder, builder.load(acc), width)
+            return _feature_sum(builder, d, width, wvty, lambda off, vec: term(*(
+                (vload if vec else sload)(row, off) for row in (xrow, crow, drow))))
 
         wzero = ir.Constant(wty, 0.0)
         wone = ir.Constant(wty, 1.0)
@@ -198,114 +169,6 @@ def _segment_exact_simd(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
 
 #: what the kernels call: the vector version, or plain Python without the JIT
 _segment_exact = _segment_exact_py if numba.config.DISABLE_JIT else _segment_exact_simd
-
-
-# --------------------------------------------------------------------------
-# dot products of a tile of rows with all corners, in vector registers
-# --------------------------------------------------------------------------
-
-
-def _panel(dtype):
-    """Columns per panel of packed corners: two 512-bit vectors."""
-    return 32 if dtype == np.float32 else 16
-
-
-@overload(_panel, jit_options={"cache": True})
-def _panel_jit(dtype):
-    width = 32 if dtype.dtype == types.float32 else 16
-    return lambda dtype: width
-
-
-def _tile_products_py(xc, CTp, G):
-    """The products of the tile's rows with the (packed) corners, into G.
-
-    in: xc (_TILE, d); CTp packed corners (see :func:`_segment_constants`).
-    out: G (_TILE, >= nb * P): ``G[i, c] = xc[i] . CT2[:, c]``. Plain Python
-    version (used when numba's JIT is disabled); compiled code uses
-    :func:`_tile_products_simd`.
-    """
-    d = xc.shape[1]
-    P = CTp.shape[1]
-    for b in range(CTp.shape[0] // d):
-        G[:, b * P:(b + 1) * P] = xc @ CTp[b * d:(b + 1) * d]
-
-
-@intrinsic
-def _tile_products_simd(typingctx, xc, CTp, G):
-    """:func:`_tile_products_py` as a register-blocked kernel (compiled code only).
-
-    The products of the tile's 8 rows with one panel of corners (2 vectors:
-    32 float32 or 16 float64 corners) are held in 16 vector registers over
-    all features: each feature loads the panel's 2 vectors (contiguous: the
-    corners are packed panel by panel) and 8 row values and does 16 vector
-    multiply-adds, and the sums are stored once. numba's loop vectorizer
-    cannot keep sums in registers across an outer loop (it vectorizes
-    innermost loops only, so partial sums went through memory at every
-    sweep of features); this is written in LLVM IR instead, and is about
-    twice as fast. Every product is summed over the features in order
-    (``llvm.fmuladd``: fused where the machine has FMA), whatever the tile.
-    Inlined into the caller.
-    """
-    mats = (xc, CTp, G)
-    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" for a in mats):
-        return None
-    dt = xc.dtype
-    if not isinstance(dt, types.Float) or CTp.dtype != dt or G.dtype != dt:
-        return None
-    sig = types.none(xc, CTp, G)
-
-    def codegen(context, builder, signature, args):
-        xa, ca, ga = (context.make_array(t)(context, builder, v)
-                      for t, v in zip(signature.args, args))
-        intp = context.get_value_type(types.intp)
-        fty = context.get_value_type(dt)
-        width = 16 if dt.bitwidth == 32 else 8  # one 512-bit vector; a panel is two
-        vty = ir.VectorType(fty, width)
-        align = dt.bitwidth // 8
-        fmuladd = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-            f"llvm.fmuladd.v{width}f{dt.bitwidth}")
-        i32 = ir.IntType(32)
-        splat_mask = ir.Constant(ir.VectorType(i32, width), [0] * width)
-        d = builder.extract_value(xa.shape, 1)
-        gc = builder.extract_value(ga.shape, 1)
-        panel = ir.Constant(intp, 2 * width)
-        nblk = builder.udiv(builder.extract_value(ca.shape, 0), d)
-
-        def at(base, off):
-            return builder.bitcast(builder.gep(base, [off]), vty.as_pointer())
-
-        with cgutils.for_range(builder, nblk) as blk:
-            pbase = builder.mul(builder.mul(blk.index, d), panel)  # the panel's first value
-            accs = [cgutils.alloca_once_value(builder, ir.Constant(vty, [0.0] * width))
-                    for _ in range(2 * _TILE)]
-            with cgutils.for_range(builder, d) as loop:
-                f = loop.index
-                prow = builder.add(pbase, builder.mul(f, panel))
-                ws = [builder.load(at(ca.data, builder.add(prow, ir.Constant(intp, v * width))),
-                                   align=align) for v in range(2)]
-                for i in range(_TILE):
-                    x = builder.load(builder.gep(xa.data, [
-                        builder.add(builder.mul(ir.Constant(intp, i), d), f)]))
-                    xs = builder.insert_element(ir.Constant(vty, ir.Undefined), x,
-                                                ir.Constant(i32, 0))
-                    xs = builder.shuffle_vector(xs, xs, splat_mask)
-                    for v in range(2):
-                        acc = accs[2 * i + v]
-                        builder.store(builder.call(fmuladd, [xs, ws[v], builder.load(acc)]), acc)
-            cstart = builder.mul(blk.index, panel)
-            for i in range(_TILE):
-                grow = builder.add(builder.mul(ir.Constant(intp, i), gc), cstart)
-                for v in range(2):
-                    off = builder.add(grow, ir.Constant(intp, v * width))
-                    builder.store(builder.load(accs[2 * i + v]), at(ga.data, off), align=align)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-#: what the kernels call: the register-blocked kernel, or plain Python without the JIT
-_tile_products = _tile_products_py if numba.config.DISABLE_JIT else _tile_products_simd
 
 
 # --------------------------------------------------------------------------
@@ -408,18 +271,7 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
 
         def hreduce(v, pick, fcmp=False):
             """The smallest ("<") or largest (">") lane."""
-            n = width
-            while n > 1:
-                half = n // 2
-                lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half),
-                                                              list(range(half))))
-                hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half),
-                                                              list(range(half, n))))
-                keep = (builder.fcmp_ordered(pick, lo, hi) if fcmp
-                        else builder.icmp_signed(pick, lo, hi))
-                v = builder.select(keep, lo, hi)
-                n = half
-            return builder.extract_element(v, ir.Constant(i32, 0))
+            return _hreduce(builder, v, width, pick, fcmp)
 
         nsp = builder.extract_value(cca.shape, 0)
         gc = builder.extract_value(Ga.shape, 1)
@@ -533,155 +385,6 @@ def _segment_constants(CT, cc, cd, dd, inv_dd, one, key):
         idx[j] = j
     idx[nsp + 1] = -1
     return CTp, ccp, cd2, ddp, ih, idx
-
-
-def _tile_rows(X, start, nr, center, scale, xc, xx):
-    """Rows ``start .. start + nr`` of X (nr <= _TILE), centred and scaled.
-
-    out: xc (_TILE, d) the rows (zero rows past nr); xx (_TILE,) their
-    squared norms. Plain Python version (numba's JIT disabled); compiled
-    code uses :func:`_tile_rows_simd` for C-contiguous X, else the loop in
-    :func:`_tile_rows_jit`.
-    """
-    zero = center[0] - center[0]
-    xc[:] = zero
-    xx[:] = zero
-    for i in range(nr):
-        xc[i] = (X[start + i] - center) * scale
-        xx[i] = xc[i] @ xc[i]
-
-
-#: llvm.prefetch mangled for a byte pointer (typed before LLVM 15, opaque since)
-_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
-
-
-@intrinsic
-def _tile_rows_simd(typingctx, X, start, nr, center, scale, xc, xx):
-    """:func:`_tile_rows` in vector lanes for C-contiguous X (compiled code only).
-
-    Each row is centred and scaled a vector at a time and its squared norm
-    summed in lanes (feature f in lane f mod 16 for float32, 8 for float64,
-    in order) added in a fixed tree; numba's loop would be scalar (a sum
-    with a fixed order does not vectorize, and 32 features are fewer than
-    its vector loop takes at once). It then prefetches the rows of the tile
-    after next, which otherwise arrive from memory only when asked for.
-    Inlined into the caller.
-    """
-    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C"):
-        return None
-    if not (isinstance(xc, types.Array) and xc.ndim == 2 and xc.layout == "C"):
-        return None
-    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
-               for a in (center, xx)):
-        return None
-    dt = X.dtype
-    if not isinstance(dt, types.Float) or any(a.dtype != dt for a in (center, xc, xx)):
-        return None
-    if scale != dt:
-        return None
-    sig = types.none(X, start, nr, center, scale, xc, xx)
-
-    def codegen(context, builder, signature, args):
-        ta = signature.args
-        Xa = context.make_array(ta[0])(context, builder, args[0])
-        ca = context.make_array(ta[3])(context, builder, args[3])
-        xca = context.make_array(ta[5])(context, builder, args[5])
-        xxa = context.make_array(ta[6])(context, builder, args[6])
-        start = context.cast(builder, args[1], ta[1], types.intp)
-        nr = context.cast(builder, args[2], ta[2], types.intp)
-        scale_v = args[4]
-        intp = context.get_value_type(types.intp)
-        fty = context.get_value_type(dt)
-        width = 16 if dt.bitwidth == 32 else 8
-        vty = ir.VectorType(fty, width)
-        align = dt.bitwidth // 8
-        i32 = ir.IntType(32)
-        fmuladd = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-            f"llvm.fmuladd.v{width}f{dt.bitwidth}")
-        d = builder.extract_value(Xa.shape, 1)
-        wconst = ir.Constant(intp, width)
-        nfull = builder.udiv(d, wconst)
-        base = builder.mul(nfull, wconst)
-        vzero = ir.Constant(vty, [0.0] * width)
-        sv = builder.insert_element(ir.Constant(vty, ir.Undefined), scale_v, ir.Constant(i32, 0))
-        sv = builder.shuffle_vector(sv, sv, ir.Constant(ir.VectorType(i32, width), [0] * width))
-
-        def at(ptr, off):
-            return builder.bitcast(builder.gep(ptr, [off]), vty.as_pointer())
-
-        for i in range(_TILE):
-            ic = ir.Constant(intp, i)
-            xrow = builder.gep(Xa.data, [builder.mul(builder.add(start, ic), d)])
-            crow = builder.gep(xca.data, [builder.mul(ic, d)])
-            xxp = builder.gep(xxa.data, [ic])
-            with builder.if_else(builder.icmp_signed("<", ic, nr)) as (present, absent):
-                with present:
-                    acc = cgutils.alloca_once_value(builder, vzero)
-                    with cgutils.for_range(builder, nfull) as loop:
-                        off = builder.mul(loop.index, wconst)
-                        v = builder.fmul(builder.fsub(
-                            builder.load(at(xrow, off), align=align),
-                            builder.load(at(ca.data, off), align=align)), sv)
-                        builder.store(v, at(crow, off), align=align)
-                        builder.store(builder.call(fmuladd, [v, v, builder.load(acc)]), acc)
-                    with cgutils.for_range(builder, builder.sub(d, base)) as loop:
-                        off = builder.add(base, loop.index)
-                        v = builder.fmul(builder.fsub(
-                            builder.load(builder.gep(xrow, [off])),
-                            builder.load(builder.gep(ca.data, [off]))), scale_v)
-                        builder.store(v, builder.gep(crow, [off]))
-                        lane = builder.trunc(loop.index, i32)
-                        a = builder.load(acc)
-                        a = builder.insert_element(
-                            a, builder.fadd(builder.extract_element(a, lane),
-                                            builder.fmul(v, v)), lane)
-                        builder.store(a, acc)
-                    builder.store(_lane_sum(builder, builder.load(acc), width), xxp)
-                with absent:
-                    with cgutils.for_range(builder, d) as loop:
-                        builder.store(ir.Constant(fty, 0.0), builder.gep(crow, [loop.index]))
-                    builder.store(ir.Constant(fty, 0.0), xxp)
-        # ask for the rows two tiles ahead now: they arrive while this tile's
-        # products are computed (a prefetch past the end of X is harmless)
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32,
-                                                            i32]), _PREFETCH)
-        nbytes = builder.mul(d, ir.Constant(intp, align))
-        ahead = builder.gep(Xa.data, [builder.mul(builder.add(start, ir.Constant(
-            intp, 2 * _TILE)), d)])
-        ahead = builder.bitcast(ahead, ir.IntType(8).as_pointer())
-        with cgutils.for_range(builder, builder.udiv(builder.mul(
-                nbytes, ir.Constant(intp, _TILE)), ir.Constant(intp, 64))) as loop:
-            builder.call(prefetch, [builder.gep(ahead, [builder.mul(loop.index, ir.Constant(
-                intp, 64))]), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@overload(_tile_rows, jit_options={"cache": True})
-def _tile_rows_jit(X, start, nr, center, scale, xc, xx):
-    if isinstance(X, types.Array) and X.layout == "C":
-        def impl(X, start, nr, center, scale, xc, xx):
-            _tile_rows_simd(X, start, nr, center, scale, xc, xx)
-        return impl
-
-    def impl(X, start, nr, center, scale, xc, xx):  # any layout: one value at a time
-        d = X.shape[1]
-        zero = center[0] - center[0]
-        for i in range(_TILE):
-            s = zero
-            if i < nr:
-                for f in range(d):
-                    v = (X[start + i, f] - center[f]) * scale
-                    xc[i, f] = v
-                    s += v * v
-            else:
-                for f in range(d):
-                    xc[i, f] = zero
-            xx[i] = s
-    return impl
 
 
 @_jit(contract=True)
