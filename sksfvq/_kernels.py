@@ -11,17 +11,18 @@ bit-identical for any thread count.
 
 The dot products between rows and corners are the bulk of the work. One
 parallel region walks over blocks of ``_BLOCK`` rows; inside a block, rows are
-taken ``_TILE`` at a time and their dot products with all corners are
-accumulated in a small ``(_TILE, k)`` buffer that stays in the L1 cache (the
-inner loop over corners is contiguous, so it is vectorized, and every corner
-value loaded is used ``_TILE`` times). Both sides are shifted by the mean
-corner ``m`` first (``G = (x - m) . (c - m)``): this leaves every distance
-unchanged and removes the precision loss of a large common offset. Distances
-then come from the expanded form ``|x - c|^2 = |x|^2 - 2 x.c + |c|^2``; every
-candidate within a rounding margin of the best one is re-evaluated directly
-as ``|x - c|^2`` so the winner and its distance are exact to working
-precision, and ties go to the lowest index. No buffer grows with the number
-of rows.
+taken ``_TILE`` (= 8) at a time, centred and scaled, and their products with
+all corners are computed by a register-blocked kernel (:mod:`._simd`: 8 rows x
+32 float32 corners held in vector registers over all features, corners
+packed in panels). Both sides are shifted by the mean corner ``m`` first
+(``G = (x - m) . (c - m)``): this leaves every distance unchanged and removes
+the precision loss of a large common offset. Distances then come from the
+expanded form ``|x - c|^2 = |x|^2 - 2 x.c + |c|^2``; every candidate within a
+rounding margin of the best one is re-evaluated directly as ``|x - c|^2`` (in
+float64 lanes for float32 data) so the winner and its distance are exact to
+working precision, and ties go to the lowest index. Small problems take a
+direct-distance kernel instead (:func:`_direct`). No buffer grows with the
+number of rows.
 
 All arithmetic stays in the dtype of the data: constants are passed in (or
 derived from inputs) already typed, because a Python int or float literal
@@ -34,12 +35,10 @@ import numpy as np
 import numba
 from numba import prange
 
+from ._simd import _TILE, _panel, _sq_dist, _tile_nearest, _tile_rows
+
 #: Rows handled together by one thread (one parallel task).
 _BLOCK = 256
-#: Rows whose dot products are accumulated together (hard-wired in _block_dots).
-_TILE = 8
-#: Corners per sweep over a tile (``_TILE x _SPAN`` partial sums stay in L1).
-_SPAN = 512
 #: Below this many multiply-adds a call runs in the calling thread: launching
 #: the parallel region can cost more than the work (milliseconds on a busy
 #: machine). Results are the same either way.
@@ -75,217 +74,29 @@ def _jit(parallel=False, contract=False):
 
 
 # --------------------------------------------------------------------------
-# shared pieces (inlined by numba into the drivers)
+# shared pieces
 # --------------------------------------------------------------------------
 
 
-@_jit(contract=True)
-def _block_dots(X, start, nr, center, scale, CT, xc, Gf, G, xx):
-    """Dot products of one tile of ``_TILE`` (= 8) rows with every corner.
-
-    in: X (n, d); start, nr (<= _TILE) first row and number of rows;
-    center (d,); scale, a power of two; CT (d, kp) centred and scaled corners,
-    transposed, zero-padded to a multiple of 16 columns.
-    out: xc (_TILE, d) centred rows times ``scale`` (zero rows past ``nr``); xx (_TILE,)
-    ``|xc[i]|^2``; the dot products ``xc[i] . CT[:, c]`` in ``Gf[i * _SPAN + c]``
-    when ``kp <= _SPAN``, else in ``G[i, c]`` (Gf is then scratch).
-
-    Gf holds the tile's rows at fixed distances ``_SPAN`` apart: the compiler
-    can then prove that the eight row updates do not overlap and vectorizes
-    the loop over corners; each corner value loaded serves eight rows and
-    each partial sum loaded takes four features. Every dot product is summed
-    over the features in order (multiply-adds fused), whatever the tile.
-    """
-    d = X.shape[1]
-    kp = CT.shape[1]
-    zero = center[0] - center[0]
-    for i in range(_TILE):
-        s = zero
-        if i < nr:
-            for f in range(d):
-                v = (X[start + i, f] - center[f]) * scale
-                xc[i, f] = v
-                s += v * v
-        else:
-            for f in range(d):
-                xc[i, f] = zero
-        xx[i] = s
-    for c0 in range(0, kp, _SPAN):
-        m = min(_SPAN, kp - c0)
-        w0 = CT[0, c0:c0 + m]
-        x0, x1, x2, x3, x4, x5, x6, x7 = (
-            xc[0, 0], xc[1, 0], xc[2, 0], xc[3, 0], xc[4, 0], xc[5, 0], xc[6, 0], xc[7, 0])
-        for c in range(m):
-            a0 = w0[c]
-            Gf[c] = x0 * a0
-            Gf[1 * _SPAN + c] = x1 * a0
-            Gf[2 * _SPAN + c] = x2 * a0
-            Gf[3 * _SPAN + c] = x3 * a0
-            Gf[4 * _SPAN + c] = x4 * a0
-            Gf[5 * _SPAN + c] = x5 * a0
-            Gf[6 * _SPAN + c] = x6 * a0
-            Gf[7 * _SPAN + c] = x7 * a0
-        f = 1
-        while f + 3 < d:  # four features per sweep, summed in feature order
-            w0 = CT[f, c0:c0 + m]
-            w1 = CT[f + 1, c0:c0 + m]
-            w2 = CT[f + 2, c0:c0 + m]
-            w3 = CT[f + 3, c0:c0 + m]
-            x00, x01, x02, x03 = xc[0, f], xc[0, f + 1], xc[0, f + 2], xc[0, f + 3]
-            x10, x11, x12, x13 = xc[1, f], xc[1, f + 1], xc[1, f + 2], xc[1, f + 3]
-            x20, x21, x22, x23 = xc[2, f], xc[2, f + 1], xc[2, f + 2], xc[2, f + 3]
-            x30, x31, x32, x33 = xc[3, f], xc[3, f + 1], xc[3, f + 2], xc[3, f + 3]
-            x40, x41, x42, x43 = xc[4, f], xc[4, f + 1], xc[4, f + 2], xc[4, f + 3]
-            x50, x51, x52, x53 = xc[5, f], xc[5, f + 1], xc[5, f + 2], xc[5, f + 3]
-            x60, x61, x62, x63 = xc[6, f], xc[6, f + 1], xc[6, f + 2], xc[6, f + 3]
-            x70, x71, x72, x73 = xc[7, f], xc[7, f + 1], xc[7, f + 2], xc[7, f + 3]
-            for c in range(m):
-                a0, a1, a2, a3 = w0[c], w1[c], w2[c], w3[c]
-                Gf[c] = Gf[c] + x00 * a0 + x01 * a1 + x02 * a2 + x03 * a3
-                Gf[1 * _SPAN + c] = Gf[1 * _SPAN + c] + x10 * a0 + x11 * a1 + x12 * a2 + x13 * a3
-                Gf[2 * _SPAN + c] = Gf[2 * _SPAN + c] + x20 * a0 + x21 * a1 + x22 * a2 + x23 * a3
-                Gf[3 * _SPAN + c] = Gf[3 * _SPAN + c] + x30 * a0 + x31 * a1 + x32 * a2 + x33 * a3
-                Gf[4 * _SPAN + c] = Gf[4 * _SPAN + c] + x40 * a0 + x41 * a1 + x42 * a2 + x43 * a3
-                Gf[5 * _SPAN + c] = Gf[5 * _SPAN + c] + x50 * a0 + x51 * a1 + x52 * a2 + x53 * a3
-                Gf[6 * _SPAN + c] = Gf[6 * _SPAN + c] + x60 * a0 + x61 * a1 + x62 * a2 + x63 * a3
-                Gf[7 * _SPAN + c] = Gf[7 * _SPAN + c] + x70 * a0 + x71 * a1 + x72 * a2 + x73 * a3
-            f += 4
-        while f < d:
-            w0 = CT[f, c0:c0 + m]
-            x0, x1, x2, x3, x4, x5, x6, x7 = (
-                xc[0, f], xc[1, f], xc[2, f], xc[3, f], xc[4, f], xc[5, f], xc[6, f], xc[7, f])
-            for c in range(m):
-                a0 = w0[c]
-                Gf[c] += x0 * a0
-                Gf[1 * _SPAN + c] += x1 * a0
-                Gf[2 * _SPAN + c] += x2 * a0
-                Gf[3 * _SPAN + c] += x3 * a0
-                Gf[4 * _SPAN + c] += x4 * a0
-                Gf[5 * _SPAN + c] += x5 * a0
-                Gf[6 * _SPAN + c] += x6 * a0
-                Gf[7 * _SPAN + c] += x7 * a0
-            f += 1
-        if kp > _SPAN:  # keep this chunk: the next one reuses Gf
-            for i in range(_TILE):
-                for c in range(m):
-                    G[i, c0 + c] = Gf[i * _SPAN + c]
-
-
-
 @_jit()
-def _row_min_bits(Ai, m, key, kb, kf):
-    """Smallest of ``A[:m]``, read through ``Ai``, the integer view of ``A``.
+def _corner_panels(CT, one):
+    """The corners times -2, packed for :func:`._simd._tile_products`.
 
-    Finite floats compare like their bit patterns once the magnitude bits of
-    negative numbers are flipped (``v ^ ((v >> sh) & msk)``, with ``key =
-    [sh, msk]`` = [31, 2**31 - 1] for float32, [63, 2**63 - 1] for float64),
-    and an integer minimum vectorizes where a float one may not (it would
-    need reordering permission for NaN). ``kb``/``kf``: one-element integer
-    scratch array and its float view, to turn the winner back into a float.
+    in: CT (d, kp) centred, scaled corners, transposed (zero-padded columns).
+    Returns CTp: panels of ``P = _panel(dtype)`` columns stored one after
+    the other (``CTp[b * d + f, i] = -2 CT[f, b * P + i]``, zero past the
+    last column), so that the products kernel reads them in order.
+    Multiplying by -2 is exact.
     """
-    sh = key[0]
-    msk = key[1]
-    b = Ai[0]
-    b = b ^ ((b >> sh) & msk)
-    for c in range(1, m):
-        v = Ai[c]
-        v = v ^ ((v >> sh) & msk)
-        b = v if v < b else b
-    kb[0] = b ^ ((b >> sh) & msk)
-    return kf[0]
-
-
-@_jit()
-def _candidates(A, m, threshold, cand):
-    """Indices ``j < m`` with ``A[j] <= threshold``, increasing, into ``cand``.
-
-    Returns their number. The usual case, exactly one candidate, is found by
-    a vectorized count (no branch per element); only rows with near-ties
-    take the second, branching loop.
-    """
-    count = 0
-    total = 0
-    for j in range(m):
-        hit = A[j] <= threshold
-        count += 1 if hit else 0
-        total += j if hit else 0
-    if count == 1:
-        cand[0] = total
-        return 1
-    count = 0
-    for j in range(m):
-        if A[j] <= threshold:
-            cand[count] = j
-            count += 1
-    return count
-
-
-@_jit()
-def _sq_dist(xc, r, Cc, k):
-    """Direct squared distance between centred row ``xc[r]`` and corner ``k``.
-
-    Four interleaved partial sums (fixed order, so deterministic) instead of
-    one: the additions no longer wait for each other.
-    """
-    d = xc.shape[1]
-    s0 = xc[r, 0] - xc[r, 0]
-    s1 = s0
-    s2 = s0
-    s3 = s0
-    d4 = d - d % 4
-    for f in range(0, d4, 4):
-        v0 = xc[r, f] - Cc[k, f]
-        v1 = xc[r, f + 1] - Cc[k, f + 1]
-        v2 = xc[r, f + 2] - Cc[k, f + 2]
-        v3 = xc[r, f + 3] - Cc[k, f + 3]
-        s0 += v0 * v0
-        s1 += v1 * v1
-        s2 += v2 * v2
-        s3 += v3 * v3
-    for f in range(d4, d):
-        v0 = xc[r, f] - Cc[k, f]
-        s0 += v0 * v0
-    return (s0 + s1) + (s2 + s3)
-
-
-@_jit()
-def _segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one):
-    """Exact projection of centred row ``xc[r]`` onto segment ``j``.
-
-    Returns (squared distance, lambda in [0, 1]). Sums as in :func:`_sq_dist`.
-    """
-    d = xc.shape[1]
-    d4 = d - d % 4
-    a0 = zero
-    a1 = zero
-    a2 = zero
-    a3 = zero
-    for f in range(0, d4, 4):
-        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-        a1 += (xc[r, f + 1] - Cc[j, f + 1]) * Dseg[j, f + 1]
-        a2 += (xc[r, f + 2] - Cc[j, f + 2]) * Dseg[j, f + 2]
-        a3 += (xc[r, f + 3] - Cc[j, f + 3]) * Dseg[j, f + 3]
-    for f in range(d4, d):
-        a0 += (xc[r, f] - Cc[j, f]) * Dseg[j, f]
-    lam = ((a0 + a1) + (a2 + a3)) * inv_dd[j]
-    lam = min(max(lam, zero), one)
-    s0 = zero
-    s1 = zero
-    s2 = zero
-    s3 = zero
-    for f in range(0, d4, 4):
-        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-        v1 = xc[r, f + 1] - Cc[j, f + 1] - lam * Dseg[j, f + 1]
-        v2 = xc[r, f + 2] - Cc[j, f + 2] - lam * Dseg[j, f + 2]
-        v3 = xc[r, f + 3] - Cc[j, f + 3] - lam * Dseg[j, f + 3]
-        s0 += v0 * v0
-        s1 += v1 * v1
-        s2 += v2 * v2
-        s3 += v3 * v3
-    for f in range(d4, d):
-        v0 = xc[r, f] - Cc[j, f] - lam * Dseg[j, f]
-        s0 += v0 * v0
-    return (s0 + s1) + (s2 + s3), lam
+    d, kp = CT.shape
+    two = one + one
+    P = _panel(CT.dtype)
+    nb = (kp + P - 1) // P
+    CTp = np.zeros((nb * d, P), dtype=CT.dtype)
+    for f in range(d):
+        for c in range(kp):
+            CTp[(c // P) * d + f, c % P] = CT[f, c] * -two
+    return CTp
 
 
 # --------------------------------------------------------------------------
@@ -312,6 +123,7 @@ def _nearest_block_direct(X, b, center, scale, inv2, Cc, one, labels, dist2):
     stop = min(start + _BLOCK, n)
     zero = one - one
     rows = min(_BLOCK, max(16, _DIRECT_FLOATS // d))
+    nbad = 0
     xt = np.empty((d, rows), dtype=Cc.dtype)
     s = np.empty(rows, dtype=Cc.dtype)
     best = np.empty(rows, dtype=Cc.dtype)
@@ -354,8 +166,12 @@ def _nearest_block_direct(X, b, center, scale, inv2, Cc, one, labels, dist2):
                 best[i] = v if better else best[i]
                 idx[i] = ci if better else idx[i]
         for i in range(m):
+            ok = idx[i] >= 0
+            v = best[i] * inv2 if ok else zero
             labels[r0 + i] = idx[i]
-            dist2[r0 + i] = best[i] * inv2 if idx[i] >= 0 else zero
+            dist2[r0 + i] = v
+            nbad += 0 if ok and v - v == zero else 1
+    return nbad
 
 
 @_jit()
@@ -371,49 +187,83 @@ def _direct(k, d):
 
 
 @_jit()
-def _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels,
+def _nearest_constants(CT, cc, one):
+    """Corners packed for the products kernel, and their padded squared norms.
+
+    Returns CTp (:func:`_corner_panels`) and ccp: cc, then NaN up to the
+    packed columns (a padding corner is never a candidate). Empty arrays
+    when the direct kernel serves the problem (:func:`_direct`).
+    """
+    d, kp = CT.shape
+    k = cc.shape[0]
+    P = _panel(CT.dtype)
+    if _direct(k, d):
+        return np.zeros((0, P), dtype=CT.dtype), np.zeros(0, dtype=CT.dtype)
+    CTp = _corner_panels(CT, one)
+    ccp = np.full((CTp.shape[0] // d) * P, np.nan, dtype=CT.dtype)
+    ccp[:k] = cc
+    return CTp, ccp
+
+
+@_jit(contract=True)
+def _nearest_block(X, b, center, scale, inv2, Cc, CTp, ccp, cmax, mscale, one, key, labels,
                    dist2):
-    """:func:`nearest_corner` for the rows of block ``b`` (``_BLOCK`` rows)."""
+    """:func:`nearest_corner` for the rows of block ``b`` (``_BLOCK`` rows).
+
+    Returns the number of rows that need the driver's attention: label -1
+    or a distance that is not finite.
+
+    Per tile of rows: the rows centred and scaled (:func:`._simd._tile_rows`),
+    then every row's expanded distances, threshold and first and last
+    candidate at once (:func:`._simd._tile_nearest`), then each row's
+    candidates directly (:func:`._simd._sq_dist`, compared in float64),
+    usually one. The work
+    per row is written out here rather than in jitted helpers (numba would
+    call them, passing every array field and refcounting row views).
+    """
     n, d = X.shape
     k = Cc.shape[0]
-    kp = CT.shape[1]
     if _direct(k, d):
-        _nearest_block_direct(X, b, center, scale, inv2, Cc, one, labels, dist2)
-        return
+        return _nearest_block_direct(X, b, center, scale, inv2, Cc, one, labels, dist2)
     zero = one - one
-    two = one + one
     start = b * _BLOCK
     stop = min(start + _BLOCK, n)
     xc = np.empty((_TILE, d), dtype=Cc.dtype)
     xx = np.empty(_TILE, dtype=Cc.dtype)
-    Gf = np.empty(_TILE * _SPAN, dtype=Cc.dtype)
-    if kp <= _SPAN:
-        G = Gf.reshape((_TILE, _SPAN))
-    else:
-        G = np.empty((_TILE, kp), dtype=Cc.dtype)
-    A = np.empty(k, dtype=Cc.dtype)
-    Ai = A.view(key.dtype)
-    kb = np.empty(1, dtype=key.dtype)
-    kf = kb.view(Cc.dtype)
-    cand = np.empty(k, dtype=np.intp)
+    A = np.empty((_TILE, ccp.shape[0]), dtype=Cc.dtype)
+    thr = np.empty(_TILE, dtype=Cc.dtype)
+    first = np.empty(_TILE, dtype=key.dtype)
+    last = np.empty(_TILE, dtype=key.dtype)
+    nbad = 0
     for t0 in range(start, stop, _TILE):
         nr = min(_TILE, stop - t0)
-        _block_dots(X, t0, nr, center, scale, CT, xc, Gf, G, xx)
+        _tile_rows(X, t0, nr, center, scale, xc, xx)
+        _tile_nearest(xc, xx, CTp, ccp, mscale, cmax, A, thr, first, last)
         for r in range(nr):
-            g = G[r]
-            for c in range(k):
-                A[c] = cc[c] - two * g[c]
-            threshold = _row_min_bits(Ai, k, key, kb, kf) + mscale * (xx[r] + cmax)
-            bi = -1
-            bd = zero
-            for q in range(_candidates(A, k, threshold, cand)):
-                c = cand[q]
-                v = _sq_dist(xc, r, Cc, c)
-                if bi < 0 or v < bd:
-                    bi = c
-                    bd = v
-            labels[t0 + r] = bi  # -1: not finite, no candidate compared
-            dist2[t0 + r] = bd * inv2
+            lo = first[r]
+            hi = last[r]
+            i = t0 + r
+            if hi < 0:  # not finite: no candidate
+                labels[i] = -1
+                dist2[i] = zero
+                nbad += 1
+                continue
+            # every candidate again, directly, in increasing order; ties: the lower
+            bi = lo
+            bd = _sq_dist(xc, r, Cc, lo)
+            if hi > lo:
+                threshold = thr[r]
+                for j in range(lo + 1, hi + 1):
+                    if A[r, j] <= threshold:
+                        v = _sq_dist(xc, r, Cc, j)
+                        if v < bd:
+                            bi = j
+                            bd = v
+            labels[i] = bi
+            dist2[i] = bd * inv2  # rounded once to the dtype of X (inv2: a power of two)
+            v = dist2[i]
+            nbad += 0 if v - v == zero else 1  # inf or NaN
+    return nbad
 
 
 @_jit(parallel=True)
@@ -424,28 +274,36 @@ def nearest_corner(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, l
     (d, kp) contiguous, zero-padded to kp = a multiple of 16 columns; cc (k,)
     squared norms of Cc; cmax = max(cc);
     mscale = 8 (d + 2) eps, the relative rounding margin of the expanded
-    form; ``one`` = 1 (all scalars in the dtype of X); key: see
-    :func:`_row_min_bits`.
+    form; ``one`` = 1 (all scalars in the dtype of X); key: an integer
+    array as wide as the dtype of X (its dtype is that of the candidate
+    indices in vector lanes).
     scale (power of two) and inv2 = 1 / scale^2: Cc, CT, cc are scaled, the
     distances are scaled back on output.
     out: labels (n,) intp; dist2 (n,) squared distances (dtype of X).
     A row whose distances are not finite gets label -1.
+    Returns the number of rows with label -1 or a distance that is not
+    finite (0: nothing for the driver to redo).
     """
+    CTp, ccp = _nearest_constants(CT, cc, one)
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    nbad = 0
     for b in prange(nblocks):
-        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key,
-                       labels, dist2)
+        nbad += _nearest_block(X, b, center, scale, inv2, Cc, CTp, ccp, cmax, mscale, one, key,
+                               labels, dist2)
+    return nbad
 
 
 @_jit()
 def nearest_corner_serial(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels,
                           dist2):
     """:func:`nearest_corner` in the calling thread (no parallel launch)."""
+    CTp, ccp = _nearest_constants(CT, cc, one)
     nblocks = (X.shape[0] + _BLOCK - 1) // _BLOCK
+    nbad = 0
     for b in range(nblocks):
-        _nearest_block(X, b, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key,
-                       labels, dist2)
-
+        nbad += _nearest_block(X, b, center, scale, inv2, Cc, CTp, ccp, cmax, mscale, one, key,
+                               labels, dist2)
+    return nbad
 
 
 # --------------------------------------------------------------------------
@@ -547,8 +405,8 @@ def assign_corners(X, C):
     labels = np.empty(X.shape[0], dtype=np.intp)
     dist2 = np.empty(X.shape[0], dtype=X.dtype)
     kernel = nearest_corner_serial if _serial(*X.shape[:1], *C.shape) else nearest_corner
-    kernel(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels, dist2)
-    bad = _failed(X, labels, dist2)
+    nbad = kernel(X, center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key, labels, dist2)
+    bad = _failed(X, labels, dist2) if nbad else None
     if bad is not None:
         if X.dtype == np.float32:
             lab64, d64 = assign_corners(X[bad].astype(np.float64), C.astype(np.float64))

@@ -42,7 +42,7 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._kernels import _as_float, _centred, _failed, _jit, _serial
+from ._kernels import _as_float, _centred, _corner_panels, _failed, _jit, _serial
 from ._simd import (  # noqa: F401 (the tile kernels are tested through this module too)
     _TILE, _feature_sum, _hreduce, _panel, _tile_products, _tile_products_py,
     _tile_products_simd, _tile_rows, _tile_rows_simd)
@@ -360,17 +360,11 @@ def _segment_constants(CT, cc, cd, dd, inv_dd, one, key):
     ``key`` (same width as the data); all of length nsp (idx: nsp + 2), nsp =
     k - 1 rounded up to ``_LANES``.
     """
-    d, kp = CT.shape
     nseg = cd.shape[0]
     nsp = (nseg + _LANES - 1) // _LANES * _LANES
     two = one + one
     half = one / two
-    P = _panel(CT.dtype)
-    nb = (kp + P - 1) // P
-    CTp = np.zeros((nb * d, P), dtype=CT.dtype)
-    for f in range(d):
-        for c in range(kp):
-            CTp[(c // P) * d + f, c % P] = CT[f, c] * -two
+    CTp = _corner_panels(CT, one)
     ccp = np.full(nsp, np.nan, dtype=CT.dtype)
     cd2 = np.zeros(nsp, dtype=CT.dtype)
     ddp = np.zeros(nsp, dtype=CT.dtype)

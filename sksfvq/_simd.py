@@ -376,3 +376,198 @@ def _tile_rows_jit(X, start, nr, center, scale, xc, xx):
     return impl
 
 
+
+# --------------------------------------------------------------------------
+# the nearest corner of every row of a tile
+# --------------------------------------------------------------------------
+
+
+def _tile_nearest_py(xc, xx, CTp, ccp, mscale, cmax, A, thr, first, last):
+    """Expanded distances of the tile's rows to every corner, and the candidates.
+
+    in: xc (_TILE, d) centred, scaled rows; xx (_TILE,) their squared norms;
+    CTp the corners times -2 packed in panels (:func:`_panel`); ccp (ncol,)
+    the corners' squared norms, NaN past the last corner (ncol = the packed
+    columns); mscale, cmax: the rounding margin is mscale (|x|^2 + cmax).
+    out: A (_TILE, ncol) ``|c|^2 - 2 x.c`` (the squared distances minus
+    |x|^2; NaN for the padding); thr (_TILE,) the smallest one plus the
+    margin; first, last (_TILE,) the first and last corner with A <= thr
+    (ncol and -1 if none: so for every row whose distances are not finite).
+    Plain Python version (used when numba's JIT is disabled); compiled code
+    uses :func:`_tile_nearest_simd`.
+    """
+    ncol = ccp.shape[0]
+    _tile_products_py(xc, CTp, A)
+    for r in range(A.shape[0]):
+        v = A[r, :ncol] + ccp
+        A[r, :ncol] = v
+        finite = v[~np.isnan(v)]
+        m = finite.min() if finite.size else np.inf
+        thr[r] = m + mscale * (xx[r] + cmax)
+        hits = np.flatnonzero(v <= thr[r])
+        first[r] = hits[0] if hits.size else ncol
+        last[r] = hits[-1] if hits.size else -1
+
+
+@intrinsic
+def _tile_nearest_simd(typingctx, xc, xx, CTp, ccp, mscale, cmax, A, thr, first, last):
+    """:func:`_tile_nearest_py` for all rows of the tile at once (compiled code only).
+
+    The products are those of :func:`_tile_products_simd`, but each panel's
+    sums, still in registers, get the corners' squared norms added, are
+    stored once into A and update each row's running minimum in vector
+    lanes (a float minimum: a NaN never replaces a number). A second loop
+    over A finds each row's first and last candidate in integer lanes as
+    wide as the data. Inlined into the caller.
+    """
+    arrs2 = (xc, CTp, A)
+    arrs1 = (xx, ccp, thr)
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" for a in arrs2):
+        return None
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+               for a in arrs1 + (first, last)):
+        return None
+    dt = xc.dtype
+    if not isinstance(dt, types.Float) or any(a.dtype != dt for a in arrs2 + arrs1):
+        return None
+    ity = types.int32 if dt.bitwidth == 32 else types.int64
+    if first.dtype != ity or last.dtype != ity or mscale != dt or cmax != dt:
+        return None
+    sig = types.none(xc, xx, CTp, ccp, mscale, cmax, A, thr, first, last)
+
+    def codegen(context, builder, signature, args):
+        ta = signature.args
+        xa, xxa, ca, cca = (context.make_array(t)(context, builder, v)
+                            for t, v in zip(ta[:4], args[:4]))
+        ms_v, cmax_v = args[4:6]
+        Aa, thra, fa, la = (context.make_array(t)(context, builder, v)
+                            for t, v in zip(ta[6:], args[6:]))
+        intp = context.get_value_type(types.intp)
+        fty = context.get_value_type(dt)
+        ilty = context.get_value_type(ity)
+        vty, width, align = _vector(context, dt)
+        ivty = ir.VectorType(ilty, width)
+        fmuladd1 = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(fty, [fty, fty, fty]), f"llvm.fmuladd.f{dt.bitwidth}")
+        ac = builder.extract_value(Aa.shape, 1)
+        ncol = builder.extract_value(cca.shape, 0)
+        rows = range(_TILE)
+        best = [cgutils.alloca_once_value(builder, _splat(builder, ir.Constant(
+            fty, float("inf")), width)) for _ in rows]
+
+        def epilogue(cstart, sums):
+            for v in range(2):
+                col = builder.add(cstart, ir.Constant(intp, v * width))
+                cc = builder.load(_vptr(builder, cca.data, col, vty), align=align)
+                for r in rows:
+                    a = builder.fadd(sums[2 * r + v], cc)
+                    off = builder.add(builder.mul(ir.Constant(intp, r), ac), col)
+                    builder.store(a, _vptr(builder, Aa.data, off, vty), align=align)
+                    b = builder.load(best[r])
+                    builder.store(builder.select(builder.fcmp_ordered("<", a, b), a, b), best[r])
+
+        _emit_tile_products(context, builder, dt, xa, ca, epilogue)
+        thrs = []
+        for r in rows:
+            m = _hreduce(builder, builder.load(best[r]), width, "<", fcmp=True)
+            xr = builder.load(builder.gep(xxa.data, [ir.Constant(intp, r)]))
+            t = builder.call(fmuladd1, [ms_v, builder.fadd(xr, cmax_v), m])
+            builder.store(t, builder.gep(thra.data, [ir.Constant(intp, r)]))
+            thrs.append(_splat(builder, t, width))
+        ncol_i = builder.trunc(ncol, ilty) if ilty.width < 64 else ncol
+        los = [cgutils.alloca_once_value(builder, _splat(builder, ncol_i, width)) for _ in rows]
+        his = [cgutils.alloca_once_value(builder, ir.Constant(ivty, [-1] * width)) for _ in rows]
+        iota = ir.Constant(ivty, list(range(width)))
+        wconst = ir.Constant(intp, width)
+        with cgutils.for_range(builder, builder.udiv(ncol, wconst)) as loop:
+            j = builder.mul(loop.index, wconst)
+            jv = builder.add(_splat(builder, builder.trunc(j, ilty) if ilty.width < 64 else j,
+                                    width), iota)
+            for r in rows:
+                off = builder.add(builder.mul(ir.Constant(intp, r), ac), j)
+                a = builder.load(_vptr(builder, Aa.data, off, vty), align=align)
+                hit = builder.fcmp_ordered("<=", a, thrs[r])
+                lo = builder.load(los[r])
+                hi = builder.load(his[r])
+                builder.store(builder.select(hit, builder.select(
+                    builder.icmp_signed("<", jv, lo), jv, lo), lo), los[r])
+                builder.store(builder.select(hit, builder.select(
+                    builder.icmp_signed(">", jv, hi), jv, hi), hi), his[r])
+        for r in rows:
+            builder.store(_hreduce(builder, builder.load(los[r]), width, "<"),
+                          builder.gep(fa.data, [ir.Constant(intp, r)]))
+            builder.store(_hreduce(builder, builder.load(his[r]), width, ">"),
+                          builder.gep(la.data, [ir.Constant(intp, r)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: what the kernels call: the whole-tile version, or plain Python without the JIT
+_tile_nearest = _tile_nearest_py if numba.config.DISABLE_JIT else _tile_nearest_simd
+
+
+def _sq_dist_py(xc, r, Cc, j):
+    """Squared distance between centred row ``xc[r]`` and corner ``Cc[j]``, in float64.
+
+    Computed from the coordinates in float64 (float32 data is widened), so
+    that the caller can compare candidates as in float64 before rounding the
+    winner's distance once to the dtype of the data. Plain Python version
+    (used when numba's JIT is disabled); compiled code uses
+    :func:`_sq_dist_simd`.
+    """
+    e = xc[r].astype(np.float64) - Cc[j]
+    return float(e @ e)
+
+
+@intrinsic
+def _sq_dist_simd(typingctx, xc, r, Cc, j):
+    """:func:`_sq_dist_py` in vector lanes (compiled code only).
+
+    A fixed-order sum (:func:`_feature_sum`) of plain float64 products (no
+    fused multiply-add, so the same on every machine); float32 data is
+    widened after loading (the differences and squares are then exact), so
+    two corners whose distances differ by less than float32 resolves are
+    still told apart. Inlined into the caller.
+    """
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" for a in (xc, Cc)):
+        return None
+    dt = xc.dtype
+    if not isinstance(dt, types.Float) or Cc.dtype != dt:
+        return None
+    sig = types.float64(xc, r, Cc, j)
+
+    def codegen(context, builder, signature, args):
+        ta = signature.args
+        xa = context.make_array(ta[0])(context, builder, args[0])
+        ca = context.make_array(ta[2])(context, builder, args[2])
+        vty, width, align = _vector(context, dt)
+        wty = ir.DoubleType()
+        wvty = ir.VectorType(wty, width)
+        narrow = dt.bitwidth == 32
+        r64 = context.cast(builder, args[1], ta[1], types.intp)
+        j64 = context.cast(builder, args[3], ta[3], types.intp)
+        d = builder.extract_value(xa.shape, 1)
+        xrow = builder.gep(xa.data, [builder.mul(r64, d)])
+        crow = builder.gep(ca.data, [builder.mul(j64, builder.extract_value(ca.shape, 1))])
+
+        def term(off, vec):
+            if vec:
+                x = builder.load(_vptr(builder, xrow, off, vty), align=align)
+                c = builder.load(_vptr(builder, crow, off, vty), align=align)
+            else:
+                x = builder.load(builder.gep(xrow, [off]))
+                c = builder.load(builder.gep(crow, [off]))
+            if narrow:
+                x = builder.fpext(x, wvty if vec else wty)
+                c = builder.fpext(c, wvty if vec else wty)
+            e = builder.fsub(x, c)
+            return builder.fmul(e, e)
+
+        return _feature_sum(builder, d, width, wvty, term)
+
+    return sig, codegen
+
+
+#: what the kernels call: the vector version, or plain Python without the JIT
+_sq_dist = _sq_dist_py if numba.config.DISABLE_JIT else _sq_dist_simd

@@ -2,8 +2,8 @@
 
 The drivers pick a serial or a parallel kernel by problem size, and the
 kernels have special paths: row tiles of 8 with a remainder, corners padded
-to whole vectors, more corners than one sweep holds (``_SPAN``), features
-taken four at a time with a remainder, the power-of-two working scale. Small
+to whole panels of vectors, features in vector lanes with a remainder, the
+power-of-two working scale. Small
 test problems would only ever reach the serial kernel through the drivers,
 (the nearest corner also has a direct-distance path for small problems),
 so these tests call both kernels directly and compare them with a float64
@@ -21,13 +21,13 @@ SHAPES = [  # (n, k, d): remainders of every tile size
     (13, 3, 2),
     (257, 17, 5),
     (300, 40, 4),
-    (61, 530, 9),  # more corners than one sweep (_SPAN = 512)
+    (61, 530, 9),  # many corners (17 panels of 32 float32 corners)
     (40, 1030, 3),
     # the nearest-corner kernel computes distances directly for small problems
     # (row chunks of 4096 // d rows) and from dot products beyond: both paths
     (300, 20, 60),  # direct, 68-row chunks with a remainder
     (257, 200, 20),  # dot products
-    (61, 530, 40),  # dot products, more corners than one sweep
+    (61, 530, 40),  # dot products, many panels
     (90, 40, 70),  # dot products, few corners, many features
 ]
 
