@@ -25,7 +25,7 @@ SHAPES = [  # (n, k, d): remainders of every tile size
     (40, 1030, 3),
     # the nearest-corner kernel computes distances directly for small problems
     # (row chunks of 4096 // d rows) and from dot products beyond: both paths
-    (300, 20, 60),  # direct, 68-row chunks with a remainder
+    (300, 16, 60),  # direct, 68-row chunks with a remainder
     (257, 200, 20),  # dot products
     (61, 530, 40),  # dot products, many panels
     (90, 40, 70),  # dot products, few corners, many features
