@@ -278,7 +278,6 @@ def _tile_pass_simd(typingctx, G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, t
         ac = builder.extract_value(Aa.shape, 1)
         wconst = ir.Constant(intp, width)
         nvec = builder.udiv(nsp, wconst)
-        zero = ir.Constant(fty, 0.0)
         vzero = ir.Constant(vty, [0.0] * width)
         vone = splat(one_v)
         rows = range(_TILE)

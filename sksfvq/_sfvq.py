@@ -1,6 +1,5 @@
 """SpaceFillingVQ: the scikit-learn estimator (validation and orchestration)."""
 
-import importlib
 import warnings
 from numbers import Integral, Real
 
@@ -14,7 +13,6 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from threadpoolctl import ThreadpoolController
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -26,73 +24,8 @@ from sklearn.utils.validation import (
 from . import _init
 
 
-class _OnFirstUse:
-    """A module of this package imported when one of its names is first used.
-
-    The Numba-backed modules load here lazily: ``import sksfvq`` then costs
-    about what scikit-learn costs (importing numba and registering the
-    kernels adds ~0.2 s, paid by the first fit or transform instead).
-    """
-
-    def __init__(self, name):
-        self._name = name
-
-    def __getattr__(self, attr):
-        return getattr(importlib.import_module(f"{__package__}.{self._name}"), attr)
-
-
-_kernels = _OnFirstUse("_kernels")
-_project = _OnFirstUse("_project")
-_train = _OnFirstUse("_train")
-_train_kernels = _OnFirstUse("_train_kernels")
-
-_BLAS = []
-
-
-def _one_blas_thread():
-    """Context limiting BLAS to one thread (its controller is built once:
-    finding the libraries costs ~3 ms, more than a small fit)."""
-    if not _BLAS:
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
-
-
-#: names of ``_train.TRAINERS`` (kept here so that validation needs no import)
-ALGORITHMS = ("lloyd", "sgd")
-
-
-#: rows per kernel call in predict/transform/score: memory stays bounded for any N
-_CHUNK_ROWS = 1 << 20
-
-
-def _nearest(X, C):
-    """(labels, squared distances in float64) to the nearest corner, chunked."""
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    dist2 = np.empty(n, dtype=np.float64)
-    for start in range(0, max(n, 1), _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        labels[start:stop], dist2[start:stop] = _kernels.assign_corners64(X[start:stop], C)
-    return labels, dist2
-
-
-def _training_weights(sample_weight, X):
-    """Checked, non-negative float64 training weights with at least one non-zero."""
-    w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-    if not w.any():
-        raise ValueError("Sample weights must contain at least one non-zero number "
-                         "(all sample weights are zero).")
-    return np.ascontiguousarray(w)
-
-
-def _positions(X, C):
-    """Exact curve positions of the rows of X, chunked."""
-    n = X.shape[0]
-    pos = np.empty(n, dtype=X.dtype)
-    for start in range(0, max(n, 1), _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        pos[start:stop] = _project.project(X[start:stop], C)[0]
-    return pos
+from ._engine import (ALGORITHMS, _kernels, _project, _train, _train_kernels,
+                      one_blas_thread, nearest, positions, training_weights)
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -284,7 +217,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}: a curve "
                 "needs at least as many rows as corners."
             )
-        return X, _training_weights(sample_weight, X)
+        return X, training_weights(sample_weight, X)
 
     def _initial_corners(self, X):
         """``init`` as an array (checked) or the name of an initialisation."""
@@ -345,10 +278,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             options["n_init"] = 1
         # numba threads run the kernels; BLAS calls in between stay single-threaded
         # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
-        with _kernels.kernel_threads(self.n_jobs), _one_blas_thread():
+        with _kernels.kernel_threads(self.n_jobs), one_blas_thread():
             result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
             self._set_corners(result.corners, X.dtype)
-            labels, dist2 = _nearest(X, self.cluster_centers_)
+            labels, dist2 = nearest(X, self.cluster_centers_)
         self.labels_ = labels
         self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ = int(result.n_iter)
@@ -386,13 +319,13 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             self._fit(X, w)
             return self
         X = self._check_X(X)
-        w = _training_weights(sample_weight, X)
+        w = training_weights(sample_weight, X)
         with _kernels.kernel_threads(self.n_jobs):
             C, self._stream_mass, self._stream_sums = _train.refine_online(
                 X, w, self.cluster_centers_.astype(np.float64), self._stream_mass,
                 self._stream_sums, self._stream_smoothness)
             self.cluster_centers_ = np.ascontiguousarray(C, dtype=X.dtype)
-            labels, dist2 = _nearest(X, self.cluster_centers_)
+            labels, dist2 = nearest(X, self.cluster_centers_)
         self.labels_ = labels
         self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ += 1
@@ -436,7 +369,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """
         X = self._check_X(X)
         with _kernels.kernel_threads(self.n_jobs):
-            labels, _ = _nearest(X, self.cluster_centers_)
+            labels, _ = nearest(X, self.cluster_centers_)
         return labels
 
     def transform(self, X):
@@ -453,7 +386,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """
         X = self._check_X(X)
         with _kernels.kernel_threads(self.n_jobs):
-            pos = _positions(X, self.cluster_centers_)
+            pos = positions(X, self.cluster_centers_)
         return pos[:, None]
 
     def inverse_transform(self, X):
@@ -504,7 +437,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         X = self._check_X(X)
         w = _check_sample_weight(sample_weight, X, dtype=np.float64)
         with _kernels.kernel_threads(self.n_jobs):
-            _, dist2 = _nearest(X, self.cluster_centers_)
+            _, dist2 = nearest(X, self.cluster_centers_)
         return -float(np.sum(w * dist2))
 
     @property

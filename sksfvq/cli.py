@@ -331,7 +331,6 @@ def _compare_plot(X, fits, out):
 
 
 def _demo(args):
-    import numpy as np
     from sklearn.cluster import KMeans
 
     from . import SpaceFillingVQ, metrics
