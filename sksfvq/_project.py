@@ -25,14 +25,14 @@ the coordinates (:func:`_segment_exact_simd`), so the projection and its
 distance are exact to working precision, with ties to the lowest segment.
 No buffer grows with the number of rows.
 
-The inner kernels are written in LLVM IR (numba intrinsics, inlined where
-they are called; those shared with the nearest corner, the rows of a tile
-and their products with the corners, are in :mod:`._simd`) because numba's loop vectorizer alone could not keep
-the dot products in registers, share the segment constants between rows or
-vectorize a fixed-order sum; each has a plain Python twin (``*_py``) that
-the kernels use when numba's JIT is disabled and that the tests compare
-with. All summation orders are fixed, so results do not depend on the
-number of threads.
+The inner kernels are written in LLVM IR (numba intrinsics, inlined where they
+are called; those shared with the nearest corner, the rows of a tile and their
+products with the corners, are in :mod:`._simd`) because numba's loop
+vectorizer alone could not keep the dot products in registers, share the
+segment constants between rows or vectorize a fixed-order sum; each has a
+plain Python twin (``*_py``) that the kernels use when numba's JIT is disabled
+and that the tests compare with. All summation orders are fixed, so results do
+not depend on the number of threads.
 """
 
 import numba
@@ -44,8 +44,8 @@ from numba.extending import intrinsic
 
 from ._kernels import _as_float, _centred, _corner_panels, _failed, _jit, _serial
 from ._simd import (  # noqa: F401 (the tile kernels are tested through this module too)
-    _TILE, _feature_sum, _hreduce, _panel, _tile_products, _tile_products_py,
-    _tile_products_simd, _tile_rows, _tile_rows_simd)
+    _TILE, _candidate_range_py, _feature_sum, _hreduce, _panel, _tile_products,
+    _tile_products_py, _tile_products_simd, _tile_rows, _tile_rows_simd)
 
 #: Rows handled together by one thread (one parallel task).
 _BLOCK = 256
@@ -198,12 +198,7 @@ def _tile_pass_py(G, xx, ccp, cd2, ddp, ih, mscale, cmax, one, A, thr, first, la
         lam = np.minimum(np.maximum(u * ih, zero), one)
         v = ccp + h - lam * (u - lam * ddp)
         A[r] = v
-        finite = v[~np.isnan(v)]
-        m = finite.min() if finite.size else np.inf
-        thr[r] = m + mscale * (xx[r] + cmax)
-        hits = np.flatnonzero(v <= thr[r])
-        first[r] = hits[0] if hits.size else nsp
-        last[r] = hits[-1] if hits.size else -1
+        thr[r], first[r], last[r] = _candidate_range_py(v, mscale * (xx[r] + cmax))
 
 
 @intrinsic
@@ -539,6 +534,22 @@ def points_on_curve_serial(pos, C, out):
         _points_block(pos, C, b, out)
 
 
+def projection_args(C):
+    """The inputs of :func:`project_to_curve` derived from the corners C (k >= 2).
+
+    (center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale,
+    one, key): :func:`._kernels._centred` plus the segment vectors and their
+    constants, 1/|d_j|^2 being 0 for zero-length segments.
+    """
+    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = _centred(C)
+    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
+    dd = np.einsum("ij,ij->i", Dseg, Dseg)
+    cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
+    inv_dd = np.zeros_like(dd)
+    np.divide(one, dd, out=inv_dd, where=dd > 0)
+    return center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key
+
+
 def project(X, C):
     """(positions, segments, squared distances) of the exact projection of X onto the curve.
 
@@ -555,16 +566,9 @@ def project(X, C):
         pos[:] = 0
         dist2 = np.sum((X - C[0]) ** 2, axis=1).astype(X.dtype, copy=False)
         return pos, seg, dist2
-    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = _centred(C)
-    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
-    dd = np.einsum("ij,ij->i", Dseg, Dseg)
-    cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
-    inv_dd = np.zeros_like(dd)
-    np.divide(one, dd, out=inv_dd, where=dd > 0)
     dist2 = np.empty(n, dtype=X.dtype)
     kernel = project_to_curve_serial if _serial(n, *C.shape) else project_to_curve
-    nbad = kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
-                  key, pos, seg, dist2)
+    nbad = kernel(X, *projection_args(C), pos, seg, dist2)
     bad = _failed(X, seg, pos, dist2) if nbad else None
     if bad is not None:
         if X.dtype == np.float32:

@@ -401,12 +401,20 @@ def _tile_nearest_py(xc, xx, CTp, ccp, mscale, cmax, A, thr, first, last):
     for r in range(A.shape[0]):
         v = A[r, :ncol] + ccp
         A[r, :ncol] = v
-        finite = v[~np.isnan(v)]
-        m = finite.min() if finite.size else np.inf
-        thr[r] = m + mscale * (xx[r] + cmax)
-        hits = np.flatnonzero(v <= thr[r])
-        first[r] = hits[0] if hits.size else ncol
-        last[r] = hits[-1] if hits.size else -1
+        thr[r], first[r], last[r] = _candidate_range_py(v, mscale * (xx[r] + cmax))
+
+
+def _candidate_range_py(v, margin):
+    """(threshold, first, last) of one row's expanded distances ``v`` (NaN: padding).
+
+    The threshold is the smallest non-NaN value plus ``margin``; first and
+    last are the first and last index with ``v <= threshold`` (len(v) and -1
+    if none). Shared by the plain Python twins of the tile kernels.
+    """
+    finite = v[~np.isnan(v)]
+    thr = (finite.min() if finite.size else np.inf) + margin
+    hits = np.flatnonzero(v <= thr)
+    return thr, (hits[0] if hits.size else len(v)), (hits[-1] if hits.size else -1)
 
 
 @intrinsic

@@ -156,9 +156,9 @@ def _row_dist2(XT, r, out):
 def kmeans_pp_rows(XT, w, u0, U, centers):
     """Greedy weighted k-means++: the rows chosen as the k starting centres.
 
-    in: XT (d, n) float64, the rows feature-major; w (n,) float64 weights; u0 uniform in [0, 1) for the
-    first centre; U (k - 1, t) uniforms for the t candidates of every later
-    step. out: centers (k,) row indices.
+    in: XT (d, n) float64, the rows feature-major; w (n,) float64 weights;
+    u0 uniform in [0, 1) for the first centre; U (k - 1, t) uniforms for
+    the t candidates of every later step. out: centers (k,) row indices.
     Every step draws t candidate rows with probability proportional to
     ``w * d2`` (``d2``: squared distance to the nearest chosen centre), by
     inverting the cumulative sum, and keeps the candidate that lowers the

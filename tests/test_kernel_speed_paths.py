@@ -48,17 +48,10 @@ def _run_nearest(kernel, X, C):
 
 
 def _run_project(kernel, X, C):
-    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = K._centred(C)
-    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
-    dd = np.einsum("ij,ij->i", Dseg, Dseg)
-    cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
-    inv_dd = np.zeros_like(dd)
-    np.divide(one, dd, out=inv_dd, where=dd > 0)
     pos = np.empty(len(X), dtype=X.dtype)
     seg = np.empty(len(X), dtype=np.intp)
     dist2 = np.empty(len(X), dtype=X.dtype)
-    kernel(X, center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key,
-           pos, seg, dist2)
+    kernel(X, *P.projection_args(C), pos, seg, dist2)
     return pos, seg, dist2
 
 

@@ -14,21 +14,10 @@ also compared one by one with their plain Python twins and float64.
 import numpy as np
 import pytest
 
-from sksfvq import _kernels as K
 from sksfvq import _project as P
 
 DTYPES = [np.float32, np.float64]
 KERNELS = [P.project_to_curve_serial, P.project_to_curve]
-
-
-def _args(C):
-    center, scale, inv2, Cc, CT, cc, cmax, mscale, one, key = K._centred(C)
-    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
-    dd = np.einsum("ij,ij->i", Dseg, Dseg)
-    cd = np.einsum("ij,ij->i", Cc[:-1], Dseg)
-    inv_dd = np.zeros_like(dd)
-    np.divide(one, dd, out=inv_dd, where=dd > 0)
-    return center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key
 
 
 def _run(kernel, X, C, nbad=0):
@@ -36,7 +25,7 @@ def _run(kernel, X, C, nbad=0):
     seg = np.full(len(X), -7, dtype=np.intp)
     dist2 = np.full(len(X), -7, dtype=X.dtype)
     # the kernel counts the rows the driver has to redo
-    assert kernel(X, *_args(C), pos, seg, dist2) == nbad
+    assert kernel(X, *P.projection_args(C), pos, seg, dist2) == nbad
     return pos, seg, dist2
 
 
@@ -183,7 +172,8 @@ def test_segment_constants_are_padded(k, dtype):
     rng = np.random.default_rng(2)
     d = 6
     C = rng.normal(size=(k, d)).astype(dtype)
-    center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
+    (center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+     key) = P.projection_args(C)
     CTp, ccp, cd2, ddp, ih, idx = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nsp = ccp.shape[0]
     assert nsp % P._LANES == 0 and k - 1 <= nsp < k - 1 + P._LANES
@@ -215,7 +205,8 @@ def test_tile_products_against_float64(d, k, dtype):
 
     rng = np.random.default_rng(d * k)
     C = rng.normal(size=(k, d)).astype(dtype)
-    center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
+    (center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+     key) = P.projection_args(C)
     CTp = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)[0]
     xc = rng.normal(size=(P._TILE, d)).astype(dtype)
     ncol = (CTp.shape[0] // d) * CTp.shape[1]
@@ -295,7 +286,8 @@ def test_tile_pass_against_numpy(k, dtype):
     rng = np.random.default_rng(k)
     d = 5
     C = rng.normal(size=(k, d)).astype(dtype)
-    center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one, key = _args(C)
+    (center, scale, inv2, Cc, CT, cc, Dseg, cd, dd, inv_dd, cmax, mscale, one,
+     key) = P.projection_args(C)
     CTp, ccp, cd2, ddp, ih, idx = P._segment_constants(CT, cc, cd, dd, inv_dd, one, key)
     nsp = ccp.shape[0]
     xc = rng.normal(size=(P._TILE, d)).astype(dtype)
