@@ -1,4 +1,4 @@
-"""Quality measures of an ordered codebook (the definitions of METRICS.md).
+"""Quality measures of an ordered codebook (defined in ``docs/metrics.rst``).
 
 Plain functions of arrays: ``X`` (n, d) data, ``codebook`` (k, d) vectors in
 index order, ``positions`` (n,) the 1-D coordinate of each row (curve position
@@ -23,6 +23,7 @@ __all__ = [
     "usage",
     "dead",
     "label_spread",
+    "knn_spread",
     "evaluate",
     "markdown_table",
 ]
@@ -209,8 +210,64 @@ def label_spread(positions, labels, n_pairs=200_000, random_state=0):
     return float(gap[same].mean() / gap.mean())
 
 
+def _knn_rows(X, idx, n_neighbors):
+    """Indices of the ``n_neighbors`` nearest rows of X (Euclidean) of every
+    row ``idx``, the row itself excluded (by index, so an exact duplicate of
+    it still counts as a neighbour)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n_query = min(n_neighbors + 1, X.shape[0])
+    found = NearestNeighbors(n_neighbors=n_query).fit(X).kneighbors(
+        X[idx], return_distance=False)
+    self_hit = found == idx[:, None]
+    # drop the row itself where it was found, else the farthest of the n + 1
+    drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), n_query - 1)
+    keep = np.ones(found.shape, dtype=bool)
+    keep[np.arange(found.shape[0]), drop] = False
+    return found[keep].reshape(found.shape[0], n_query - 1)
+
+
+def knn_spread(X, positions, n_neighbors=10, n_subset=3000, n_pairs=200_000,
+               random_state=0):
+    """Label-free global order: how far apart the 1-D axis puts data neighbours.
+
+    For a seeded subset of ``n_subset`` rows, the mean ``|t_i - t_j|`` over
+    each row's ``n_neighbors`` nearest rows of ``X`` (Euclidean, the row
+    itself excluded) divided by the mean ``|t_i - t_j|`` over ``n_pairs``
+    seeded random pairs of rows. A curve that wanders back and forth through
+    the space tears neighbours apart along the index and scores high; an
+    index that reads like the data scores low. Lower is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(0, 1, 200)[:, None]
+    >>> knn_spread(X, X[:, 0]) < 0.05
+    True
+    >>> bool(knn_spread(X, np.random.default_rng(0).random(200)) > 0.8)
+    True
+    """
+    X = check_array(X, dtype=np.float64)
+    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    n = X.shape[0]
+    if t.shape[0] != n:
+        raise ValueError(f"{n} rows but {t.shape[0]} positions.")
+    if not 1 <= n_neighbors < n:
+        raise ValueError(f"n_neighbors={n_neighbors} must be in [1, n_samples - 1] "
+                         f"(n_samples={n}).")
+    idx = _subset(n, n_subset, random_state)
+    nbrs = _knn_rows(X, idx, n_neighbors)
+    near = np.abs(t[idx][:, None] - t[nbrs]).mean()
+    rng = np.random.default_rng(random_state)
+    i = rng.integers(0, n, n_pairs)
+    j = rng.integers(0, n, n_pairs)
+    keep = i != j
+    far = np.abs(t[i[keep]] - t[j[keep]]).mean()
+    return float(near / far) if far > 0 else float("nan")
+
+
 def evaluate(X, codebook, positions=None, labels=None, n_subset=2000, random_state=0):
-    """Every measure of METRICS.md for one codebook, as a dict.
+    """Every measure of ``docs/metrics.rst`` for one codebook, as a dict.
 
     ``positions`` defaults to the exact curve position of each row; pass the
     codebook index for an unordered quantizer if that is what it offers.
@@ -220,8 +277,8 @@ def evaluate(X, codebook, positions=None, labels=None, n_subset=2000, random_sta
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(200, 2))
     >>> sorted(evaluate(X, X[:5]))  # doctest: +NORMALIZE_WHITESPACE
-    ['adj_ratio', 'cont10', 'curve_length', 'dead', 'mse_corner', 'mse_curve',
-     'trust10', 'usage']
+    ['adj_ratio', 'cont10', 'curve_length', 'dead', 'knn_spread', 'mse_corner',
+     'mse_curve', 'trust10', 'usage']
     """
     X, C = _pair(X, codebook)
     if positions is None:
@@ -233,6 +290,7 @@ def evaluate(X, codebook, positions=None, labels=None, n_subset=2000, random_sta
         "curve_length": curve_length(C),
         "cont10": continuity(X, positions, n_subset=n_subset, random_state=random_state),
         "trust10": trustworthiness(X, positions, n_subset=n_subset, random_state=random_state),
+        "knn_spread": knn_spread(X, positions, random_state=random_state),
         "usage": usage(X, C),
         "dead": dead(X, C),
     }
