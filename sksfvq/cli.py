@@ -230,35 +230,13 @@ def _transform(args):
     return 0
 
 
-def plain_vq(X, k, random_state=0):
-    """Plain (unordered) VQ codebook: LBG splitting from the mean, Lloyd per stage.
-
-    Every stage splits each codeword ``c`` into ``c +- delta`` (delta a small
-    step along the data's spread), keeping at most ``k``, and refines with
-    k-means; the final stage has exactly ``k`` codewords.
-    """
-    import numpy as np
-    from sklearn.cluster import KMeans
-
-    rng = np.random.default_rng(random_state)
-    C = X.mean(axis=0, keepdims=True)
-    scale = 1e-3 * (X.std(axis=0) + 1e-12)
-    while len(C) < k:
-        m = min(len(C), k - len(C))
-        step = scale * rng.choice([-1.0, 1.0], size=(m, X.shape[1]))
-        C = np.vstack([C, C[:m] + step])
-        C[:m] -= step
-        C = KMeans(n_clusters=len(C), init=C, n_init=1, max_iter=20,
-                   random_state=random_state).fit(X).cluster_centers_
-    return C
-
-
 def _compare(args):
     import numpy as np
     from sklearn.cluster import KMeans
     from sklearn.metrics import pairwise_distances_argmin
 
     from . import metrics
+    from .baselines import lbg_codebook
 
     if args.plot:
         _check_output(args.plot)
@@ -271,7 +249,7 @@ def _compare(args):
         ("SpaceFillingVQ", lambda: _estimator(args).fit(X)),
         ("KMeans(n_init=1)", lambda: KMeans(n_clusters=k, n_init=1,
                                             random_state=args.random_state).fit(X)),
-        ("plain VQ (LBG)", lambda: plain_vq(X, k, random_state=args.random_state)),
+        ("plain VQ (LBG)", lambda: lbg_codebook(X, k)[0]),
     ]
     for name, fit in methods:
         t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sksfvq import SpaceFillingVQ
-from sksfvq.cli import load_data, main, plain_vq
+from sksfvq.cli import load_data, main
 
 K = 8
 
@@ -105,12 +105,6 @@ def test_compare_table_and_plot(data, tmp_path, capsys):
     for name in ("SpaceFillingVQ", "KMeans", "plain VQ"):
         assert f"| {name}" in out
     assert png.stat().st_size > 1000
-
-
-def test_plain_vq_has_k_distinct_codewords():
-    X = np.random.default_rng(1).normal(size=(300, 2))
-    C = plain_vq(X, 7, random_state=0)
-    assert C.shape == (7, 2) and len(np.unique(C, axis=0)) == 7
 
 
 def _error(capsys, argv):
