@@ -10,8 +10,8 @@ Every ``fit_*`` function takes ``(X, k, seed)`` and returns a dict with
   to get the ordered codebook (e.g. the path ordering of k-means' centres),
   excluding the computation of ``positions`` for evaluation.
 
-Only public APIs are used: scikit-learn, MiniSom and ``sksfvq``'s public
-estimator. Settings are documented next to each function.
+Only public APIs are used: scikit-learn, MiniSom, ``sksfvq``'s public
+estimator and :mod:`sksfvq.baselines`. Settings are documented next to each function.
 """
 
 import time
@@ -28,7 +28,6 @@ __all__ = [
     "fit_som",
     "fit_sfvq",
     "fit_sfvq_sgd",
-    "lbg_codebook",
     "order_open_path",
     "path_length",
     "som_schedule",
@@ -63,75 +62,14 @@ def fit_minibatch_kmeans(X, k, seed):
 
 
 # ------------------------------------------------------------ plain VQ (LBG)
-def _principal_split(X, labels, C, which):
-    """Split vectors ``which`` of ``C`` along their cell's principal axis.
-
-    Each split vector c becomes c - a*u and c + a*u, with u the top
-    eigenvector of its cell's covariance and a = sqrt(2/pi) * sigma_u (the
-    centroids of the two halves of a Gaussian cut through its mean). Cells
-    with fewer than 2 rows are offset by a tiny fixed amount instead.
-    """
-    d = X.shape[1]
-    scale = np.sqrt(np.mean(np.var(X, axis=0))) + 1e-12
-    new = []
-    for j in which:
-        rows = X[labels == j]
-        if rows.shape[0] >= 2:
-            r = rows - rows.mean(axis=0)
-            # top eigenvector of the cell's covariance (d x d: cheap)
-            w, v = np.linalg.eigh(r.T @ r / rows.shape[0])
-            u = v[:, -1]
-            a = np.sqrt(2.0 / np.pi) * np.sqrt(max(w[-1], 0.0))
-        else:
-            u = np.ones(d) / np.sqrt(d)
-            a = 1e-3 * scale
-        a = max(a, 1e-6 * scale)
-        new.append((C[j] - a * u, C[j] + a * u))
-    return new
-
-
-def lbg_codebook(X, k, seed=0, max_iter=300, tol=1e-4):
-    """Plain VQ grown by splitting (LBG), without any curve.
-
-    Starts from the mean of ``X``; each stage splits every vector in two
-    along its cell's principal axis (doubling), then runs Lloyd iterations
-    (scikit-learn's ``KMeans`` with the split codebook as ``init``,
-    ``n_init=1``, ``max_iter``, ``tol``) until convergence. When ``k`` is not a
-    power of two, the last stage splits only the ``k - 2**m`` vectors with the
-    largest total distortion. The order of the result is the splitting order
-    (the two halves of a split are neighbours), not a tuned ordering.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    C = X.mean(axis=0, keepdims=True)
-    labels = np.zeros(X.shape[0], dtype=np.intp)
-    while C.shape[0] < k:
-        m = C.shape[0]
-        n_split = min(m, k - m)
-        if n_split == m:
-            which = np.arange(m)
-        else:
-            dist = np.sum((X - C[labels]) ** 2, axis=1)
-            per_cell = np.bincount(labels, weights=dist, minlength=m)
-            which = np.sort(np.argsort(-per_cell, kind="stable")[:n_split])
-        pairs = dict(zip(which.tolist(), _principal_split(X, labels, C, which)))
-        rows = []
-        for j in range(m):
-            if j in pairs:
-                rows.extend(pairs[j])
-            else:
-                rows.append(C[j])
-        C = np.array(rows)
-        km = KMeans(n_clusters=C.shape[0], init=C, n_init=1, max_iter=max_iter,
-                    tol=tol, random_state=seed).fit(X)
-        C = km.cluster_centers_
-        labels = km.labels_
-    return C, labels
-
-
 def fit_plain_vq(X, k, seed):
-    """Plain VQ: LBG doubling from the mean + Lloyd (see :func:`lbg_codebook`)."""
+    """Plain VQ: :func:`sksfvq.baselines.lbg_codebook` (LBG doubling from the
+    mean + Lloyd; deterministic, so ``seed`` is unused), the same code as the
+    "plain VQ (LBG)" row of ``sksfvq compare``."""
+    from sksfvq.baselines import lbg_codebook
+
     t0 = time.perf_counter()
-    C, labels = lbg_codebook(X, k, seed=seed)
+    C, labels = lbg_codebook(X, k)
     fit_s = time.perf_counter() - t0
     return {"codebook": C, "positions": labels.astype(float), "fit_s": fit_s}
 

@@ -126,6 +126,37 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _torch_api_from_docstrings():
+    """Without PyTorch, import ``sksfvq.torch`` against Sphinx's stand-in modules.
+
+    autosummary then finds the module and renders its pages from the
+    docstrings. The stand-in ``torch.no_grad()`` swallows the functions it
+    decorates and ``nn.Module`` hides the layer's signature: both restored.
+    The gallery example imports ``torch`` itself first, so it still skips.
+    """
+    try:
+        import torch  # noqa: F401
+        return
+    except ImportError:
+        pass
+    import inspect
+
+    from sphinx.ext.autodoc.mock import ismock, mock, undecorate
+
+    with mock(["torch"]):
+        import sksfvq.torch as layer
+    for name in layer.__all__:
+        obj = getattr(layer, name)
+        if not isinstance(obj, type) and ismock(obj):
+            setattr(layer, name, undecorate(obj))
+    cls = layer.SpaceFillingVQLayer
+    sig = inspect.signature(cls.__init__)
+    cls.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+
+
+_torch_api_from_docstrings()
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _fix_docstring, priority=100)
     app.connect("autodoc-skip-member", _skip_member)

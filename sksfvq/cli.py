@@ -27,7 +27,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------ data I/O
-def _read_csv(path):
+def _column_index(spec, names, n_columns, path):
+    """The 0-based index of the column ``spec``: a header name or a number."""
+    if names is not None and spec in names:
+        return names.index(spec)
+    try:
+        j = int(spec)
+    except ValueError:
+        known = f"columns: {', '.join(names)}" if names else "the file has no header"
+        raise UserError(f"{path}: no column {spec!r} ({known}; or give a 0-based "
+                        "column number)") from None
+    if not -n_columns <= j < n_columns:
+        raise UserError(f"{path}: column {j} does not exist ({n_columns} columns)")
+    return j % n_columns
+
+
+def _read_csv(path, label):
     import numpy as np
 
     with open(path, newline="") as f:
@@ -40,7 +55,8 @@ def _read_csv(path):
                                         delimiters=",;\t ").delimiter
     except csv.Error:
         delimiter = ","
-    first = [c.strip().strip('"').strip("'") for c in lines[0].split(delimiter)]
+    split = None if delimiter == " " else delimiter  # None: runs of white space
+    first = [c.strip().strip('"').strip("'") for c in lines[0].split(split)]
 
     def numeric(cell):
         try:
@@ -50,15 +66,27 @@ def _read_csv(path):
             return False
 
     header = not all(numeric(c) for c in first if c != "")
+    names = first if header else None
+    columns, y = None, None
+    if label is not None:
+        j = _column_index(label, names, len(first), path)
+        columns = [i for i in range(len(first)) if i != j]
+        try:
+            y = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=[j],
+                           dtype=str, quotechar='"', ndmin=1)
+        except ValueError as exc:
+            raise UserError(f"{path}: cannot read column {label!r} ({_one_line(exc)})") from None
+        if names is not None:
+            names = [names[i] for i in columns]
     try:
-        X = np.loadtxt(path, delimiter=None if delimiter == " " else delimiter,
-                       skiprows=1 if header else 0, ndmin=2, dtype=np.float64)
+        X = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=columns,
+                       ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise UserError(f"{path}: not a table of numbers ({_one_line(exc)})") from None
-    return X, (first if header else None)
+    return X, names, y
 
 
-def _read_parquet(path):
+def _read_parquet(path, label):
     try:
         import pandas as pd
     except ImportError:
@@ -70,33 +98,48 @@ def _read_parquet(path):
         raise UserError(f"reading .parquet needs pyarrow ({_one_line(exc)})") from None
     except Exception as exc:  # pyarrow raises its own error types
         raise UserError(f"{path}: cannot read parquet ({_one_line(exc)})") from None
+    y = None
+    if label is not None:
+        names = [str(c) for c in frame.columns]
+        column = frame.columns[_column_index(label, names, len(names), path)]
+        y = frame[column].to_numpy()
+        frame = frame.drop(columns=[column])
     try:
         X = frame.to_numpy(dtype="float64")
     except (TypeError, ValueError) as exc:
         raise UserError(f"{path}: columns must be numeric ({_one_line(exc)})") from None
-    return X, [str(c) for c in frame.columns]
+    return X, [str(c) for c in frame.columns], y
 
 
-def load_data(path):
+def _read_npy(path, label):
+    import numpy as np
+
+    X = np.load(path, allow_pickle=False)
+    if label is None or X.ndim != 2:
+        return X, None, None
+    j = _column_index(label, None, X.shape[1], path)
+    return np.delete(X, j, axis=1), None, X[:, j]
+
+
+def load_data(path, labels=None):
     """Rows of ``path`` (.npy, .csv with or without header, .parquet) as a 2-D array.
 
-    Returns ``(X, column_names_or_None)``.
+    ``labels`` names a column (header name, or 0-based number; negative
+    counts from the end) that holds a label per row instead of a feature: it
+    is taken out of ``X``. Returns ``(X, column_names_or_None, y_or_None)``.
     """
     import numpy as np
 
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
     ext = os.path.splitext(path)[1].lower()
+    readers = {".npy": _read_npy, ".csv": _read_csv, ".txt": _read_csv, ".tsv": _read_csv,
+               ".parquet": _read_parquet, ".pq": _read_parquet}
+    if ext not in readers:
+        raise UserError(f"{path}: unknown data format {ext or '(none)'!r}; "
+                        "use .npy, .csv or .parquet")
     try:
-        if ext == ".npy":
-            X, names = np.load(path, allow_pickle=False), None
-        elif ext in (".csv", ".txt", ".tsv"):
-            X, names = _read_csv(path)
-        elif ext in (".parquet", ".pq"):
-            X, names = _read_parquet(path)
-        else:
-            raise UserError(f"{path}: unknown data format {ext or '(none)'!r}; "
-                            "use .npy, .csv or .parquet")
+        X, names, y = readers[ext](path, labels)
     except UserError:
         raise
     except (OSError, ValueError, EOFError) as exc:
@@ -110,7 +153,7 @@ def load_data(path):
     if not np.isfinite(X).all():
         bad = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
         raise UserError(f"{path}: {bad} row(s) contain NaN or infinity")
-    return X, names
+    return X, names, y
 
 
 def _save(path, values, header):
@@ -183,7 +226,7 @@ def _fit(args):
     from . import metrics
 
     _check_output(args.output)
-    X, _ = load_data(args.data)
+    X, _, _ = load_data(args.data)
     _check_k(X, args.n_clusters, args.data)
     if args.float32:
         X = X.astype(np.float32)
@@ -210,7 +253,7 @@ def _transform(args):
 
     _check_output(args.output, (".npy", ".csv"))
     model = _load_model(args.model)
-    X, _ = load_data(args.data)
+    X, _, _ = load_data(args.data)
     if X.shape[1] != model.n_features_in_:
         raise UserError(f"{args.data}: {X.shape[1]} features, the model was fitted on "
                         f"{model.n_features_in_}")
@@ -230,88 +273,113 @@ def _transform(args):
     return 0
 
 
-def plain_vq(X, k, random_state=0):
-    """Plain (unordered) VQ codebook: LBG splitting from the mean, Lloyd per stage.
+def _figure_path(path, default_name):
+    """The file a figure asked for as ``path`` will really be written to.
 
-    Every stage splits each codeword ``c`` into ``c +- delta`` (delta a small
-    step along the data's spread), keeping at most ``k``, and refines with
-    k-means; the final stage has exactly ``k`` codewords.
+    A folder gets ``default_name``; a name without extension gets ``.png``
+    (what matplotlib would add). Checked before any work: the folder must
+    exist and matplotlib must know the format.
     """
-    import numpy as np
-    from sklearn.cluster import KMeans
+    from matplotlib.backend_bases import FigureCanvasBase
 
-    rng = np.random.default_rng(random_state)
-    C = X.mean(axis=0, keepdims=True)
-    scale = 1e-3 * (X.std(axis=0) + 1e-12)
-    while len(C) < k:
-        m = min(len(C), k - len(C))
-        step = scale * rng.choice([-1.0, 1.0], size=(m, X.shape[1]))
-        C = np.vstack([C, C[:m] + step])
-        C[:m] -= step
-        C = KMeans(n_clusters=len(C), init=C, n_init=1, max_iter=20,
-                   random_state=random_state).fit(X).cluster_centers_
-    return C
+    if os.path.isdir(path):
+        path = os.path.join(path, default_name)
+    if not os.path.splitext(path)[1]:
+        path += ".png"
+    _check_output(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext[1:] not in FigureCanvasBase.get_supported_filetypes():
+        raise UserError(f"{path}: matplotlib cannot write {ext} figures; use .png, .pdf or .svg")
+    return path
+
+
+def _save_figure(fig, path):
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot write ({_one_line(exc)})") from None
+    finally:
+        plt.close(fig)
+    print(f"wrote {path}")
+
+
+def _curve_positions(est, X):
+    """A SpaceFillingVQ's corners and the curve position of every row."""
+    return est.cluster_centers_, est.transform(X)[:, 0]
+
+
+def _kmeans_positions(est, X):
+    """A KMeans' centres and the (arbitrary) index of every row's centre."""
+    return est.cluster_centers_, est.labels_.astype(float)
+
+
+def _measure(X, methods, labels=None):
+    """Fit and time each ``(name, fit, read)``; print and return the table.
+
+    ``fit()`` returns a model and ``read(model, X)`` its codebook and the 1-D
+    coordinate of every row; the measures are those of ``docs/metrics.rst``
+    (``label_spread`` only with ``labels``). Returns ``{name: model}`` and
+    ``{name: codebook}``.
+    """
+    from . import metrics
+
+    results, models, codebooks = {}, {}, {}
+    for name, fit, read in methods:
+        t0 = time.perf_counter()
+        model = fit()
+        elapsed = time.perf_counter() - t0
+        C, positions = read(model, X)
+        row = metrics.evaluate(X, C, positions=positions, labels=labels)
+        row["fit_s"] = elapsed
+        results[name], models[name], codebooks[name] = row, model, C
+        print(f"  {name}: {elapsed:.2f} s", flush=True)
+    print(metrics.markdown_table(results))
+    return models, codebooks
 
 
 def _compare(args):
     import numpy as np
     from sklearn.cluster import KMeans
-    from sklearn.metrics import pairwise_distances_argmin
 
-    from . import metrics
+    from .baselines import lbg_codebook
 
-    if args.plot:
-        _check_output(args.plot)
-    X, _ = load_data(args.data)
+    plot = _figure_path(args.plot, "sksfvq_compare.png") if args.plot else None
+    X, _, y = load_data(args.data, labels=args.labels)
     _check_k(X, args.n_clusters, args.data)
     k = args.n_clusters
     print(f"sksfvq compare: {args.data}, N={X.shape[0]}, D={X.shape[1]}, K={k}", flush=True)
-    results, fits = {}, {}
-    methods = [
-        ("SpaceFillingVQ", lambda: _estimator(args).fit(X)),
+    if y is not None:
+        print(f"labels: column {args.labels!r}, {len(np.unique(y))} distinct values", flush=True)
+    _, codebooks = _measure(X, [
+        ("SpaceFillingVQ", lambda: _estimator(args).fit(X), _curve_positions),
         ("KMeans(n_init=1)", lambda: KMeans(n_clusters=k, n_init=1,
-                                            random_state=args.random_state).fit(X)),
-        ("plain VQ (LBG)", lambda: plain_vq(X, k, random_state=args.random_state)),
-    ]
-    for name, fit in methods:
-        t0 = time.perf_counter()
-        model = fit()
-        elapsed = time.perf_counter() - t0
-        if isinstance(model, np.ndarray):
-            C = model
-            positions = pairwise_distances_argmin(X, C).astype(float)
-        elif hasattr(model, "transform") and hasattr(model, "inverse_transform"):
-            C = model.cluster_centers_
-            positions = model.transform(X)[:, 0]
-        else:
-            C = model.cluster_centers_
-            positions = model.labels_.astype(float)
-        row = metrics.evaluate(X, C, positions=positions)
-        row["fit_s"] = elapsed
-        results[name] = row
-        fits[name] = C
-        print(f"  {name}: {elapsed:.2f} s", flush=True)
-    print(metrics.markdown_table(results))
-    if args.plot:
-        _compare_plot(X, fits, args.plot)
-        print(f"wrote {args.plot}")
+                                            random_state=args.random_state).fit(X),
+         _kmeans_positions),
+        ("plain VQ (LBG)", lambda: lbg_codebook(X, k), lambda m, X: (m[0], m[1].astype(float))),
+    ], labels=y)
+    if plot:
+        _save_figure(_compare_plot(X, codebooks), plot)
     return 0
 
 
-def _compare_plot(X, fits, out):
+def _compare_plot(X, codebooks):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, len(fits), figsize=(5 * len(fits), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(codebooks), figsize=(5 * len(codebooks), 4.5),
+                             squeeze=False)
     # first two principal axes of the data, so any D can be drawn
     mean = X.mean(axis=0)
     _, _, vt = np.linalg.svd(X[:: max(1, len(X) // 5000)] - mean, full_matrices=False)
     P = vt[: min(2, X.shape[1])].T
     Xs = (X[:: max(1, len(X) // 5000)] - mean) @ P
-    for ax, (name, C) in zip(axes[0], fits.items()):
+    for ax, (name, C) in zip(axes[0], codebooks.items()):
         Cs = (C - mean) @ P
         if Xs.shape[1] == 1:
             Xs = np.column_stack([Xs[:, 0], np.zeros(len(Xs))])
@@ -321,21 +389,16 @@ def _compare_plot(X, fits, out):
         ax.set_title(f"{name} (index order)")
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
-    fig.tight_layout()
-    try:
-        fig.savefig(out, dpi=100)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{out}: cannot write ({_one_line(exc)})") from None
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def _demo(args):
     from sklearn.cluster import KMeans
 
-    from . import SpaceFillingVQ, metrics
+    from . import SpaceFillingVQ
     from .datasets import load_standard
 
+    out = _figure_path(args.out, "sksfvq_demo.png")
     X, _, k = load_standard("gauss2", n_samples=args.n_samples)
     k = args.n_clusters or k
     print(f"sksfvq demo: 2-D standard normal, N={X.shape[0]}, K={k}", flush=True)
@@ -346,43 +409,27 @@ def _demo(args):
                        random_state=0).fit(X[:512]).transform(X[:512])
     print(f"kernels ready in {time.perf_counter() - t0:.1f} s "
           "(numba compiles on the first run, then loads from its cache)", flush=True)
-    results = {}
-    fits = {}
-    for name, est in [
-        ("KMeans(n_init=1)", KMeans(n_clusters=k, n_init=1, random_state=args.random_state)),
-        ("SpaceFillingVQ", SpaceFillingVQ(n_clusters=k, random_state=args.random_state)),
-        ("SpaceFillingVQ(sgd)", SpaceFillingVQ(n_clusters=k, algorithm="sgd",
-                                               random_state=args.random_state)),
-    ]:
-        t0 = time.perf_counter()
-        est.fit(X)
-        elapsed = time.perf_counter() - t0
-        positions = est.transform(X)[:, 0] if isinstance(est, SpaceFillingVQ) else est.labels_
-        row = metrics.evaluate(X, est.cluster_centers_, positions=positions)
-        row["fit_s"] = elapsed
-        results[name] = row
-        fits[name] = est
-    print(metrics.markdown_table(results))
+    seed = args.random_state
+    models, _ = _measure(X, [
+        ("KMeans(n_init=1)", lambda: KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X),
+         _kmeans_positions),
+        ("SpaceFillingVQ", lambda: SpaceFillingVQ(n_clusters=k, random_state=seed).fit(X),
+         _curve_positions),
+        ("SpaceFillingVQ(sgd)", lambda: SpaceFillingVQ(n_clusters=k, algorithm="sgd",
+                                                       random_state=seed).fit(X),
+         _curve_positions),
+    ])
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plotting import plot_curve
+    from .plotting import plot_vq_vs_sfvq
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 5))
-    plot_curve(fits["SpaceFillingVQ"], X, ax=axes[0])
-    axes[0].set_title(f"SpaceFillingVQ, K={k}")
-    plot_curve(fits["SpaceFillingVQ(sgd)"], X, ax=axes[1])
-    axes[1].set_title(f"published recipe (sgd), K={k}")
-    out = args.out
-    if os.path.isdir(out):
-        out = os.path.join(out, "sksfvq_demo.png")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"wrote {out}")
+    plot_vq_vs_sfvq(models["SpaceFillingVQ"], X, kmeans=models["KMeans(n_init=1)"], axes=axes)
+    _save_figure(fig, out)
     return 0
 
 
@@ -425,16 +472,25 @@ def build_parser():
 
     cmp_ = sub.add_parser("compare", help="SFVQ vs KMeans vs plain VQ on DATA",
                           description="Fit SpaceFillingVQ, KMeans and plain VQ (LBG) with "
-                          "the same K and print the quality table of METRICS.md.")
+                          "the same K and print their quality and order measures "
+                          "(defined in docs/metrics.rst of the sksfvq documentation).")
     cmp_.add_argument("data", help="rows: .npy, .csv or .parquet")
     _add_model_options(cmp_)
+    cmp_.add_argument("--labels", default=None, metavar="COLUMN",
+                      help="a column of DATA (header name or 0-based number) that holds a "
+                      "label per row: left out of the features, used for label_spread")
     cmp_.add_argument("--plot", default=None, metavar="OUT.png",
-                      help="also draw the codebooks in index order")
+                      help="also draw the codebooks in index order (PNG unless the name "
+                      "ends in another format matplotlib writes)")
     cmp_.set_defaults(func=_compare)
 
     demo = sub.add_parser("demo", help="fit SFVQ and KMeans on a 2-D Gaussian, "
-                          "print the quality table, save a picture")
-    demo.add_argument("--out", default=".", help="PNG file or directory (default: .)")
+                          "print the quality table, save a picture",
+                          description="Fit KMeans, SpaceFillingVQ and the published recipe "
+                          "on a 2-D standard normal, print their measures and draw the "
+                          "k-means cells beside the SFVQ curve.")
+    demo.add_argument("--out", default=".", help="figure file, or a folder for "
+                      "sksfvq_demo.png (default: .); .png is added to a name without one")
     demo.add_argument("--n-samples", type=int, default=65_536)
     demo.add_argument("--n-clusters", type=int, default=None)
     demo.add_argument("--random-state", type=int, default=0)

@@ -1,10 +1,11 @@
 """Data generators and loaders that never download.
 
-The standard benchmark sets of METRICS.md are generated from fixed seeds, so
-every machine gets bit-identical data without shipping files. The real data
-here ships with scikit-learn: the 8x8 digits (1797 x 64, labels 0-9) and the
-two sample photographs of ``sklearn.datasets.load_sample_image`` (their
-pixels need Pillow: ``pip install pillow``, part of the ``docs`` extra).
+The standard benchmark sets (``docs/metrics.rst``) are generated from fixed
+seeds, so every machine gets bit-identical data without shipping files. The
+real data here ships with scikit-learn: the 8x8 digits (1797 x 64, labels
+0-9) and the two sample photographs of ``sklearn.datasets.load_sample_image``
+(their pixels need Pillow: ``pip install pillow``, part of the ``docs``
+extra).
 Larger real sets (GloVe word vectors, phone-labelled speech) live in
 ``benchmarks/data/`` because they need optional packages.
 """
@@ -30,7 +31,7 @@ def make_gaussian(n_samples=65_536, n_features=2, dtype=np.float64, random_state
 
 
 def load_standard(name, n_samples=None):
-    """One of METRICS.md's standard sets: ``(X, y, n_clusters)``.
+    """One of the standard sets of ``docs/metrics.rst``: ``(X, y, n_clusters)``.
 
     ``name`` is ``"gauss2"``, ``"gauss16"``, ``"gauss128"`` (N = 65,536, no
     labels: ``y`` is None) or ``"digits"`` (scikit-learn's bundled digits,
@@ -62,7 +63,7 @@ def load_digits(*, standardize=True, return_images=False):
     ----------
     standardize : bool, default=True
         Scale every pixel to zero mean and unit variance (constant pixels stay
-        0), as in the ``digits`` set of METRICS.md.
+        0), as in the standard ``digits`` set.
     return_images : bool, default=False
         Also return the raw images, shape (1797, 8, 8), values 0-16.
 

@@ -357,7 +357,7 @@ def perplexity(codes, n_codes):
     """Perplexity ``exp(entropy)`` of the histogram of integer ``codes``.
 
     Equals ``n_codes`` when all codes are used equally, 1 when one code takes
-    everything. Divide by ``n_codes`` for the ``usage`` of METRICS.md.
+    everything. Divide by ``n_codes`` for the ``usage`` of ``docs/metrics.rst``.
     """
     counts = torch.bincount(codes.reshape(-1), minlength=n_codes).double()
     p = counts[counts > 0] / counts.sum()

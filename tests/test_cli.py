@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sksfvq import SpaceFillingVQ
-from sksfvq.cli import load_data, main, plain_vq
+from sksfvq.cli import load_data, main
 
 K = 8
 
@@ -50,15 +50,16 @@ def test_fit_prints_stages_and_table(data, model, capsys):
 @pytest.mark.parametrize("name", ["header.csv", "plain.csv"])
 def test_csv_header_detected(data, name):
     folder, X = data
-    Y, names = load_data(str(folder / name))
+    Y, names, y = load_data(str(folder / name))
     np.testing.assert_allclose(Y, X, rtol=1e-12)
     assert (names == ["a", "b", "c"]) if name == "header.csv" else names is None
+    assert y is None
 
 
 def test_csv_semicolon_and_quoted_header(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text('"x";"y"\n1.5;2\n3;4\n')
-    Y, names = load_data(str(path))
+    Y, names, _ = load_data(str(path))
     np.testing.assert_array_equal(Y, [[1.5, 2], [3, 4]])
     assert names == ["x", "y"]
 
@@ -69,9 +70,14 @@ def test_parquet(data, tmp_path):
     _, X = data
     path = tmp_path / "X.parquet"
     pd.DataFrame(X, columns=["a", "b", "c"]).to_parquet(path)
-    Y, names = load_data(str(path))
+    Y, names, _ = load_data(str(path))
     np.testing.assert_array_equal(Y, X)
     assert names == ["a", "b", "c"]
+    labelled = tmp_path / "labelled.parquet"
+    pd.DataFrame(X, columns=["a", "b", "c"]).assign(kind=["u", "v"] * 200).to_parquet(labelled)
+    Y, names, y = load_data(str(labelled), labels="kind")
+    np.testing.assert_array_equal(Y, X)
+    assert names == ["a", "b", "c"] and y.tolist() == ["u", "v"] * 200
     assert main(["fit", str(path), "--n-clusters", "4", "-o", str(tmp_path / "m.joblib")]) == 0
 
 
@@ -102,15 +108,59 @@ def test_compare_table_and_plot(data, tmp_path, capsys):
     png = tmp_path / "cmp.png"
     assert main(["compare", str(folder / "X.npy"), "--n-clusters", "6", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    for name in ("SpaceFillingVQ", "KMeans", "plain VQ"):
+    for name in ("SpaceFillingVQ", "KMeans", "plain VQ (LBG)"):
         assert f"| {name}" in out
+    assert "knn_spread" in out and "label_spread" not in out
+    assert out.strip().endswith(f"wrote {png}")
     assert png.stat().st_size > 1000
 
 
-def test_plain_vq_has_k_distinct_codewords():
-    X = np.random.default_rng(1).normal(size=(300, 2))
-    C = plain_vq(X, 7, random_state=0)
-    assert C.shape == (7, 2) and len(np.unique(C, axis=0)) == 7
+def _table(out):
+    """The Markdown table of a run: {method: {column: cell}}."""
+    rows = [ln.strip("|").split("|") for ln in out.splitlines() if ln.startswith("| ")]
+    head = [c.strip() for c in rows[0]]
+    return {r[0].strip(): dict(zip(head[1:], (c.strip() for c in r[1:]))) for r in rows[1:]}
+
+
+def test_compare_labels_column(tmp_path, capsys):
+    """--labels takes a column out of the features and adds label_spread."""
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(-4, 1, (150, 2)), rng.normal(4, 1, (150, 2))]
+    kind = ["left"] * 150 + ["right"] * 150
+    path = tmp_path / "labelled.csv"
+    path.write_text("x,kind,y\n" + "".join(f"{a:.17g},\"{k}\",{b:.17g}\n"
+                                           for (a, b), k in zip(X, kind)))
+    Y, names, y = load_data(str(path), labels="kind")
+    np.testing.assert_array_equal(Y, X)
+    assert names == ["x", "y"] and y.tolist() == kind
+    assert main(["compare", str(path), "--n-clusters", "8", "--labels", "kind"]) == 0
+    out = capsys.readouterr().out
+    assert "D=2," in out and "column 'kind', 2 distinct values" in out
+    table = _table(out)
+    assert set(table) == {"SpaceFillingVQ", "KMeans(n_init=1)", "plain VQ (LBG)"}
+    for row in table.values():
+        assert float(row["label_spread"]) >= 0 and float(row["knn_spread"]) >= 0
+    # two far-apart groups: the curve keeps each group in one stretch of the index
+    assert float(table["SpaceFillingVQ"]["label_spread"]) < 0.5
+    # a .npy file has no header: the label column is given by number, here the last
+    np.save(tmp_path / "labelled.npy", np.c_[X, np.repeat([0, 1], 150)])
+    Y, _, y = load_data(str(tmp_path / "labelled.npy"), labels="-1")
+    np.testing.assert_array_equal(Y, X)
+    np.testing.assert_array_equal(y, np.repeat([0, 1], 150))
+
+
+def test_demo_writes_the_file_it_names(tmp_path, capsys):
+    """A name without extension gets .png, and the printed path is the file written."""
+    argv = ["demo", "--n-samples", "600", "--n-clusters", "6"]
+    assert main(argv + ["--out", str(tmp_path / "picture")]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith(f"wrote {tmp_path / 'picture.png'}")
+    assert "| SpaceFillingVQ |" in out and "| KMeans(n_init=1) |" in out
+    assert (tmp_path / "picture.png").stat().st_size > 1000
+    assert main(argv + ["--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"wrote {tmp_path / 'sksfvq_demo.png'}")
+    assert (tmp_path / "sksfvq_demo.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture.png", "sksfvq_demo.png"]
 
 
 def _error(capsys, argv):
@@ -150,6 +200,13 @@ def test_user_errors_are_one_line_exit_2(data, model, tmp_path, capsys):
                                                   str(tmp_path / "o.npy")])
     assert "unknown output format" in _error(capsys, ["transform", str(model), npy, "-o",
                                                       str(tmp_path / "o.txt")])
+    assert "no column 'kind'" in _error(capsys, ["compare", str(folder / "header.csv"),
+                                                 "--labels", "kind"])
+    assert "column 7 does not exist" in _error(capsys, ["compare", npy, "--labels", "7"])
+    assert "cannot write .v2 figures" in _error(capsys, ["demo", "--out",
+                                                         str(tmp_path / "d.v2")])
+    assert "does not exist" in _error(capsys, ["compare", npy, "--plot",
+                                               str(tmp_path / "no" / "p.png")])
     wide = tmp_path / "wide.npy"
     np.save(wide, np.zeros((5, 4)))
     assert "features" in _error(capsys, ["transform", str(model), str(wide), "-o",

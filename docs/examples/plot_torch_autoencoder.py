@@ -16,8 +16,10 @@ curve, and :meth:`~sksfvq.torch.SpaceFillingVQLayer.to_estimator` hands the
 same curve to a :class:`~sksfvq.SpaceFillingVQ` for the usual reading: the
 index profile per digit and the decoded corners in curve order.
 
-Needs the optional extra ``pip install sksfvq[torch]`` (CPU is enough; the
-example takes well under a minute). Without PyTorch it prints a note and skips.
+Needs PyTorch, through the optional extra: ``pip install torch==2.13.0`` (the
+CPU wheel is enough), then ``pip install sksfvq[torch]``; the example takes
+well under a minute. Without PyTorch it prints a note and skips the rest, so
+the documentation builds without it.
 """
 
 import matplotlib.pyplot as plt
@@ -26,16 +28,16 @@ from sklearn.datasets import load_digits
 
 from sksfvq import inspection, metrics, plotting
 
-try:  # without PyTorch, sksfvq.torch raises an ImportError that names the extra
-    from sksfvq.torch import SpaceFillingVQLayer, perplexity
-
+try:  # torch first: sksfvq.torch is imported only when PyTorch is there
     import torch
     from torch import nn
+
+    from sksfvq.torch import SpaceFillingVQLayer, perplexity
 
     HAVE_TORCH = True
 except ImportError as exc:
     HAVE_TORCH = False
-    print(f"Skipped: {exc}")
+    print(f"Skipped, this example needs PyTorch (pip install torch==2.13.0): {exc}")
 
 digits = load_digits()
 X = (digits.data / 16.0).astype(np.float32)  # pixels in [0, 1]
