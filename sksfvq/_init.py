@@ -87,6 +87,33 @@ def double_published(C, eps):
     return C[j] + lam * (C[j + 1] - C[j])
 
 
+def split_corners(C, directions, offsets, chosen):
+    """Split the corners ``chosen`` (sorted indices) into ordered pairs.
+
+    Corner c becomes ``c - a u`` and ``c + a u`` (u its row of
+    ``directions``, a its ``offsets``), the two in the order that follows
+    the chain: the first is the one lower along ``c_next - c_prev`` (the
+    chain's direction at c). The other corners stay as they are.
+    """
+    k = C.shape[0]
+    if k == 1:
+        tangent = np.zeros_like(C)
+    else:
+        ahead = np.vstack([C[1:], C[-1:]])
+        behind = np.vstack([C[:1], C[:-1]])
+        tangent = ahead - behind
+    sign = np.where(np.einsum("ij,ij->i", directions, tangent) < 0, -1.0, 1.0)
+    step = (sign * offsets)[:, None] * directions
+    out = []
+    chosen = set(int(j) for j in chosen)
+    for j in range(k):
+        if j in chosen:
+            out += [C[j] - step[j], C[j] + step[j]]
+        else:
+            out.append(C[j])
+    return np.array(out)
+
+
 def insert_corners(C, corner_error, n_new):
     """Add ``n_new`` corners at the midpoints of the segments with most error.
 

@@ -44,14 +44,18 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     n_clusters : int, default=8
         Number of corners (codebook vectors), any value >= 1.
     algorithm : {"lloyd", "sgd"}, default="lloyd"
-        ``"lloyd"``: batch training. Corners of k-means quality (seeded, then
-        Lloyd iterations), put in order along a short open path through them
-        (2-opt and or-opt moves), then smoothed along that order: the corners
-        solve a smoothness-penalised least-squares problem (a banded
-        system per iteration) with the penalty raised as far as
-        ``smoothness`` allows. ``"sgd"``: the published recipe, dithered
-        points along the segments, Adam on minibatches, growth by doubling
-        with ``growth_epsilon``.
+        ``"lloyd"``: batch training, coarse to fine. The curve grows from the
+        mean by splitting every corner along its cell's principal axis,
+        with Lloyd iterations at every stage, on a subsample of about 256
+        rows per corner (corners of k-means quality; a few corner moves
+        out of local optima); a few Lloyd passes over all rows finish it.
+        The corners are then ordered so that neighbouring rows of the data
+        get nearby indices (global order) along a short path (local order),
+        and smoothed along that order: they solve a smoothness-penalised
+        least-squares problem (a banded system per iteration) with the
+        penalty raised as far as ``smoothness`` allows. ``"sgd"``: the
+        published recipe, dithered points along the segments, Adam on
+        minibatches, growth by doubling with ``growth_epsilon``.
     smoothness : float, default=0.025
         ``"lloyd"`` only: the quality you trade for order, as a fraction of
         the unsmoothed error. The curve is smoothed as long as the mean
@@ -59,16 +63,18 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``(1 + smoothness)`` times that of the unsmoothed corners. 0 keeps
         k-means quality (corners only reordered); larger values give a
         smoother, better-ordered curve.
-    init : {"auto", "k-means++", "pca", "norm-quartiles"} or ndarray of \
+    init : {"auto", "split", "k-means++", "pca", "norm-quartiles"} or ndarray of \
             shape (m, n_features), default="auto"
-        Start of training. ``"k-means++"``: weighted k-means++ seeding (it
+        Start of training. ``"split"``: growth by splitting (above);
+        ``"k-means++"``: weighted k-means++ seeding (it
         respects repetition: a weight of m draws like m copies); ``"pca"``:
         a curve grown by doubling from two corners on the first principal
         axis; ``"norm-quartiles"``: the published start, the means of the rows
         cut into four equal-weight groups by their norm, grown by doubling;
-        ``"auto"``: ``"k-means++"`` for ``"lloyd"`` and ``"norm-quartiles"``
+        ``"auto"``: ``"split"`` for ``"lloyd"`` and ``"norm-quartiles"``
         for ``"sgd"``; an array: these corners (``m <= n_clusters``, in curve
-        order), grown to ``n_clusters`` if needed (a warm start).
+        order), grown to ``n_clusters`` if needed (a warm start: the order
+        is improved by local moves only, so the route is kept).
     n_init : "auto" or int, default="auto"
         ``"lloyd"`` with k-means++: number of seedings; each runs a few Lloyd
         iterations and only the best continues. ``"auto"``: 1, as
@@ -150,7 +156,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions(set(ALGORITHMS))],
         "smoothness": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"auto", "k-means++", "pca", "norm-quartiles"}), "array-like"],
+        "init": [StrOptions({"auto", "split", "k-means++", "pca", "norm-quartiles"}),
+                 "array-like"],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -223,7 +230,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """``init`` as an array (checked) or the name of an initialisation."""
         if isinstance(self.init, str):
             if self.init == "auto":
-                return "norm-quartiles" if self.algorithm == "sgd" else "k-means++"
+                return "norm-quartiles" if self.algorithm == "sgd" else "split"
             return self.init
         C = np.array(self.init, dtype=np.float64)
         if C.ndim != 2 or C.shape[1] != X.shape[1] or not 1 <= C.shape[0] <= self.n_clusters:

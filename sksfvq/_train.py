@@ -4,15 +4,20 @@ A trainer is a function ``trainer(X, w, n_clusters, init_corners, options,
 rng, verbose) -> TrainResult``; :data:`TRAINERS` maps the estimator's
 ``algorithm`` names to them, so a new trainer is one function and one entry.
 
-* ``"lloyd"`` (default): a batch method. Corners of k-means quality
-  (seeded, then Lloyd iterations), ordered along a short open path through
-  them, then smoothed: rows are assigned to their nearest corner and the
-  corners solve the smoothness-penalised least-squares problem
-  ``(diag(n) + mu D2'D2) C = S`` (``n`` and ``S`` the weighted counts and
-  sums per corner, ``D2`` the second-difference operator along the chain:
-  a penalty on bending), a pentadiagonal system shared by all features;
-  ``mu`` rises while the error stays within the user's budget
-  (``smoothness``).
+* ``"lloyd"`` (default), coarse to fine:
+
+  1. **grow** the curve by splitting, on a subsample whose size depends on
+     the number of corners, not on the number of rows: from the mean, every
+     corner splits in two along its cell's principal axis and Lloyd
+     iterations follow (the LBG schedule, corners of k-means quality);
+  2. **finish** with a few Lloyd passes over all rows, stopping on the
+     error gain;
+  3. **order** the corners for global and local order together
+     (:func:`._order.order_corners`: the data's neighbour graph kept short
+     along the index, traded against the path length);
+  4. **smooth** along that order as far as the error budget ``smoothness``
+     allows (:func:`._chain.smooth_to_budget`): searched on the subsample,
+     confirmed on all rows.
 * ``"sgd"``: the published recipe (dithered points, Adam, growth by
   doubling with a small epsilon), with the epoch loop in Numba.
 """
@@ -22,10 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _init
+from . import _init, _order
+from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
 from ._kernels import assign_corners64
-from ._train_kernels import corner_sums, kmeans_pp_rows, sgd_epoch, solve_penta
-from ._path import shorten_order, shortest_of_restarts
+from ._sample import RowSample, effective_size
+from ._train_kernels import cell_axes, corner_sums, kmeans_pp_rows, sgd_epoch
 
 
 @dataclass
@@ -66,8 +72,7 @@ def _start(X, w, k, init, default_groups, rng=None):
     if k == 1:
         return _init.weighted_mean(X, w)[None, :]
     if init == "k-means++":
-        C = kmeans_plus_plus(X, w, k, rng)
-        return C[shorten_order(C)]
+        return kmeans_plus_plus(X, w, k, rng)
     if init == "pca":
         return _init.pca_line_init(X, w)
     return _init.norm_groups_init(X, w, min(k, default_groups))
@@ -76,111 +81,6 @@ def _start(X, w, k, init, default_groups, rng=None):
 # --------------------------------------------------------------------------
 # "lloyd": k-means-quality corners, a short path through them, then smoothing
 # --------------------------------------------------------------------------
-
-
-def solve_corners(counts, sums, mu, C_prev, ridge):
-    """Corners minimising the penalised least-squares problem of one iteration.
-
-    Minimises ``sum_k n_k |c_k - S_k / n_k|^2 + mu sum_k |c_{k-1} - 2 c_k +
-    c_{k+1}|^2 + ridge sum_k |c_k - c_prev_k|^2``: the data pull every corner
-    to the mean of its rows, the penalty on second differences resists
-    bending and uneven spacing along the curve (it does not shrink a
-    straight, evenly spaced curve), and a tiny proximal ridge keeps corners
-    that no row chose where they are. The system is banded (pentadiagonal)
-    and shared by all features.
-    """
-    k = counts.shape[0]
-    if k <= 2 or mu == 0.0:
-        return (sums + ridge * C_prev) / (counts + ridge)[:, None]
-    out = np.empty_like(sums)
-    solve_penta(counts + ridge, float(mu), np.ascontiguousarray(sums + ridge * C_prev), out)
-    return out
-
-
-#: float64 data up to this many values is assigned in float32 during training
-LLOYD_FLOAT32_VALUES = 1 << 27
-
-
-class _Lloyd:
-    """Alternating nearest-corner assignment and the chain solve on fixed data.
-
-    Corners are solved from float64 sums of the rows as given. The nearest
-    corners are found in float32 (twice the SIMD width) for float64 data
-    too: the rows are shifted by their mean and scaled by a power of two
-    once, so float32 keeps ~7 significant digits of every distance whatever
-    the data's offset or unit; near-ties may go either way, as between two
-    float64 orders of summation.
-    """
-
-    def __init__(self, X, w, k, tol):
-        self.X, self.w = X, w
-        self.W = float(w.sum())
-        mean = _init.weighted_mean(X, w)
-        Z = X - mean
-        var = float(w @ np.einsum("ij,ij->i", Z, Z)) / self.W / X.shape[1]
-        self.tol_shift = tol * var
-        self.counts = np.empty(k)
-        self.sums = np.empty((k, X.shape[1]))
-        self.n_iter = 0
-        # the rows the nearest corners are found for: (X - shift) * scale
-        self.shift, self.scale, self.Xa = 0.0, 1.0, X
-        if X.dtype == np.float64 and X.size <= LLOYD_FLOAT32_VALUES:
-            spread = max(float(Z.max()), -float(Z.min())) if X.size else 0.0
-            if 0.0 < spread < np.inf:
-                self.shift = mean
-                self.scale = float(np.ldexp(1.0, -np.frexp(spread)[1]))
-                Z *= self.scale
-                self.Xa = Z.astype(np.float32)
-
-    def nearest(self, C):
-        """(labels, squared distances in float64) of the rows to corners C."""
-        Ca = ((C - self.shift) * self.scale).astype(self.Xa.dtype)
-        labels, dist2 = assign_corners64(self.Xa, Ca)
-        if self.scale != 1.0:
-            dist2 /= self.scale**2  # a power of two: exact
-        return labels, dist2
-
-    def error(self, C):
-        """Mean weighted squared distance to the nearest corner (per row)."""
-        return float(np.sum(self.w * self.nearest(C)[1])) / self.W
-
-    def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
-        """Iterate until the corners move less than the tolerance.
-
-        ``smoothness`` is the weight of the bending penalty relative to the
-        mean weight per corner (0: plain Lloyd iterations). With ``err_tol``,
-        also stop when an iteration lowers the error by less than that
-        fraction (flat objectives, e.g. high-dimensional Gaussians, crawl on
-        for hundreds of iterations for a last 0.1 %).
-        Returns (corners, their mean squared error, iterations).
-        """
-        m = C.shape[0]
-        mu = smoothness * self.W / m
-        ridge = 1e-9 * self.W / m
-        counts, sums = self.counts[:m], self.sums[:m]
-        shift = np.inf
-        it = 0
-        previous = None
-        last_err = np.inf
-        while True:
-            labels, dist2 = self.nearest(C)
-            err = float(np.sum(self.w * dist2)) / self.W
-            if it == max_iter or shift <= self.tol_shift * tol_factor:
-                break
-            if err_tol > 0 and last_err - err < err_tol * err:
-                break
-            last_err = err
-            # the same assignments give the same corners: converged
-            if previous is not None and np.array_equal(labels, previous):
-                break
-            previous = labels
-            corner_sums(self.X, self.w, labels, m, counts, sums)
-            C_new = solve_corners(counts, sums, mu, C, ridge)
-            shift = float(np.sum((C_new - C) ** 2))
-            C = C_new
-            it += 1
-        self.n_iter += it
-        return C, err, it
 
 
 def canonical_order(X, w):
@@ -232,57 +132,199 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
     return best[1]
 
 
-def _smooth_to_budget(lloyd, C, err, budget):
-    """Raise the smoothness as far as the error budget allows, in a few tries.
-
-    The error grows with the smoothness ``s`` roughly as a power of it, so
-    every try fits that power law through the last two tries (in log-log;
-    slope 1 after the first) and aims at ``LLOYD_SMOOTH_AIM`` of the budget,
-    kept inside the bracket of accepted and rejected values. It stops once
-    an accepted try uses at least ``LLOYD_SMOOTH_ENOUGH`` of the budget, or
-    after ``LLOYD_SMOOTH_TRIES`` tries; every try polishes the last
-    accepted corners. Returns (corners, their error, smoothness reached).
-    """
-    allowed = budget - err
-    best, best_err, lo, hi = C, err, 0.0, np.inf
-    if not allowed > 0:
-        return best, best_err, lo
-    e0 = err
-    s = LLOYD_SMOOTH_START
-    last = None
-    for _ in range(LLOYD_SMOOTH_TRIES):
-        C_try, e, _ = lloyd.run(best, s, LLOYD_POLISH_ITER, tol_factor=LLOYD_POLISH_TOL)
-        if e <= budget:
-            best, best_err, lo = C_try, e, s
-            if e - e0 >= LLOYD_SMOOTH_ENOUGH * allowed:
-                break
-        else:
-            hi = s
-        excess = max(e - e0, 1e-3 * allowed)
-        slope = 1.0
-        if last is not None and last[0] != s and last[1] != excess:
-            slope = np.log(excess / last[1]) / np.log(s / last[0])
-            slope = min(max(slope, 0.5), 2.0)
-        last = (s, excess)
-        s_next = s * min(max((LLOYD_SMOOTH_AIM * allowed / excess) ** (1.0 / slope), 1 / 16), 16)
-        if not lo < s_next < hi:  # outside the bracket: its geometric middle
-            s_next = np.sqrt(lo * hi) if lo > 0 else hi / 4
-        s = s_next
-    return best, best_err, lo
-
-
 #: fixed parts of the "lloyd" schedule (chosen by the measurements in benchmarks/)
-LLOYD_GROW_SMOOTHNESS = 0.2
+LLOYD_ROWS_PER_CORNER = 256  # subsample for growth, seeding and the smoothing search
+LLOYD_GRAPH_ROWS_PER_CORNER = 20  # rows of the neighbour graph that orders the corners
+LLOYD_GRAPH_MAX_ROWS = 20_000
+LLOYD_STAGE_ITER = 50  # Lloyd iterations of a coarse stage
+LLOYD_AXIS_STEPS = 10  # Lanczos steps (passes over the rows) for the split directions
+LLOYD_AXIS_RESTARTS = 1
+LLOYD_GROW_SMOOTHNESS = 0.2  # stages of init="pca" / "norm-quartiles"
 LLOYD_GROW_ITER = 20
-LLOYD_SMOOTH_START = 0.02
-LLOYD_SMOOTH_TRIES = 5
-LLOYD_SMOOTH_AIM = 0.95
-LLOYD_SMOOTH_ENOUGH = 0.85
-LLOYD_POLISH_ITER = 5
-LLOYD_POLISH_TOL = 10.0
 LLOYD_SCREEN_ITER = 5
 LLOYD_MAIN_TOL = 3.0
 LLOYD_ERR_TOL = 1e-4
+LLOYD_MAX_MOVES = 16  # corner moves out of local optima (relocate)
+LLOYD_MOVE_ITER = 20
+LLOYD_CONFIRM_TRIES = 3  # tries of the smoothing search on all rows
+LLOYD_CONFIRM_ITER = 3
+
+
+class _Rows:
+    """The rows a stage trains on: all of them, or a subsample of draws.
+
+    The data is subsampled when it stands for more rows (weights counting
+    as repetitions) than the largest subsample asked for; every subsample
+    is then the first draws of one :class:`._sample.RowSample`, so they are
+    nested, and a weight of m acts exactly as m copies of a row.
+    """
+
+    def __init__(self, X, w, k, tol, n_max, rng):
+        self.X, self.w, self.k, self.tol, self.rng = X, w, k, tol, rng
+        self.full = Lloyd(X, w, k, tol)
+        self.varying = self.full.varying
+        self.sample = (RowSample(X, w, n_max, _child(rng), self.varying)
+                       if effective_size(X, w) > n_max else None)
+        self._last = (None, None)
+
+    def lloyd(self, n):
+        """A :class:`._chain.Lloyd` on the rows of :meth:`get` (n)."""
+        if self.sample is None:
+            return self.full
+        if self._last[0] != n:
+            X, w = self.get(n)
+            self._last = (n, Lloyd(X, w, self.k, self.tol))
+        return self._last[1]
+
+    @property
+    def subsampled(self):
+        return self.sample is not None
+
+    def get(self, n):
+        """(rows, weights) for a stage that wants about ``n`` rows."""
+        if self.sample is None:
+            return self.X, self.w
+        return self.sample.subsample(self.X, n)
+
+    def multiset(self, n):
+        """About ``n`` rows as a multiset (repeated rows repeated), for the graph."""
+        if self.sample is None:
+            w = self.w
+            if (effective_size(self.X, w) <= n and np.all(w == np.round(w))
+                    and np.all(w >= 0)):
+                reps = w.astype(np.intp)
+                return _canonical_rows(np.repeat(self.X, reps, axis=0))
+            X, counts = RowSample(self.X, w, n, _child(self.rng),
+                                  self.varying).subsample(self.X, n)
+        else:
+            X, counts = self.sample.subsample(self.X, n)
+        return np.repeat(X, counts.astype(np.intp), axis=0)
+
+
+def _child(rng):
+    """An independent generator seeded from ``rng`` with one draw, so that a
+    use of it whose number of draws depends on the data's width does not
+    shift what ``rng`` draws next."""
+    return np.random.default_rng(rng.integers(2**63))
+
+
+def _canonical_rows(X):
+    """The rows of X sorted by their bytes (identical multisets, identical arrays)."""
+    X64 = np.ascontiguousarray(X, dtype=np.float64)
+    order = np.argsort(X64.view(np.dtype((np.void, 8 * X64.shape[1]))).ravel(), kind="stable")
+    return np.ascontiguousarray(X[order])
+
+
+def split_stage(X, w, C, n_new, rng, varying):
+    """Corners after splitting ``n_new`` of them (the ones with most error).
+
+    Every chosen corner c becomes ``c -/+ a u``, u its cell's principal
+    direction and ``a = sqrt(2 / pi)`` times the cell's spread along it (the
+    centroids of the two halves of a Gaussian cut through its mean), in the
+    order that follows the chain (along ``c_next - c_prev``). Cells without
+    spread are not split, so fewer corners may come back. ``varying``: the
+    columns with spread (the random start directions live in them).
+    """
+    m, d = C.shape
+    labels, dist2 = assign_corners64(X, C.astype(X.dtype))
+    V = np.zeros((m, d))
+    V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
+    V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
+    var = np.empty(m)
+    cell_axes(X, w, labels, C, V, var, LLOYD_AXIS_STEPS, LLOYD_AXIS_RESTARTS)
+    err = np.bincount(labels, weights=w * dist2, minlength=m)
+    eligible = np.flatnonzero(var > 0)
+    chosen = eligible[np.argsort(-err[eligible], kind="stable")[:n_new]]
+    return _init.split_corners(C, V, np.sqrt(2.0 / np.pi * var), np.sort(chosen))
+
+
+def _two_nearest(X, C):
+    """(nearest corner, squared distance to it, squared distance to the second
+    nearest) of every row, by matrix products per block (float64)."""
+    n = X.shape[0]
+    first = np.empty(n, dtype=np.intp)
+    d1 = np.empty(n)
+    d2 = np.empty(n)
+    mean = C.mean(axis=0)
+    Cc = C - mean
+    cc = np.einsum("ij,ij->i", Cc, Cc)
+    rows = np.arange(min(n, 8192))
+    for start in range(0, n, 8192):
+        Z = X[start:start + 8192].astype(np.float64) - mean
+        D = np.einsum("ij,ij->i", Z, Z)[:, None] - 2.0 * (Z @ Cc.T) + cc[None, :]
+        r = rows[:Z.shape[0]]
+        a = np.argmin(D, axis=1)
+        da = D[r, a]
+        D[r, a] = np.inf
+        first[start:start + 8192] = a
+        d1[start:start + 8192] = np.maximum(da, 0.0)
+        d2[start:start + 8192] = np.maximum(D.min(axis=1), 0.0)
+    return first, d1, d2
+
+
+def relocate(lloyd, C, rng, varying):
+    """Moves of corners out of local optima (after Fritzke's ELBG).
+
+    The corner whose removal costs least (its rows go to their second
+    nearest corner) moves to split the cell whose principal split gains
+    most (``2 / pi`` times its variance along its axis, times its weight),
+    when the gain exceeds the cost; a few Lloyd iterations follow and the
+    move is kept when the error fell. k-means from splitting or seeding
+    gets stuck with two corners in one cluster and one corner between two;
+    these moves take it out. Returns (corners, error).
+    """
+    X, w = lloyd.X, lloyd.w
+    err = lloyd.error(C)
+    m, d = C.shape
+    if m < 3:
+        return C, err
+    for _ in range(LLOYD_MAX_MOVES):
+        first, d1, d2 = _two_nearest(X, C)
+        cost = np.bincount(first, weights=w * (d2 - d1), minlength=m)
+        V = np.zeros((m, d))
+        V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
+        V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
+        var = np.empty(m)
+        cell_axes(X, w, first, C, V, var, LLOYD_AXIS_STEPS, LLOYD_AXIS_RESTARTS)
+        gain = 2.0 / np.pi * var * np.bincount(first, weights=w, minlength=m)
+        b = int(np.argmax(gain))
+        cost[b] = np.inf
+        a = int(np.argmin(cost))
+        if not cost[a] < gain[b]:
+            break
+        step = np.sqrt(2.0 / np.pi * var[b]) * V[b]
+        C_new = np.insert(C, b + 1, C[b] + step, axis=0)
+        C_new[b] -= step
+        C_new = np.delete(C_new, a + (a > b), axis=0)
+        C_new, e_new, _ = lloyd.run(C_new, 0.0, LLOYD_MOVE_ITER)
+        if not e_new < err * (1.0 - 1e-9):
+            break
+        C, err = C_new, e_new
+    return C, err
+
+
+def _grow_by_splitting(rows, k, history, verbose, rng):
+    """From the mean to k corners by splitting, a Lloyd run at every stage."""
+    X, w = rows.get(LLOYD_ROWS_PER_CORNER)
+    C = _init.weighted_mean(X, w)[None, :]
+    while C.shape[0] < k:
+        t0 = time.perf_counter()
+        m = C.shape[0]
+        n_new = min(m, k - m)
+        n_rows = LLOYD_ROWS_PER_CORNER * (m + n_new)
+        stage = rows.lloyd(n_rows)
+        X, w = stage.X, stage.w
+        C_new = split_stage(X, w, C, n_new, rng, rows.varying)
+        if C_new.shape[0] == m:  # no cell has spread left: the rest stay dead
+            C_new = np.vstack([C, np.repeat(C[-1:], k - m, axis=0)])
+        final = C_new.shape[0] == k
+        C, loss, it = stage.run(C_new, 0.0, 300 if final else LLOYD_STAGE_ITER,
+                                tol_factor=1.0 if final else LLOYD_MAIN_TOL)
+        if final:
+            C, loss = relocate(stage, C, rng, rows.varying)
+        _stage_record(history, C.shape[0], it, loss, t0, verbose,
+                      f"lloyd: split, {X.shape[0]} rows")
+    return C
 
 
 def _grow_curve(lloyd, X, w, C, k, history, verbose):
@@ -290,54 +332,93 @@ def _grow_curve(lloyd, X, w, C, k, history, verbose):
     while C.shape[0] < k:
         t0 = time.perf_counter()
         C, loss, it = lloyd.run(C, LLOYD_GROW_SMOOTHNESS, LLOYD_GROW_ITER)
-        _stage_record(history, C.shape[0], it, loss, t0, verbose, "lloyd")
+        _stage_record(history, C.shape[0], it, loss, t0, verbose, "lloyd: grow")
         C = _grow(X, w, C, k, lambda C: _init.resample_curve(C, 2 * C.shape[0]))
     return C
 
 
-def train_lloyd(X, w, k, init, options, rng, verbose):
-    """Corners of k-means quality, ordered along a short path, then smoothed.
+def _initial_corners(rows, k, init, options, history, verbose, rng):
+    """k corners of the subsample from the ``init`` option."""
+    if isinstance(init, str) and init == "split":
+        return _grow_by_splitting(rows, k, history, verbose, rng)
+    lloyd = rows.lloyd(LLOYD_ROWS_PER_CORNER * k)
+    X, w = lloyd.X, lloyd.w
+    if isinstance(init, np.ndarray):
+        return init if init.shape[0] == k else _grow_curve(lloyd, X, w, init, k, history,
+                                                           verbose)
+    if init == "k-means++":
+        return _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
+    return _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
 
-    1. Start: weighted k-means++ (``init="k-means++"``), a curve grown from
-       the principal line or the norm-quartile means (``"pca"``,
-       ``"norm-quartiles"``), or given corners (grown if fewer than k).
-    2. Lloyd iterations without smoothness to convergence: error ``E0``.
-    3. Order the corners along a short open path (2-opt and or-opt moves,
-       the shortest of a few restarts): this changes nothing in the error
-       and everything in the order.
-    4. Smooth: raise the chain penalty step by step while the error stays
-       within ``(1 + smoothness) * E0``.
+
+def _order_stage(rows, C, rng, keep_route=False):
+    """The corners in the order of :func:`._order.order_corners`."""
+    k = C.shape[0]
+    n_graph = min(LLOYD_GRAPH_ROWS_PER_CORNER * k, LLOYD_GRAPH_MAX_ROWS)
+    Xg = rows.multiset(n_graph)
+    labels, _ = assign_corners64(Xg, C.astype(Xg.dtype))
+    W = _order.neighbour_graph(Xg, labels, k)
+    order, _ = _order.order_corners(C, W, rng, keep_route=keep_route)
+    return C[order]
+
+
+def _smooth_stage(rows, full, C, e0, smoothness):
+    """Smooth along the order within ``(1 + smoothness) * e0`` on all rows.
+
+    Without a subsample, the search runs on all rows. With one, it runs on
+    the subsample first (its reference is the subsample's error after the
+    same unpenalised polish, so fitting the subsample's noise is not counted
+    as room) and the smoothness found there starts a short search on all
+    rows. Returns (corners, error, smoothness reached).
+    """
+    budget = (1.0 + smoothness) * e0
+    if not rows.subsampled:
+        return smooth_to_budget(full, C, e0, budget)
+    sub = rows.lloyd(LLOYD_ROWS_PER_CORNER * C.shape[0])
+    _, e_ref, _ = sub.run(C, 0.0, POLISH_ITER, tol_factor=POLISH_TOL)
+    _, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref)
+    if not s > 0:
+        return C, e0, 0.0
+    return smooth_to_budget(full, C, e0, budget, start=s, tries=LLOYD_CONFIRM_TRIES,
+                            polish_iter=LLOYD_CONFIRM_ITER)
+
+
+def train_lloyd(X, w, k, init, options, rng, verbose):
+    """Grow (or seed), finish on all rows, order, smooth: see the module docstring.
+
+    ``init``: ``"split"`` (default: growth by splitting), ``"k-means++"``
+    (screened seeding), ``"pca"`` / ``"norm-quartiles"`` (a curve grown by
+    resampling) or given corners (grown if fewer than k). All of them run on
+    the subsample; the rest of the schedule is the same.
     """
     t_all = time.perf_counter()
-    lloyd = _Lloyd(X, w, k, options["tol"])
     history = []
+    rows = _Rows(X, w, k, options["tol"], LLOYD_ROWS_PER_CORNER * k, rng)
+    full = rows.full
     if k == 1:
         C = _init.weighted_mean(X, w)[None, :]
-        _stage_record(history, 1, 0, lloyd.error(C), t_all, verbose, "lloyd")
+        _stage_record(history, 1, 0, full.error(C), t_all, verbose, "lloyd")
         return TrainResult(C, 1, history, 0.0)
-    if isinstance(init, np.ndarray):
-        C = init if init.shape[0] == k else _grow_curve(lloyd, X, w, init, k, history, verbose)
-    elif init == "k-means++":
-        C = _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
-    else:
-        C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
+    C = _initial_corners(rows, k, init, options, history, verbose, rng)
 
     t0 = time.perf_counter()
-    C, e0, it = lloyd.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
-                          err_tol=LLOYD_ERR_TOL)
-    _stage_record(history, k, it, e0, t0, verbose, "lloyd")
+    C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
+                         err_tol=LLOYD_ERR_TOL)
+    _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
 
     t0 = time.perf_counter()
-    n_before = lloyd.n_iter
-    C = C[shortest_of_restarts(C, rng)]
+    C = _order_stage(rows, C, rng, keep_route=isinstance(init, np.ndarray))
+    _stage_record(history, k, 0, e0, t0, verbose, "lloyd: order")
+
+    t0 = time.perf_counter()
+    n_before = full.n_iter
     err, reached = e0, 0.0
     if options["smoothness"] > 0:
-        C, err, reached = _smooth_to_budget(lloyd, C, e0, (1.0 + options["smoothness"]) * e0)
-        C = C[shorten_order(C)]
-    _stage_record(history, k, lloyd.n_iter - n_before, err, t0, verbose, "lloyd: order+smooth")
+        C, err, reached = _smooth_stage(rows, full, C, e0, options["smoothness"])
+    _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     if verbose:
         print(f"[lloyd] done in {time.perf_counter() - t_all:.3f}s", flush=True)
-    return TrainResult(C, max(lloyd.n_iter, 1), history, reached)
+    return TrainResult(C, max(full.n_iter, 1), history, reached)
 
 
 def refine_online(X, w, C, mass, sums, smoothness):

@@ -11,6 +11,7 @@ from sklearn.manifold import trustworthiness as _trustworthiness
 from sklearn.utils import check_array
 
 from ._kernels import assign_corners64
+from ._order import knn_rows
 from ._project import project
 
 __all__ = [
@@ -210,23 +211,6 @@ def label_spread(positions, labels, n_pairs=200_000, random_state=0):
     return float(gap[same].mean() / gap.mean())
 
 
-def _knn_rows(X, idx, n_neighbors):
-    """Indices of the ``n_neighbors`` nearest rows of X (Euclidean) of every
-    row ``idx``, the row itself excluded (by index, so an exact duplicate of
-    it still counts as a neighbour)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    n_query = min(n_neighbors + 1, X.shape[0])
-    found = NearestNeighbors(n_neighbors=n_query).fit(X).kneighbors(
-        X[idx], return_distance=False)
-    self_hit = found == idx[:, None]
-    # drop the row itself where it was found, else the farthest of the n + 1
-    drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), n_query - 1)
-    keep = np.ones(found.shape, dtype=bool)
-    keep[np.arange(found.shape[0]), drop] = False
-    return found[keep].reshape(found.shape[0], n_query - 1)
-
-
 def knn_spread(X, positions, n_neighbors=10, n_subset=3000, n_pairs=200_000,
                random_state=0):
     """Label-free global order: how far apart the 1-D axis puts data neighbours.
@@ -256,7 +240,7 @@ def knn_spread(X, positions, n_neighbors=10, n_subset=3000, n_pairs=200_000,
         raise ValueError(f"n_neighbors={n_neighbors} must be in [1, n_samples - 1] "
                          f"(n_samples={n}).")
     idx = _subset(n, n_subset, random_state)
-    nbrs = _knn_rows(X, idx, n_neighbors)
+    nbrs = knn_rows(X, n_neighbors, query=idx)
     near = np.abs(t[idx][:, None] - t[nbrs]).mean()
     rng = np.random.default_rng(random_state)
     i = rng.integers(0, n, n_pairs)

@@ -142,10 +142,14 @@ def test_sample_weight_equals_repeated_rows(gauss2):
     w = np.random.default_rng(1).integers(0, 4, size=500)
     a = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X, sample_weight=w)
     b = SpaceFillingVQ(n_clusters=8, random_state=0).fit(np.repeat(X, w, axis=0))
-    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-7, atol=1e-9)
-    q = SpaceFillingVQ(n_clusters=8, init="norm-quartiles").fit(X, sample_weight=w)
-    r = SpaceFillingVQ(n_clusters=8, init="norm-quartiles").fit(np.repeat(X, w, axis=0))
-    np.testing.assert_allclose(q.cluster_centers_, r.cluster_centers_, rtol=1e-7, atol=1e-9)
+    # to rounding: weighted and repeated sums round differently, which can move
+    # a stopping test by one iteration (a real difference would be ~1e-2)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-6, atol=1e-7)
+    q = SpaceFillingVQ(n_clusters=8, init="norm-quartiles", random_state=1).fit(
+        X, sample_weight=w)
+    r = SpaceFillingVQ(n_clusters=8, init="norm-quartiles", random_state=1).fit(
+        np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(q.cluster_centers_, r.cluster_centers_, rtol=1e-6, atol=1e-7)
 
 
 def test_warm_start_from_array(gauss2):
@@ -295,11 +299,11 @@ def test_import_defers_numba_and_algorithm_names_match():
 
 def test_n_init_keeps_the_best_screened_start(gauss2):
     """n_init > 1: every seeding runs a few Lloyd iterations; the lowest-error one goes on."""
-    from sksfvq import _train
+    from sksfvq import _chain, _train
 
     X = gauss2[:3000].astype(np.float64)
     w = np.ones(len(X))
-    lloyd = _train._Lloyd(X, w, 12, 1e-4)
+    lloyd = _chain.Lloyd(X, w, 12, 1e-4)
     chosen = _train._screened_kmeans_plus_plus(lloyd, X, w, 12, 4, np.random.default_rng(3))
     rng = np.random.default_rng(3)
     ordered = _train.canonical_order(X, w)
@@ -309,5 +313,5 @@ def test_n_init_keeps_the_best_screened_start(gauss2):
     assert len(set(np.round(errors, 12))) > 1  # the starts differ
     np.testing.assert_array_equal(chosen, runs[int(np.argmin(errors))][0])
     # and the estimator accepts it end to end
-    est = SpaceFillingVQ(n_clusters=12, n_init=4, random_state=0).fit(X)
+    est = SpaceFillingVQ(n_clusters=12, init="k-means++", n_init=4, random_state=0).fit(X)
     assert est.cluster_centers_.shape == (12, 2)

@@ -39,7 +39,7 @@ def test_knn_spread_excludes_the_row_but_not_its_duplicate():
     # two exact copies far from everything else: each is the other's nearest
     X = np.array([[0.0], [0.0], [10.0], [11.0], [12.0], [13.0]])
     t = np.array([0.0, 5.0, 1.0, 2.0, 3.0, 4.0])
-    nb = metrics._knn_rows(X, np.array([0, 1]), 1)
+    nb = metrics.knn_rows(X, 1, query=np.array([0, 1]))
     assert nb.ravel().tolist() == [1, 0]
 
 

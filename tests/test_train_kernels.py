@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sksfvq._train import canonical_order, kmeans_plus_plus
-from sksfvq._train_kernels import corner_sums
+from sksfvq._train_kernels import cell_axes, corner_sums
 
 
 def _ref_kmeans_pp(Xo, wo, u0, U):
@@ -97,3 +97,36 @@ def test_solve_penta_matches_dense_solve(k):
     out = np.full_like(rhs, np.nan)
     solve_penta(diag, mu, rhs, out)
     np.testing.assert_allclose(out, np.linalg.solve(A, rhs), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cell_axes_finds_each_cells_top_principal_direction(dtype):
+    rng = np.random.default_rng(7)
+    k, d = 4, 6
+    X = rng.normal(size=(900, d)) * np.linspace(0.5, 3.0, d)  # distinct variances
+    X = (X @ np.linalg.qr(rng.normal(size=(d, d)))[0]).astype(dtype)
+    w = rng.random(900) * 2
+    labels = rng.integers(0, k, 900).astype(np.intp)
+    C = np.array([np.average(X[labels == c], axis=0, weights=w[labels == c])
+                  for c in range(k)])
+    V = rng.normal(size=(k, d))
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    var = np.empty(k)
+    cell_axes(X, w, labels, C, V, var, 6, 2)
+    for c in range(k):  # reference: the weighted covariance of the cell, eigh
+        R = X[labels == c].astype(np.float64) - C[c]
+        wc = w[labels == c]
+        vals, vecs = np.linalg.eigh((R * wc[:, None]).T @ R / wc.sum())
+        assert abs(V[c] @ vecs[:, -1]) == pytest.approx(1.0, abs=1e-6)
+        assert var[c] == pytest.approx(vals[-1], rel=1e-8)
+
+
+def test_cell_axes_of_a_cell_without_spread():
+    X = np.array([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0], [2.0, 0.0]])
+    labels = np.array([0, 0, 1, 1], dtype=np.intp)
+    C = np.array([[1.0, 2.0], [1.0, 0.0]])
+    V = np.array([[1.0, 0.0], [0.6, 0.8]])
+    var = np.empty(2)
+    cell_axes(X, np.ones(4), labels, C, V, var, 4, 1)
+    assert var[0] == 0.0
+    assert var[1] == pytest.approx(1.0) and abs(V[1, 0]) == pytest.approx(1.0)

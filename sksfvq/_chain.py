@@ -1,0 +1,184 @@
+"""The chain model on fixed data: assignment and the penalised corner solve.
+
+For fixed assignments of rows to their nearest corners, the corners that
+minimise the squared error plus a penalty on the bending of the chain,
+``mu * sum_k |c_{k-1} - 2 c_k + c_{k+1}|^2``, solve one pentadiagonal system
+shared by all features. :class:`Lloyd` alternates the assignment and that
+solve (plain Lloyd iterations when ``mu = 0``); :func:`smooth_to_budget`
+raises the penalty as far as the user's error budget allows.
+"""
+
+import numpy as np
+
+from . import _init
+from ._kernels import assign_corners64
+from ._train_kernels import corner_sums, solve_penta
+
+#: fixed parts of the smoothing search (chosen by the measurements in benchmarks/)
+SMOOTH_START = 0.02
+SMOOTH_TRIES = 5
+SMOOTH_AIM = 0.95
+SMOOTH_ENOUGH = 0.85
+POLISH_ITER = 5
+POLISH_TOL = 10.0
+
+
+def solve_corners(counts, sums, mu, C_prev, ridge):
+    """Corners minimising the penalised least-squares problem of one iteration.
+
+    Minimises ``sum_k n_k |c_k - S_k / n_k|^2 + mu sum_k |c_{k-1} - 2 c_k +
+    c_{k+1}|^2 + ridge sum_k |c_k - c_prev_k|^2``: the data pull every corner
+    to the mean of its rows, the penalty on second differences resists
+    bending and uneven spacing along the curve (it does not shrink a
+    straight, evenly spaced curve), and a tiny proximal ridge keeps corners
+    that no row chose where they are. The system is banded (pentadiagonal)
+    and shared by all features.
+    """
+    k = counts.shape[0]
+    if k <= 2 or mu == 0.0:
+        return (sums + ridge * C_prev) / (counts + ridge)[:, None]
+    out = np.empty_like(sums)
+    solve_penta(counts + ridge, float(mu), np.ascontiguousarray(sums + ridge * C_prev), out)
+    return out
+
+
+#: float64 data up to this many values is assigned in float32 during training
+LLOYD_FLOAT32_VALUES = 1 << 27
+#: rows per chunk of the set-up passes
+_CHUNK = 1 << 16
+
+
+class Lloyd:
+    """Alternating nearest-corner assignment and the chain solve on fixed data.
+
+    Corners are solved from float64 sums of the rows as given. The nearest
+    corners are found in float32 (twice the SIMD width) for float64 data
+    too: the rows are shifted by their mean and scaled by a power of two
+    once, so float32 keeps ~7 significant digits of every distance whatever
+    the data's offset or unit; near-ties may go either way, as between two
+    float64 orders of summation.
+    """
+
+    def __init__(self, X, w, k, tol):
+        self.X, self.w, self.tol = X, w, tol
+        self.W = float(w.sum())
+        n, d = X.shape
+        mean = _init.weighted_mean(X, w)
+        # per-column weighted variance and the largest deviation, in chunks
+        # (no full-size float64 temporary)
+        col_sq = np.zeros(d)
+        spread = 0.0
+        for start in range(0, n, _CHUNK):
+            Z = X[start:start + _CHUNK] - mean
+            col_sq += w[start:start + _CHUNK] @ (Z * Z)
+            if Z.size:
+                spread = max(spread, float(np.max(np.abs(Z))))
+        col_var = col_sq / self.W
+        # the tolerance is relative to the mean variance of the columns that
+        # vary (as KMeans', but constant columns do not change it)
+        #: the columns with spread (random directions are drawn for these only,
+        #: so that constant columns change nothing)
+        self.varying = col_var > 1e-24 * max(float(col_var.max()), 1e-300) if d else col_var > 0
+        self.tol_shift = tol * float(col_var.sum()) / max(int(np.count_nonzero(self.varying)), 1)
+        self.counts = np.empty(k)
+        self.sums = np.empty((k, d))
+        self.n_iter = 0
+        # the rows the nearest corners are found for: (X - shift) * scale
+        self.shift, self.scale, self.Xa = 0.0, 1.0, X
+        if X.dtype == np.float64 and X.size <= LLOYD_FLOAT32_VALUES and 0.0 < spread < np.inf:
+            self.shift = mean
+            self.scale = float(np.ldexp(1.0, -np.frexp(spread)[1]))
+            self.Xa = np.empty(X.shape, dtype=np.float32)
+            for start in range(0, n, _CHUNK):
+                self.Xa[start:start + _CHUNK] = (X[start:start + _CHUNK] - mean) * self.scale
+
+    def nearest(self, C):
+        """(labels, squared distances in float64) of the rows to corners C."""
+        Ca = ((C - self.shift) * self.scale).astype(self.Xa.dtype)
+        labels, dist2 = assign_corners64(self.Xa, Ca)
+        if self.scale != 1.0:
+            dist2 /= self.scale**2  # a power of two: exact
+        return labels, dist2
+
+    def error(self, C):
+        """Mean weighted squared distance to the nearest corner (per row)."""
+        return float(np.sum(self.w * self.nearest(C)[1])) / self.W
+
+    def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
+        """Iterate until the corners move less than the tolerance.
+
+        ``smoothness`` is the weight of the bending penalty relative to the
+        mean weight per corner (0: plain Lloyd iterations). With ``err_tol``,
+        also stop when an iteration lowers the error by less than that
+        fraction (flat objectives, e.g. high-dimensional Gaussians, crawl on
+        for hundreds of iterations for a last 0.1 %).
+        Returns (corners, their mean squared error, iterations).
+        """
+        m = C.shape[0]
+        mu = smoothness * self.W / m
+        ridge = 1e-9 * self.W / m
+        counts, sums = self.counts[:m], self.sums[:m]
+        shift = np.inf
+        it = 0
+        previous = None
+        last_err = np.inf
+        while True:
+            labels, dist2 = self.nearest(C)
+            err = float(np.sum(self.w * dist2)) / self.W
+            if it == max_iter or shift <= self.tol_shift * tol_factor:
+                break
+            if err_tol > 0 and last_err - err < err_tol * err:
+                break
+            last_err = err
+            # the same assignments give the same corners: converged
+            if previous is not None and np.array_equal(labels, previous):
+                break
+            previous = labels
+            corner_sums(self.X, self.w, labels, m, counts, sums)
+            C_new = solve_corners(counts, sums, mu, C, ridge)
+            shift = float(np.sum((C_new - C) ** 2))
+            C = C_new
+            it += 1
+        self.n_iter += it
+        return C, err, it
+
+
+def smooth_to_budget(lloyd, C, err, budget, start=SMOOTH_START, tries=SMOOTH_TRIES,
+                     polish_iter=POLISH_ITER):
+    """Raise the smoothness as far as the error budget allows, in a few tries.
+
+    The error grows with the smoothness ``s`` roughly as a power of it, so
+    every try fits that power law through the last two tries (in log-log;
+    slope 1 after the first) and aims at ``SMOOTH_AIM`` of the budget,
+    kept inside the bracket of accepted and rejected values. It stops once
+    an accepted try uses at least ``SMOOTH_ENOUGH`` of the budget, or
+    after ``tries`` tries; every try polishes the last accepted corners
+    (``polish_iter`` iterations) and the first one uses ``start``. Returns
+    (corners, their error, smoothness reached).
+    """
+    allowed = budget - err
+    best, best_err, lo, hi = C, err, 0.0, np.inf
+    if not allowed > 0:
+        return best, best_err, lo
+    e0 = err
+    s = start
+    last = None
+    for _ in range(tries):
+        C_try, e, _ = lloyd.run(best, s, polish_iter, tol_factor=POLISH_TOL)
+        if e <= budget:
+            best, best_err, lo = C_try, e, s
+            if e - e0 >= SMOOTH_ENOUGH * allowed:
+                break
+        else:
+            hi = s
+        excess = max(e - e0, 1e-3 * allowed)
+        slope = 1.0
+        if last is not None and last[0] != s and last[1] != excess:
+            slope = np.log(excess / last[1]) / np.log(s / last[0])
+            slope = min(max(slope, 0.5), 2.0)
+        last = (s, excess)
+        s_next = s * min(max((SMOOTH_AIM * allowed / excess) ** (1.0 / slope), 1 / 16), 16)
+        if not lo < s_next < hi:  # outside the bracket: its geometric middle
+            s_next = np.sqrt(lo * hi) if lo > 0 else hi / 4
+        s = s_next
+    return best, best_err, lo

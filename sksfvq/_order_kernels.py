@@ -1,0 +1,345 @@
+"""Ordering kernels: local moves that improve the order of the corners.
+
+The order of the corners does not change the nearest-corner error at all, but
+it is what makes the index readable. Two costs of an order are improved by
+local moves from a given order, deterministically (scanned in index order):
+
+* the length of the open path through the corners (``improve_path``: 2-opt
+  and or-opt moves), the numerator of ``adj_ratio``: local order;
+* the *arrangement cost* ``a_gap * sum_{i<j} W_ij |p_i - p_j| + a_len * length``
+  (``arrange_insert``, ``arrange_reverse``), where ``W`` counts the data
+  neighbours that fall into corners i and j and ``p`` is the position of a
+  corner in the order: data neighbours far apart along the index cost, so
+  this is global order (``knn_spread``) traded against local order.
+"""
+
+import numpy as np
+
+from ._kernels import _jit
+
+
+@_jit()
+def _path_length(Dm, order):
+    s = 0.0
+    for i in range(order.shape[0] - 1):
+        s += Dm[order[i], order[i + 1]]
+    return s
+
+
+@_jit()
+def improve_path(Dm, order, max_sweeps):
+    """Shorten the open path ``order`` through points with distance matrix ``Dm``.
+
+    in: Dm (k, k) float64 symmetric distances; max_sweeps: bound on full scans.
+    in/out: order (k,) intp permutation, improved in place.
+    Moves: 2-opt (reverse a stretch, including either end of the open path)
+    and or-opt (move a stretch of 1-3 points elsewhere, possibly reversed).
+    Returns the final path length.
+    """
+    k = order.shape[0]
+    tiny = 1e-12
+    for _ in range(max_sweeps):
+        improved = False
+        # 2-opt: reverse order[i..j]
+        for i in range(k - 1):
+            for j in range(i + 1, k):
+                a = order[i - 1] if i > 0 else -1
+                b = order[i]
+                c = order[j]
+                dn = order[j + 1] if j + 1 < k else -1
+                before = 0.0
+                after = 0.0
+                if a >= 0:
+                    before += Dm[a, b]
+                    after += Dm[a, c]
+                if dn >= 0:
+                    before += Dm[c, dn]
+                    after += Dm[b, dn]
+                if after < before - tiny * (1.0 + before):
+                    lo, hi = i, j
+                    while lo < hi:
+                        t = order[lo]
+                        order[lo] = order[hi]
+                        order[hi] = t
+                        lo += 1
+                        hi -= 1
+                    improved = True
+        # or-opt: move the stretch order[i..i+L-1] between two other neighbours
+        for L in range(1, 4):
+            i = 0
+            while i + L <= k:
+                s0 = order[i]
+                s1 = order[i + L - 1]
+                a = order[i - 1] if i > 0 else -1
+                dn = order[i + L] if i + L < k else -1
+                removed = 0.0
+                if a >= 0:
+                    removed += Dm[a, s0]
+                if dn >= 0:
+                    removed += Dm[s1, dn]
+                if a >= 0 and dn >= 0:
+                    removed -= Dm[a, dn]
+                best_gain = tiny * (1.0 + removed)
+                best_pos = -2
+                best_rev = False
+                # insert between order[p] and order[p+1] (p = -1: before the start,
+                # p = k-1: after the end), outside the stretch and its neighbours
+                for p in range(-1, k):
+                    if p >= i - 1 and p <= i + L - 1:
+                        continue
+                    u = order[p] if p >= 0 else -1
+                    v = order[p + 1] if p + 1 < k else -1
+                    for rev in (False, True):
+                        first = s1 if rev else s0
+                        last = s0 if rev else s1
+                        added = 0.0
+                        if u >= 0:
+                            added += Dm[u, first]
+                        if v >= 0:
+                            added += Dm[last, v]
+                        if u >= 0 and v >= 0:
+                            added -= Dm[u, v]
+                        gain = removed - added
+                        if gain > best_gain:
+                            best_gain = gain
+                            best_pos = p
+                            best_rev = rev
+                if best_pos != -2:
+                    stretch = order[i:i + L].copy()
+                    if best_rev:
+                        stretch = stretch[::-1].copy()
+                    rest = np.concatenate((order[:i], order[i + L:]))
+                    # position in ``rest`` after which the stretch goes
+                    q = best_pos if best_pos < i else best_pos - L
+                    new = np.concatenate((rest[:q + 1], stretch, rest[q + 1:]))
+                    order[:] = new
+                    improved = True
+                i += 1
+        if not improved:
+            break
+    return _path_length(Dm, order)
+
+
+# --------------------------------------------------------------------------
+# arrangement: sum_{i<j} W_ij |p_i - p_j| (global order) plus path length
+# --------------------------------------------------------------------------
+#
+# ``LW[s]`` is the weight between corner s and the corners placed before it
+# (its "left weight"). Moving a corner one place past its right neighbour
+# changes the arrangement sum by an amount that only needs the two corners'
+# row sums, left weights and mutual weight (``_swap_gain``), so every
+# insertion place of a corner is evaluated in O(1) each, O(k) in all.
+
+
+@_jit()
+def left_weights(W, order, LW):
+    """``LW[s] = sum of W[s, v]`` over the corners v placed before s.
+
+    in: W (k, k) symmetric, order (k,) permutation. out: LW (k,) float64.
+    """
+    k = order.shape[0]
+    LW[:] = 0.0
+    for a in range(k):
+        s = order[a]
+        for b in range(a):
+            LW[s] += W[s, order[b]]
+
+
+@_jit()
+def _swap_gain(W, rows, x, y, lw_x, lw_y):
+    """Change of the arrangement sum when x (just before y) and y swap places,
+    with ``lw_x``, ``lw_y`` their current left weights."""
+    return 2.0 * lw_x - rows[x] + W[x, y] + rows[y] - 2.0 * lw_y + W[y, x]
+
+
+@_jit()
+def _link(D, a, b):
+    """Length of the edge (a, b) of the path; 0 when either end is absent (-1)."""
+    if a < 0 or b < 0:
+        return 0.0
+    return D[a, b]
+
+
+@_jit()
+def arrange_insert(W, D, a_gap, a_len, order):
+    """One sweep of insertion moves: each corner goes to its best place.
+
+    in: W (k, k) symmetric non-negative, zero diagonal; D (k, k) distances;
+    a_gap, a_len >= 0 the weights of the two costs.
+    in/out: order (k,) permutation. Corners are visited in index order; a
+    corner moves when the best place lowers the cost by more than a
+    relative 1e-12. Returns the number of moves.
+    """
+    k = order.shape[0]
+    rows = np.empty(k)
+    for i in range(k):
+        rows[i] = np.sum(W[i])
+    pos = np.empty(k, dtype=np.intp)
+    for t in range(k):
+        pos[order[t]] = t
+    LW = np.empty(k)
+    left_weights(W, order, LW)
+    scale = 0.0
+    for i in range(k):
+        scale += rows[i]
+    tiny = 1e-12 * (a_gap * scale * k + a_len * np.sum(D) / k + 1e-300)
+    n_moves = 0
+    for u in range(k):
+        i = pos[u]
+        a = order[i - 1] if i > 0 else -1
+        b = order[i + 1] if i + 1 < k else -1
+        removed = _link(D, a, u) + _link(D, u, b) - _link(D, a, b)
+        best = -tiny
+        best_j = -1
+        # to the right: u passes order[i+1..j] and lands between order[j], order[j+1]
+        gap = 0.0
+        lwu = LW[u]
+        for j in range(i + 1, k):
+            s = order[j]
+            gap += _swap_gain(W, rows, u, s, lwu, LW[s])
+            lwu += W[u, s]
+            c = s
+            d = order[j + 1] if j + 1 < k else -1
+            added = D[c, u] + _link(D, u, d) - _link(D, c, d)
+            delta = a_gap * gap + a_len * (added - removed)
+            if delta < best:
+                best = delta
+                best_j = j
+        # to the left: u passes order[j..i-1] and lands between order[j-1], order[j]
+        gap = 0.0
+        lwu = LW[u]
+        for j in range(i - 1, -1, -1):
+            s = order[j]
+            gap += _swap_gain(W, rows, s, u, LW[s], lwu)
+            lwu -= W[u, s]
+            d = s
+            c = order[j - 1] if j >= 1 else -1
+            added = D[u, d] + _link(D, c, u) - _link(D, c, d)
+            delta = a_gap * gap + a_len * (added - removed)
+            if delta < best:
+                best = delta
+                best_j = j
+        if best_j < 0:
+            continue
+        if best_j > i:
+            for j in range(i + 1, best_j + 1):
+                s = order[j]
+                LW[u] += W[u, s]
+                LW[s] -= W[s, u]
+                order[j - 1] = s
+                pos[s] = j - 1
+        else:
+            for j in range(i - 1, best_j - 1, -1):
+                s = order[j]
+                LW[u] -= W[u, s]
+                LW[s] += W[s, u]
+                order[j + 1] = s
+                pos[s] = j + 1
+        order[best_j] = u
+        pos[u] = best_j
+        n_moves += 1
+    return n_moves
+
+
+@_jit()
+def arrange_reverse(W, D, a_gap, a_len, order, window):
+    """One sweep of reversals: order[i..j] (j - i <= window) is reversed when
+    that lowers the arrangement cost (the best j for every i, in order).
+
+    Reversing a stretch keeps the gaps inside it and changes every gap
+    between a corner s inside and a corner v outside by ``i + j - 2 p_s``
+    (v before the stretch) or its opposite (v after it), which the sums
+    below accumulate as the stretch grows. in/out: order. Returns the number
+    of reversals.
+    """
+    k = order.shape[0]
+    rows = np.empty(k)
+    for i in range(k):
+        rows[i] = np.sum(W[i])
+    LW = np.empty(k)
+    left_weights(W, order, LW)
+    scale = 0.0
+    for i in range(k):
+        scale += rows[i]
+    tiny = 1e-12 * (a_gap * scale * k + a_len * np.sum(D) / k + 1e-300)
+    n_rev = 0
+    for i in range(k - 1):
+        a = order[i - 1] if i > 0 else -1
+        # A = sum (2 Lout_s - rows_s), B = sum p_s (2 Lout_s - rows_s) over the stretch;
+        # S, P: the same with the weights inside the stretch (ordered pairs)
+        A = 0.0
+        B = 0.0
+        S = 0.0
+        P = 0.0
+        best = -tiny
+        best_j = -1
+        for j in range(i, min(k - 1, i + window) + 1):
+            e = order[j]
+            inside = 0.0
+            moment = 0.0
+            for q in range(i, j):
+                wev = W[e, order[q]]
+                inside += wev
+                moment += (j + q) * wev
+            lout = LW[e] - inside
+            A += 2.0 * lout - rows[e]
+            B += j * (2.0 * lout - rows[e])
+            S += 2.0 * inside
+            P += moment
+            if j == i:
+                continue
+            gap = (i + j) * (A + S) - 2.0 * (B + P)
+            b = order[j + 1] if j + 1 < k else -1
+            length = (_link(D, a, e) - _link(D, a, order[i])
+                      + _link(D, order[i], b) - _link(D, e, b))
+            delta = a_gap * gap + a_len * length
+            if delta < best:
+                best = delta
+                best_j = j
+        if best_j < 0:
+            continue
+        lo = i
+        hi = best_j
+        while lo < hi:
+            t = order[lo]
+            order[lo] = order[hi]
+            order[hi] = t
+            lo += 1
+            hi -= 1
+        # only the stretch's left weights change
+        for q in range(i, best_j + 1):
+            s = order[q]
+            acc = 0.0
+            for r in range(q):
+                acc += W[s, order[r]]
+            LW[s] = acc
+        n_rev += 1
+    return n_rev
+
+
+@_jit()
+def smallest_per_row(D2, n_smallest, out):
+    """Column indices of the ``n_smallest`` smallest entries of every row of D2,
+    nearest first (ties: the lower index first).
+
+    in: D2 (m, n) float64, 1 <= n_smallest <= n. out: out (m, n_smallest) intp.
+    """
+    m, n = D2.shape
+    best = np.empty(n_smallest)
+    for r in range(m):
+        size = 0
+        for j in range(n):
+            v = D2[r, j]
+            if size == n_smallest and not v < best[size - 1]:
+                continue
+            # insertion into the sorted list (strict <: earlier index wins ties)
+            p = size if size < n_smallest else n_smallest - 1
+            while p > 0 and v < best[p - 1]:
+                if p < n_smallest:
+                    best[p] = best[p - 1]
+                    out[r, p] = out[r, p - 1]
+                p -= 1
+            best[p] = v
+            out[r, p] = j
+            if size < n_smallest:
+                size += 1

@@ -1,0 +1,72 @@
+"""Weighted subsamples of the rows that respect repetition (plain NumPy).
+
+The default trainer sets the curve's route and runs its early stages on a
+subsample whose size depends on the number of corners, not on the number of
+rows. A sample weight must still act exactly like repeated rows, so the
+subsample is a function of the weighted rows as a multiset:
+
+* rows are put in a canonical order by a seeded random projection (identical
+  rows get identical keys, so copies of a row are adjacent whatever the
+  input order, and a row of weight m covers the same stretch of the
+  cumulative weight as m adjacent copies);
+* draws invert the cumulative weight at seeded uniforms, so a row of
+  weight m is drawn exactly as often as its m copies together;
+* the rows drawn are gathered in canonical order with their draw counts as
+  weights (copies of a row merge into one weighted row).
+
+The draws come in random order; the first n of them are a subsample of n
+draws, so the subsamples of successive stages are nested.
+"""
+
+import numpy as np
+
+#: rows per chunk when computing the projection keys (bounds the float64 copy)
+_KEY_CHUNK = 1 << 16
+
+
+class RowSample:
+    """Canonical order of the rows and a sequence of weighted draws.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    w : ndarray of shape (n,), float64, non-negative
+    n_draws : int, the largest subsample that will be asked for
+    rng : numpy Generator
+    varying : bool ndarray of shape (d,) or None
+        The columns that vary; the projection ignores the others (so that
+        constant columns change nothing, not even the random draws).
+    """
+
+    def __init__(self, X, w, n_draws, rng, varying=None):
+        n, d = X.shape
+        varying = np.ones(d, dtype=bool) if varying is None else varying
+        v = np.zeros(d)
+        v[varying] = rng.standard_normal(int(np.count_nonzero(varying)))
+        key = np.empty(n)
+        for start in range(0, n, _KEY_CHUNK):
+            stop = min(start + _KEY_CHUNK, n)
+            key[start:stop] = X[start:stop].astype(np.float64, copy=False) @ v
+        order = np.argsort(key, kind="stable")
+        cum = np.cumsum(w[order])
+        u = rng.random(n_draws) * cum[-1]
+        pos = np.minimum(np.searchsorted(cum, u, side="right"), n - 1)
+        del cum
+        # only the draws are kept: canonical position, row and key of each
+        self.pos = pos
+        self.rows = order[pos]
+        self.key = key[self.rows]
+
+    def subsample(self, X, n):
+        """(rows, weights) of the first ``n`` draws: rows in canonical order,
+        one row per distinct row drawn, weight = number of times drawn."""
+        idx = np.argsort(self.pos[:n], kind="stable")
+        key = self.key[idx]
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        counts = np.diff(np.append(starts, n)).astype(np.float64)
+        return np.ascontiguousarray(X[self.rows[idx[starts]]]), counts
+
+
+def effective_size(X, w):
+    """The number of rows the data stands for: weights count as repetitions."""
+    return max(X.shape[0], float(np.sum(w)))

@@ -1,0 +1,94 @@
+"""The subsample of the default trainer: weights act exactly as repeated rows."""
+
+import numpy as np
+import pytest
+
+from sksfvq import SpaceFillingVQ, _init, _train
+from sksfvq._sample import RowSample, effective_size
+
+
+def _weighted_and_repeated(seed, n=60, d=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    w = rng.integers(0, 4, n).astype(float)
+    w[0] = 2.0
+    Xr = np.repeat(X, w.astype(int), axis=0)
+    return X, w, Xr[rng.permutation(len(Xr))]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_subsample_of_weights_equals_subsample_of_repeated_rows(seed):
+    X, w, Xr = _weighted_and_repeated(seed)
+    a = RowSample(X, w, 400, np.random.default_rng(9))
+    b = RowSample(Xr, np.ones(len(Xr)), 400, np.random.default_rng(9))
+    for n in (1, 57, 400):
+        Xa, wa = a.subsample(X, n)
+        Xb, wb = b.subsample(Xr, n)
+        np.testing.assert_array_equal(Xa, Xb)
+        np.testing.assert_array_equal(wa, wb)
+        assert wa.sum() == n
+
+
+def test_subsamples_are_nested_and_follow_the_weights():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 2))
+    w = np.where(np.arange(1000) < 500, 3.0, 1.0)  # the first half weighs 3x
+    s = RowSample(X, w, 20_000, np.random.default_rng(1))
+    small, _ = s.subsample(X, 300)
+    big, wb = s.subsample(X, 20_000)
+    rows_small = {tuple(r) for r in small}
+    assert rows_small <= {tuple(r) for r in big}
+    heavy = {tuple(r) for r in X[:500]}
+    share = sum(wi for r, wi in zip(big, wb) if tuple(r) in heavy) / wb.sum()
+    assert share == pytest.approx(0.75, abs=0.02)
+
+
+def test_effective_size_counts_weights_as_rows():
+    X = np.zeros((10, 2))
+    assert effective_size(X, np.ones(10)) == 10
+    assert effective_size(X, np.full(10, 30.0)) == 300
+    assert effective_size(X, np.full(10, 0.1)) == 10
+
+
+@pytest.fixture
+def few_rows_per_corner(monkeypatch):
+    """A small subsample, so that a test-sized fit takes the subsample path."""
+    monkeypatch.setattr(_train, "LLOYD_ROWS_PER_CORNER", 20)
+    monkeypatch.setattr(_train, "LLOYD_GRAPH_ROWS_PER_CORNER", 10)
+
+
+def test_fit_on_the_subsample_path_respects_repetition(few_rows_per_corner):
+    X, w, Xr = _weighted_and_repeated(3, n=400, d=2)
+    assert effective_size(X, w) > 20 * 6
+    a = SpaceFillingVQ(n_clusters=6, random_state=0).fit(X, sample_weight=w)
+    b = SpaceFillingVQ(n_clusters=6, random_state=0).fit(Xr)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-7, atol=1e-9)
+
+
+def test_fit_on_many_more_rows_than_the_subsample_reaches_kmeans_error():
+    """Clustered data with 40x more rows than the subsample: the coarse stages see
+    a small part of it, the finishing passes all of it."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6.0, size=(12, 5))
+    X = (centres[rng.integers(0, 12, 40 * 256 * 12)] + rng.normal(size=(40 * 256 * 12, 5)))
+    X = X.astype(np.float32)
+    est = SpaceFillingVQ(n_clusters=12, random_state=0).fit(X)
+    km = KMeans(12, n_init=1, random_state=0).fit(X)
+    assert est.inertia_ <= 1.03 * km.inertia_
+    assert est.history_[0]["n_clusters"] == 2  # grown by splitting on the subsample
+
+
+def test_fit_on_the_subsample_path_is_the_same_for_1_and_2_threads(few_rows_per_corner):
+    X = np.random.default_rng(5).normal(size=(3000, 3))
+    a = SpaceFillingVQ(n_clusters=9, random_state=0, n_jobs=1).fit(X)
+    b = SpaceFillingVQ(n_clusters=9, random_state=0, n_jobs=2).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+def test_split_corners_follows_the_chain():
+    C = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    directions = np.array([[0.0, 1.0], [-1.0, 0.0], [1.0, 0.0]])
+    out = _init.split_corners(C, directions, np.array([0.1, 0.2, 0.3]), [1, 2])
+    np.testing.assert_allclose(out, [[0, 0], [0.8, 0], [1.2, 0], [1.7, 0], [2.3, 0]])
