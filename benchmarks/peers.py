@@ -237,11 +237,13 @@ def fit_sfvq_sgd(X, k, seed):
     return fit_sfvq(X, k, seed, algorithm="sgd")
 
 
-#: key -> (display name, fit function, ordered?) in table order
+#: key -> (display name, fit function, ordered?) in table order; an ordered method's
+#: index is meant to be read (the splitting order of LBG counts: the two halves of a
+#: split are neighbours)
 PEERS = {
     "kmeans": ("KMeans(n_init=1)", fit_kmeans, False),
     "minibatch": ("MiniBatchKMeans", fit_minibatch_kmeans, False),
-    "plain_vq": ("plain VQ (LBG split + Lloyd)", fit_plain_vq, False),
+    "plain_vq": ("plain VQ (LBG split + Lloyd)", fit_plain_vq, True),
     "kmeans_path": ("KMeans + 2-opt path", fit_kmeans_path, True),
     "som": ("1-D SOM (MiniSom, 2-phase)", fit_som, True),
     "sgd": ("SFVQ sgd (published recipe)", fit_sfvq_sgd, True),

@@ -86,21 +86,44 @@ def test_som_schedule_two_phases():
 
 def test_bar_check():
     rows = {
-        "kmeans": {"mse_corner": 1.0, "adj_ratio": 1.0, "fit_ratio": 1.0},
-        "kmeans_path": {"mse_corner": 1.0, "adj_ratio": 0.5, "fit_ratio": 1.0},
-        "som": {"mse_corner": 1.05, "adj_ratio": 0.4, "fit_ratio": 9.0},
-        "sgd": {"mse_corner": 2.0, "adj_ratio": 0.1, "fit_ratio": 3.0},  # collapsed
-        "sfvq": {"mse_corner": 1.02, "adj_ratio": 0.39, "fit_ratio": 1.5},
+        "kmeans": {"mse_rel": 1.0, "adj_ratio": 1.0, "knn_spread": 0.3, "fit_ratio": 1.0},
+        "kmeans_path": {"mse_rel": 1.0, "adj_ratio": 0.5, "knn_spread": 0.12, "fit_ratio": 1.0},
+        "som": {"mse_rel": 1.05, "adj_ratio": 0.4, "knn_spread": 0.15, "fit_ratio": 9.0},
+        "sgd": {"mse_rel": 2.0, "adj_ratio": 0.1, "knn_spread": 0.01, "fit_ratio": 3.0},
+        "sfvq": {"mse_rel": 1.02, "adj_ratio": 0.39, "knn_spread": 0.11, "fit_ratio": 1.5},
     }
     bar = bench_quality.bar_check(rows)
-    assert bar["adj_setter"] == "som" and bar["adj_bar"] == 0.4
+    # sgd is ordered best but collapsed (2x the error): not eligible
+    assert bar["order"]["adj_ratio"]["setter"] == "som" and bar["adj_bar"] == 0.4
+    assert bar["order"]["knn_spread"] == {"ours": 0.11, "bar": 0.12, "setter": "kmeans_path",
+                                          "ok": True}
+    assert "label_spread" not in bar["order"]  # no labels
     assert bar["pass"]
-    rows["sfvq"]["mse_corner"] = 1.04
+    rows["sfvq"]["knn_spread"] = 0.13  # worse global order than KMeans + path
     assert not bench_quality.bar_check(rows)["pass"]
-    rows["sfvq"]["mse_corner"] = 1.0
+    rows["sfvq"]["knn_spread"] = 0.11
+    rows["sfvq"]["mse_rel"] = 1.04
+    assert not bench_quality.bar_check(rows)["pass"]
+    rows["sfvq"]["mse_rel"] = 1.0
     rows["sfvq"]["fit_ratio"] = 2.5
     assert not bench_quality.bar_check(rows)["time_ok"]
+    assert bench_quality.bar_check(rows, timed=False)["pass"]  # a labelled set: no time bar
+    rows["sfvq"]["label_spread"] = 0.3
+    rows["som"]["label_spread"] = 0.25
+    assert bench_quality.bar_check(rows, timed=False)["order"]["label_spread"]["ok"] is False
     assert bench_quality.bar_check({"kmeans": rows["kmeans"]}) is None
+
+
+def test_dominance():
+    rows = {"kmeans_path": {"mse_rel": 1.0, "adj_ratio": 0.6, "knn_spread": 0.2},
+            "som": {"mse_rel": 1.05, "adj_ratio": 0.5, "knn_spread": 0.1},
+            "sgd": {"mse_rel": 1.5, "adj_ratio": 0.2, "knn_spread": 0.05}}
+    frontier = {0.0: {"mse_rel": 0.99, "adj_ratio": 0.55, "knn_spread": 0.15},
+                0.04: {"mse_rel": 1.04, "adj_ratio": 0.45, "knn_spread": 0.12}}
+    dom = bench_quality.dominance(rows, frontier)
+    assert set(dom) == {"kmeans_path", "som"}  # sgd beyond the error window
+    assert dom["kmeans_path"]["smoothness"] == 0.0 and dom["kmeans_path"]["dominates"]
+    assert dom["som"]["smoothness"] == 0.04 and not dom["som"]["dominates"]  # knn 0.12 > 0.1
 
 
 def test_parse_param():
@@ -112,17 +135,25 @@ def test_parse_param():
 def test_run_writes_tables_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     res = bench_quality.run(datasets=["gauss2"], quick=True, repeats=2,
-                            methods=["kmeans_path", "sfvq"], n_samples=600,
-                            params={"n_jobs": 1}, out=str(tmp_path), verbose=False)
+                            methods=["kmeans_path", "sfvq"], n_samples=600, seeds=[0, 1],
+                            params={"n_jobs": 1}, out=str(tmp_path), verbose=False,
+                            frontier=[0.1])
     ds = res["datasets"]["gauss2"]
-    assert list(ds["methods"]) == ["kmeans", "kmeans_path", "sfvq"]
+    assert list(ds["methods"]) == ["kmeans", "kmeans_path", "sfvq", "sfvq@0.1"]
     assert ds["info"] == {"N": 600, "D": 2, "K": 32, "labels": False}
+    assert ds["seeds"] == [0, 1] and set(ds["per_seed"]) == {0, 1}
     assert ds["methods"]["kmeans"]["fit_ratio"] == 1.0
-    assert ds["methods"]["sfvq"]["repeats"] == 2
-    assert ds["methods"]["kmeans_path"]["repeats"] == 1
+    assert ds["methods"]["sfvq"]["repeats"] == "2/2"
+    assert ds["methods"]["kmeans_path"]["repeats"] == "1/1"
+    # medians over the seeds
+    per = [ds["per_seed"][s]["methods"]["sfvq"]["knn_spread"] for s in (0, 1)]
+    assert ds["methods"]["sfvq"]["knn_spread"] == pytest.approx(np.median(per))
     assert ds["bar"] is not None and isinstance(ds["bar"]["pass"], bool)
+    assert set(ds["bar"]["order"]) == {"knn_spread", "adj_ratio"}
+    assert "kmeans_path" in ds["dominance"]
     text = (tmp_path / "quality_quick.md").read_text()
     assert "| KMeans + 2-opt path |" in text and "n_jobs" in text
+    assert "KMeans + 2-opt path, seed 1" in text and "knn_spread" in text
     assert (tmp_path / "pareto_quick.png").stat().st_size > 1000
 
 
@@ -149,4 +180,26 @@ def test_peer_cache_is_reused(tmp_path):
     second = bench_quality.run(**kw)["datasets"]["gauss2"]["methods"]
     assert second["kmeans_path"]["repeats"] == "cached"
     assert second["kmeans_path"]["adj_ratio"] == first["kmeans_path"]["adj_ratio"]
-    assert second["kmeans"]["repeats"] == 1
+    assert second["kmeans"]["repeats"] == "1"
+
+
+@pytest.mark.parametrize("name", ["mnist5000", "phones"])
+def test_labelled_sets_load_when_available(name):
+    if not bench_quality.dataset_available(name):
+        pytest.skip(f"{name} needs packages or programs that are not installed")
+    X, y, k = bench_quality._load(name, quick=True)
+    assert k == 64 and X.shape[0] == labelled_sizes()[name] and y.shape == (X.shape[0],)
+    assert np.isfinite(X).all() and len(np.unique(y)) >= 7
+
+
+def labelled_sizes():
+    from data import labelled
+
+    return {n: quick for n, (_, quick, _) in labelled.SETS.items()}
+
+
+def test_missing_labelled_sets_are_skipped_and_listed(monkeypatch):
+    monkeypatch.setattr(bench_quality, "dataset_available", lambda name: name != "phones")
+    res = bench_quality.run(datasets=["gauss2", "phones"], quick=True, repeats=1,
+                            methods=["kmeans"], n_samples=300, out=None, verbose=False)
+    assert list(res["datasets"]) == ["gauss2"] and res["skipped"] == ["phones"]
