@@ -83,6 +83,7 @@ class Lloyd:
         self.counts = np.empty(k)
         self.sums = np.empty((k, d))
         self.n_iter = 0
+        self._assigned = None
         # the rows the nearest corners are found for: (X - shift) * scale
         self.shift, self.scale, self.Xa = 0.0, 1.0, X
         if X.dtype == np.float64 and X.size <= LLOYD_FLOAT32_VALUES and 0.0 < spread < np.inf:
@@ -103,6 +104,28 @@ class Lloyd:
     def error(self, C):
         """Mean weighted squared distance to the nearest corner (per row)."""
         return float(np.sum(self.w * self.nearest(C)[1])) / self.W
+
+    @property
+    def exact(self):
+        """Whether :meth:`nearest` works on the rows as given (not on a
+        centred float32 copy), so that its labels are those of ``predict``."""
+        return self.Xa is self.X
+
+    def permute(self, C, order):
+        """``C[order]``, keeping the assignment cached by :meth:`run` valid."""
+        C_new = C[order]
+        if self._assigned is not None and self._assigned[0] is C:
+            inverse = np.empty(order.shape[0], dtype=np.intp)
+            inverse[order] = np.arange(order.shape[0])
+            self._assigned = (C_new, inverse[self._assigned[1]], self._assigned[2])
+        return C_new
+
+    def assignment(self, C):
+        """:meth:`nearest` of C, without a pass when the last :meth:`run`
+        returned this very array."""
+        if self._assigned is not None and self._assigned[0] is C:
+            return self._assigned[1], self._assigned[2]
+        return self.nearest(C)
 
     def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
         """Iterate until the corners move less than the tolerance.
@@ -140,6 +163,7 @@ class Lloyd:
             C = C_new
             it += 1
         self.n_iter += it
+        self._assigned = (C, labels, dist2)
         return C, err, it
 
 

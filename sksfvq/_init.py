@@ -7,9 +7,12 @@ repetitions: a row of weight 3 acts like three copies of that row.
 import numpy as np
 
 
-def weighted_mean(X, w):
-    """Weighted mean of the rows of X, in float64."""
-    return (w @ X) / w.sum()
+def weighted_mean(X, w, chunk=1 << 16):
+    """Weighted mean of the rows of X, in float64 (in chunks: no float64 copy of X)."""
+    total = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], chunk):
+        total += w[start:start + chunk] @ X[start:start + chunk].astype(np.float64, copy=False)
+    return total / w.sum()
 
 
 def norm_groups_init(X, w, n_groups):

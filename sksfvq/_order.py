@@ -25,19 +25,23 @@ The cheapest wins.
 
 import numpy as np
 
-from ._order_kernels import arrange_insert, arrange_reverse, improve_path, smallest_per_row
+from ._order_kernels import arrange_insert, arrange_reverse, improve_path, nearest_by_products
 
 #: weight of local order (adj_ratio) against global order in the arrangement cost
-ORDER_ALPHA = 3.0
+ORDER_ALPHA = 5.0
 #: reversals of at most this many corners are tried
 ORDER_WINDOW = 32
+#: insertion moves go at most this many places (no limit up to this many corners)
+ORDER_INSERT_WINDOW = 256
+#: a shortest path (2-opt, O(k^2) per sweep) is a start up to this many corners
+ORDER_PATH_START_MAX = 256
 #: bound on the rounds of (insertion sweep, reversal sweep)
 ORDER_MAX_ROUNDS = 100
 #: random restarts of the arrangement cost about k^2 each: up to this many k^2 in all
-ORDER_RESTART_WORK = 1 << 16
-ORDER_MAX_RESTARTS = 16
+ORDER_RESTART_WORK = 1 << 18
+ORDER_MAX_RESTARTS = 64
 #: the dense spectral solve is used up to this many corners (sparse Lanczos above)
-DENSE_SPECTRAL_MAX = 512
+DENSE_SPECTRAL_MAX = 128
 
 
 def distance_matrix(C):
@@ -90,8 +94,9 @@ def shortest_of_restarts(C, rng, Dm=None):
 
 
 # ---------------------------------------------------------------- the graph
-#: brute-force neighbours in one matrix product up to this many (query x row) pairs
-KNN_DENSE_PAIRS = 1 << 22
+#: brute-force neighbours (matrix products per block of queries) up to this many rows
+KNN_DENSE_ROWS = 1 << 16
+_KNN_BLOCK = 512
 
 
 def knn_rows(X, n_neighbors, query=None):
@@ -99,20 +104,22 @@ def knn_rows(X, n_neighbors, query=None):
     row ``query`` (default: all rows), the row itself excluded by index (an
     exact duplicate of it still counts as a neighbour).
 
-    Small problems take one matrix product of the centred rows (ties go to
-    the lower index); larger ones scikit-learn's ``NearestNeighbors``.
+    Up to ``KNN_DENSE_ROWS`` rows: matrix products of the centred rows per
+    block of queries and a selection kernel (ties go to the lower index);
+    more rows: scikit-learn's ``NearestNeighbors``.
     """
     query = np.arange(X.shape[0]) if query is None else np.asarray(query)
     n = X.shape[0]
     n_neighbors = min(n_neighbors, n - 1)
-    if query.shape[0] * n <= KNN_DENSE_PAIRS:
+    if n <= KNN_DENSE_ROWS:
         Z = np.asarray(X, dtype=np.float64)
         Z = Z - Z.mean(axis=0)
         sq = np.einsum("ij,ij->i", Z, Z)
-        d2 = sq[query][:, None] + sq[None, :] - 2.0 * (Z[query] @ Z.T)
-        d2[np.arange(query.shape[0]), query] = np.inf
         out = np.empty((query.shape[0], n_neighbors), dtype=np.intp)
-        smallest_per_row(d2, n_neighbors, out)
+        for start in range(0, query.shape[0], _KNN_BLOCK):
+            q = query[start:start + _KNN_BLOCK]
+            nearest_by_products(Z[q] @ Z.T, sq[q], sq, q, n_neighbors,
+                                out[start:start + _KNN_BLOCK])
         return out
     from sklearn.neighbors import NearestNeighbors
 
@@ -178,7 +185,7 @@ def spectral_order(W):
 
 
 # ---------------------------------------------------------------- arrangement
-def arrangement_weights(W, D, alpha=ORDER_ALPHA):
+def arrangement_weights(W, D, alpha):
     """(a_gap, a_len): the weights that turn the two sums of the kernels into
     estimates of ``knn_spread`` and ``alpha * adj_ratio``."""
     k = W.shape[0]
@@ -204,18 +211,19 @@ def arrange(W, D, order, a_gap, a_len, window=ORDER_WINDOW, max_rounds=ORDER_MAX
 
     ``order`` is improved in place and returned."""
     for _ in range(max_rounds):
-        moved = arrange_insert(W, D, a_gap, a_len, order)
+        moved = arrange_insert(W, D, a_gap, a_len, order, ORDER_INSERT_WINDOW)
         moved += arrange_reverse(W, D, a_gap, a_len, order, window)
         if moved == 0:
             break
     return order
 
 
-def order_corners(C, W, rng, alpha=ORDER_ALPHA, keep_route=False):
+def order_corners(C, W, rng, alpha=None, keep_route=False):
     """The order of the corners C with the lowest arrangement cost found.
 
     ``W``: the neighbour graph (:func:`neighbour_graph`). Starts: the given
-    order, the spectral order of the graph, a shortest path and up to
+    order, the spectral order of the graph, a shortest path (up to
+    ``ORDER_PATH_START_MAX`` corners) and up to
     ``ORDER_MAX_RESTARTS`` random orders (about ``ORDER_RESTART_WORK / k^2``);
     each is improved by :func:`arrange`. ``keep_route``: only the given
     order is improved (a warm start keeps its route). Returns (permutation,
@@ -226,10 +234,12 @@ def order_corners(C, W, rng, alpha=ORDER_ALPHA, keep_route=False):
         return np.arange(k, dtype=np.intp), 0.0
     D = distance_matrix(C)
     W = connect(W, D)
-    a_gap, a_len = arrangement_weights(W, D, alpha)
+    a_gap, a_len = arrangement_weights(W, D, ORDER_ALPHA if alpha is None else alpha)
     starts = [np.arange(k, dtype=np.intp)]
     if not keep_route:
-        starts += [spectral_order(W), shortest_of_restarts(C, rng, D)]
+        starts.append(spectral_order(W))
+        if k <= ORDER_PATH_START_MAX:
+            starts.append(shortest_of_restarts(C, rng, D))
         n_random = int(min(ORDER_MAX_RESTARTS, ORDER_RESTART_WORK // (k * k)))
         starts += [rng.permutation(k).astype(np.intp) for _ in range(n_random)]
     best, best_cost = None, np.inf

@@ -161,8 +161,9 @@ def _link(D, a, b):
 
 
 @_jit()
-def arrange_insert(W, D, a_gap, a_len, order):
-    """One sweep of insertion moves: each corner goes to its best place.
+def arrange_insert(W, D, a_gap, a_len, order, window):
+    """One sweep of insertion moves: each corner goes to its best place
+    within ``window`` places of where it is.
 
     in: W (k, k) symmetric non-negative, zero diagonal; D (k, k) distances;
     a_gap, a_len >= 0 the weights of the two costs.
@@ -194,7 +195,7 @@ def arrange_insert(W, D, a_gap, a_len, order):
         # to the right: u passes order[i+1..j] and lands between order[j], order[j+1]
         gap = 0.0
         lwu = LW[u]
-        for j in range(i + 1, k):
+        for j in range(i + 1, min(k, i + window + 1)):
             s = order[j]
             gap += _swap_gain(W, rows, u, s, lwu, LW[s])
             lwu += W[u, s]
@@ -208,7 +209,7 @@ def arrange_insert(W, D, a_gap, a_len, order):
         # to the left: u passes order[j..i-1] and lands between order[j-1], order[j]
         gap = 0.0
         lwu = LW[u]
-        for j in range(i - 1, -1, -1):
+        for j in range(i - 1, max(-1, i - window - 1), -1):
             s = order[j]
             gap += _swap_gain(W, rows, s, u, LW[s], lwu)
             lwu -= W[u, s]
@@ -318,18 +319,24 @@ def arrange_reverse(W, D, a_gap, a_len, order, window):
 
 
 @_jit()
-def smallest_per_row(D2, n_smallest, out):
-    """Column indices of the ``n_smallest`` smallest entries of every row of D2,
-    nearest first (ties: the lower index first).
+def nearest_by_products(G, sq_rows, sq_cols, skip, n_smallest, out):
+    """Per row r, the columns j (j != skip[r]) with the ``n_smallest`` smallest
+    squared distances ``sq_rows[r] + sq_cols[j] - 2 G[r, j]``, nearest first
+    (ties: the lower index first).
 
-    in: D2 (m, n) float64, 1 <= n_smallest <= n. out: out (m, n_smallest) intp.
+    in: G (m, n) float64 dot products; sq_rows (m,), sq_cols (n,) squared
+    norms; skip (m,) a column to leave out per row (-1: none); 1 <=
+    n_smallest <= n - 1. out: out (m, n_smallest) intp.
     """
-    m, n = D2.shape
+    m, n = G.shape
     best = np.empty(n_smallest)
     for r in range(m):
         size = 0
+        base = sq_rows[r]
         for j in range(n):
-            v = D2[r, j]
+            if j == skip[r]:
+                continue
+            v = base + sq_cols[j] - 2.0 * G[r, j]
             if size == n_smallest and not v < best[size - 1]:
                 continue
             # insertion into the sorted list (strict <: earlier index wins ties)

@@ -21,11 +21,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _init
 
 
-from ._engine import (ALGORITHMS, _kernels, _project, _train, _train_kernels,
-                      one_blas_thread, nearest, positions, training_weights)
+
+from ._engine import (ALGORITHMS, _kernels, _project, _train, one_blas_thread, nearest,
+                      positions, training_weights)
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -56,7 +56,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         penalty raised as far as ``smoothness`` allows. ``"sgd"``: the
         published recipe, dithered points along the segments, Adam on
         minibatches, growth by doubling with ``growth_epsilon``.
-    smoothness : float, default=0.025
+    smoothness : float, default=0.02
         ``"lloyd"`` only: the quality you trade for order, as a fraction of
         the unsmoothed error. The curve is smoothed as long as the mean
         squared distance to the nearest corner stays within
@@ -176,7 +176,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         n_clusters=8,
         *,
         algorithm="lloyd",
-        smoothness=0.025,
+        smoothness=0.02,
         init="auto",
         n_init="auto",
         max_iter=300,
@@ -287,18 +287,15 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
         with _kernels.kernel_threads(self.n_jobs), one_blas_thread():
             result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
-            self._set_corners(result.corners, X.dtype)
-            labels, dist2 = nearest(X, self.cluster_centers_)
-        self.labels_ = labels
-        self.inertia_ = float(np.sum(w * dist2))
+        # the trainer orients the corners and assigns the rows in X's dtype
+        self.cluster_centers_ = np.ascontiguousarray(result.corners, dtype=X.dtype)
+        self.labels_ = result.labels
+        self.inertia_ = float(np.sum(w * result.dist2))
         self.n_iter_ = int(result.n_iter)
         self.history_ = result.history
-        self._stream_mass = np.empty(self.n_clusters)
-        self._stream_sums = np.empty((self.n_clusters, X.shape[1]))
-        _train_kernels.corner_sums(X, w, labels, self.n_clusters, self._stream_mass,
-                                   self._stream_sums)
+        self._stream_mass, self._stream_sums = result.mass, result.sums
         self._stream_smoothness = result.smoothness
-        self._warn_dead(labels, w)
+        self._warn_dead(self.labels_, w)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -337,11 +334,6 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ += 1
         return self
-
-    def _set_corners(self, corners, dtype):
-        """Store corners in canonical orientation and the fit's dtype."""
-        C, _ = _init.orient(np.asarray(corners))
-        self.cluster_centers_ = np.ascontiguousarray(C, dtype=dtype)
 
     def _warn_dead(self, labels, w):
         used = np.bincount(labels, weights=w, minlength=self.n_clusters) > 0

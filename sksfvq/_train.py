@@ -30,16 +30,44 @@ import numpy as np
 from . import _init, _order
 from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
 from ._kernels import assign_corners64
+from ._engine import nearest
 from ._sample import RowSample, effective_size
 from ._train_kernels import cell_axes, corner_sums, kmeans_pp_rows, sgd_epoch
 
 
 @dataclass
 class TrainResult:
+    """What a trainer returns. The corners are in canonical orientation; the
+    other fields describe the rows' assignment to them (in the data's dtype,
+    as ``predict`` computes it) and the streaming state ``partial_fit``
+    continues from."""
+
     corners: np.ndarray  # (k, d) float64
     n_iter: int
     history: list = field(default_factory=list)  # one dict per stage
     smoothness: float = 0.0  # chain penalty reached, relative to the mean weight per corner
+    labels: np.ndarray = None  # (n,) nearest corner of every row
+    dist2: np.ndarray = None  # (n,) float64 squared distance to it
+    mass: np.ndarray = None  # (k,) weight collected by every corner
+    sums: np.ndarray = None  # (k, d) weighted sum of its rows
+
+
+def _finish(X, w, C, n_iter, history, reached, lloyd=None):
+    """The result for corners C: oriented, with the rows' assignment and the
+    streaming state (the assignment of ``lloyd``'s last run when it holds)."""
+    unoriented = C
+    C, flipped = _init.orient(C)
+    k = C.shape[0]
+    if lloyd is not None and lloyd.exact:
+        labels, dist2 = lloyd.assignment(unoriented)
+        if flipped:
+            labels = (k - 1) - labels
+    else:
+        labels, dist2 = nearest(X, np.ascontiguousarray(C, dtype=X.dtype))
+    mass = np.empty(k)
+    sums = np.empty((k, X.shape[1]))
+    corner_sums(X, w, labels, k, mass, sums)
+    return TrainResult(C, n_iter, history, reached, labels, dist2, mass, sums)
 
 
 def _stage_record(history, k, n_iter, loss, t0, verbose, name):
@@ -135,8 +163,9 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
 #: fixed parts of the "lloyd" schedule (chosen by the measurements in benchmarks/)
 LLOYD_ROWS_PER_CORNER = 256  # subsample for growth, seeding and the smoothing search
 LLOYD_GRAPH_ROWS_PER_CORNER = 20  # rows of the neighbour graph that orders the corners
-LLOYD_GRAPH_MAX_ROWS = 20_000
-LLOYD_STAGE_ITER = 50  # Lloyd iterations of a coarse stage
+LLOYD_GRAPH_MIN_ROWS = 4096
+LLOYD_GRAPH_MAX_ROWS = 10_000
+LLOYD_STAGE_ITER = 20  # Lloyd iterations of a coarse stage
 LLOYD_AXIS_STEPS = 10  # Lanczos steps (passes over the rows) for the split directions
 LLOYD_AXIS_RESTARTS = 1
 LLOYD_GROW_SMOOTHNESS = 0.2  # stages of init="pca" / "norm-quartiles"
@@ -144,60 +173,65 @@ LLOYD_GROW_ITER = 20
 LLOYD_SCREEN_ITER = 5
 LLOYD_MAIN_TOL = 3.0
 LLOYD_ERR_TOL = 1e-4
+LLOYD_SUB_ITER = 300  # Lloyd iterations of the last stage on the subsample
+LLOYD_SUB_GAIN = 0.0  # ... until one gains less than this fraction of the error
+LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
+LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
+LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
 LLOYD_MAX_MOVES = 16  # corner moves out of local optima (relocate)
 LLOYD_MOVE_ITER = 20
-LLOYD_CONFIRM_TRIES = 3  # tries of the smoothing search on all rows
-LLOYD_CONFIRM_ITER = 3
 
 
 class _Rows:
     """The rows a stage trains on: all of them, or a subsample of draws.
 
-    The data is subsampled when it stands for more rows (weights counting
-    as repetitions) than the largest subsample asked for; every subsample
-    is then the first draws of one :class:`._sample.RowSample`, so they are
-    nested, and a weight of m acts exactly as m copies of a row.
+    A stage that asks for fewer rows than the data stands for (weights
+    counting as repetitions) gets the first draws of one
+    :class:`._sample.RowSample` (so the subsamples of successive stages are
+    nested, and a weight of m acts exactly as m copies of a row); one that
+    asks for more gets all rows. The data is *subsampled* when it stands
+    for more rows than ``n_max``, the largest subsample.
     """
 
     def __init__(self, X, w, k, tol, n_max, rng):
         self.X, self.w, self.k, self.tol, self.rng = X, w, k, tol, rng
+        self.n_max = n_max
         self.full = Lloyd(X, w, k, tol)
         self.varying = self.full.varying
-        self.sample = (RowSample(X, w, n_max, _child(rng), self.varying)
-                       if effective_size(X, w) > n_max else None)
+        self.n_eff = effective_size(X, w)
+        self.subsampled = self.n_eff > n_max
+        self._sample = None
         self._last = (None, None)
+
+    @property
+    def sample(self):
+        if self._sample is None:
+            self._sample = RowSample(self.X, self.w, self.n_max, _child(self.rng),
+                                     self.varying)
+        return self._sample
+
+    def get(self, n):
+        """(rows, weights) for a stage that wants about ``n`` rows."""
+        if n >= self.n_eff:
+            return self.X, self.w
+        return self.sample.subsample(self.X, min(n, self.n_max))
 
     def lloyd(self, n):
         """A :class:`._chain.Lloyd` on the rows of :meth:`get` (n)."""
-        if self.sample is None:
+        if n >= self.n_eff:
             return self.full
+        n = min(n, self.n_max)
         if self._last[0] != n:
             X, w = self.get(n)
             self._last = (n, Lloyd(X, w, self.k, self.tol))
         return self._last[1]
 
-    @property
-    def subsampled(self):
-        return self.sample is not None
-
-    def get(self, n):
-        """(rows, weights) for a stage that wants about ``n`` rows."""
-        if self.sample is None:
-            return self.X, self.w
-        return self.sample.subsample(self.X, n)
-
     def multiset(self, n):
         """About ``n`` rows as a multiset (repeated rows repeated), for the graph."""
-        if self.sample is None:
-            w = self.w
-            if (effective_size(self.X, w) <= n and np.all(w == np.round(w))
-                    and np.all(w >= 0)):
-                reps = w.astype(np.intp)
-                return _canonical_rows(np.repeat(self.X, reps, axis=0))
-            X, counts = RowSample(self.X, w, n, _child(self.rng),
-                                  self.varying).subsample(self.X, n)
-        else:
-            X, counts = self.sample.subsample(self.X, n)
+        w = self.w
+        if self.n_eff <= n and np.all(w == np.round(w)):
+            return _canonical_rows(np.repeat(self.X, w.astype(np.intp), axis=0))
+        X, counts = self.sample.subsample(self.X, min(n, self.n_max))
         return np.repeat(X, counts.astype(np.intp), axis=0)
 
 
@@ -318,8 +352,9 @@ def _grow_by_splitting(rows, k, history, verbose, rng):
         if C_new.shape[0] == m:  # no cell has spread left: the rest stay dead
             C_new = np.vstack([C, np.repeat(C[-1:], k - m, axis=0)])
         final = C_new.shape[0] == k
-        C, loss, it = stage.run(C_new, 0.0, 300 if final else LLOYD_STAGE_ITER,
-                                tol_factor=1.0 if final else LLOYD_MAIN_TOL)
+        C, loss, it = stage.run(C_new, 0.0, LLOYD_SUB_ITER if final else LLOYD_STAGE_ITER,
+                                tol_factor=1.0 if final else LLOYD_MAIN_TOL,
+                                err_tol=LLOYD_SUB_GAIN if final else 0.0)
         if final:
             C, loss = relocate(stage, C, rng, rows.varying)
         _stage_record(history, C.shape[0], it, loss, t0, verbose,
@@ -338,58 +373,68 @@ def _grow_curve(lloyd, X, w, C, k, history, verbose):
 
 
 def _initial_corners(rows, k, init, options, history, verbose, rng):
-    """k corners of the subsample from the ``init`` option."""
+    """k corners from the ``init`` option, converged on the subsample when
+    the data has one (on all rows the main run converges them)."""
     if isinstance(init, str) and init == "split":
         return _grow_by_splitting(rows, k, history, verbose, rng)
     lloyd = rows.lloyd(LLOYD_ROWS_PER_CORNER * k)
     X, w = lloyd.X, lloyd.w
     if isinstance(init, np.ndarray):
-        return init if init.shape[0] == k else _grow_curve(lloyd, X, w, init, k, history,
-                                                           verbose)
-    if init == "k-means++":
-        return _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
-    return _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
+        C = init if init.shape[0] == k else _grow_curve(lloyd, X, w, init, k, history,
+                                                        verbose)
+    elif init == "k-means++":
+        C = _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
+    else:
+        C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
+    if rows.subsampled:
+        t0 = time.perf_counter()
+        C, loss, it = lloyd.run(C, 0.0, min(options["max_iter"], LLOYD_SUB_ITER))
+        _stage_record(history, k, it, loss, t0, verbose, f"lloyd: {X.shape[0]} rows")
+    return C
 
 
 def _order_stage(rows, C, rng, keep_route=False):
-    """The corners in the order of :func:`._order.order_corners`."""
+    """The corners in the order of :func:`._order.order_corners` (the
+    assignment cached by the rows' Lloyd object follows)."""
     k = C.shape[0]
-    n_graph = min(LLOYD_GRAPH_ROWS_PER_CORNER * k, LLOYD_GRAPH_MAX_ROWS)
+    n_graph = min(max(LLOYD_GRAPH_ROWS_PER_CORNER * k, LLOYD_GRAPH_MIN_ROWS), LLOYD_GRAPH_MAX_ROWS)
     Xg = rows.multiset(n_graph)
     labels, _ = assign_corners64(Xg, C.astype(Xg.dtype))
     W = _order.neighbour_graph(Xg, labels, k)
     order, _ = _order.order_corners(C, W, rng, keep_route=keep_route)
-    return C[order]
+    return rows.full.permute(C, order)
 
 
-def _smooth_stage(rows, full, C, e0, smoothness):
-    """Smooth along the order within ``(1 + smoothness) * e0`` on all rows.
+def _smooth_search(rows, C, smoothness):
+    """The smoothness that uses the error budget on the subsample (the one the
+    corners converged on: measured on a smaller one, the budget is far off).
 
-    Without a subsample, the search runs on all rows. With one, it runs on
-    the subsample first (its reference is the subsample's error after the
-    same unpenalised polish, so fitting the subsample's noise is not counted
-    as room) and the smoothness found there starts a short search on all
-    rows. Returns (corners, error, smoothness reached).
+    The reference is the subsample's error after the same unpenalised
+    polish, so fitting the subsample's noise is not counted as room.
+    Returns (smoothed corners on the subsample, smoothness reached).
     """
-    budget = (1.0 + smoothness) * e0
-    if not rows.subsampled:
-        return smooth_to_budget(full, C, e0, budget)
     sub = rows.lloyd(LLOYD_ROWS_PER_CORNER * C.shape[0])
     _, e_ref, _ = sub.run(C, 0.0, POLISH_ITER, tol_factor=POLISH_TOL)
-    _, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref)
-    if not s > 0:
-        return C, e0, 0.0
-    return smooth_to_budget(full, C, e0, budget, start=s, tries=LLOYD_CONFIRM_TRIES,
-                            polish_iter=LLOYD_CONFIRM_ITER)
+    C_s, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref)
+    return C_s, s
 
 
 def train_lloyd(X, w, k, init, options, rng, verbose):
-    """Grow (or seed), finish on all rows, order, smooth: see the module docstring.
+    """Grow (or seed), order, smooth, finish on all rows: see the module docstring.
 
     ``init``: ``"split"`` (default: growth by splitting), ``"k-means++"``
     (screened seeding), ``"pca"`` / ``"norm-quartiles"`` (a curve grown by
     resampling) or given corners (grown if fewer than k). All of them run on
     the subsample; the rest of the schedule is the same.
+
+    Data that fits the subsample (at most ``LLOYD_ROWS_PER_CORNER`` rows per
+    corner, weights counting as repetitions) is trained on as a whole:
+    Lloyd iterations to convergence (``E0``), the order, then the smoothing
+    search on all rows within ``(1 + smoothness) E0``. Larger data: the
+    corners converge on the subsample, are ordered and smoothed there (the
+    budget measured on a subsample), and a few passes over all rows with
+    the smoothness found finish them, stopping when a pass gains less than
+    ``LLOYD_FULL_GAIN``.
     """
     t_all = time.perf_counter()
     history = []
@@ -398,27 +443,42 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     if k == 1:
         C = _init.weighted_mean(X, w)[None, :]
         _stage_record(history, 1, 0, full.error(C), t_all, verbose, "lloyd")
-        return TrainResult(C, 1, history, 0.0)
+        return _finish(X, w, C, 1, history, 0.0)
     C = _initial_corners(rows, k, init, options, history, verbose, rng)
+    keep_route = isinstance(init, np.ndarray)
+    smoothness = options["smoothness"]
 
     t0 = time.perf_counter()
-    C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
-                         err_tol=LLOYD_ERR_TOL)
-    _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
-
-    t0 = time.perf_counter()
-    C = _order_stage(rows, C, rng, keep_route=isinstance(init, np.ndarray))
-    _stage_record(history, k, 0, e0, t0, verbose, "lloyd: order")
-
-    t0 = time.perf_counter()
-    n_before = full.n_iter
-    err, reached = e0, 0.0
-    if options["smoothness"] > 0:
-        C, err, reached = _smooth_stage(rows, full, C, e0, options["smoothness"])
-    _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
+    if not rows.subsampled:
+        C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
+                             err_tol=LLOYD_ERR_TOL)
+        _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
+        t0 = time.perf_counter()
+        C = _order_stage(rows, C, rng, keep_route)
+        _stage_record(history, k, 0, e0, t0, verbose, "lloyd: order")
+        t0 = time.perf_counter()
+        n_before = full.n_iter
+        err, reached = e0, 0.0
+        if smoothness > 0:
+            C, err, reached = smooth_to_budget(full, C, e0, (1.0 + smoothness) * e0)
+        _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
+    else:
+        C = _order_stage(rows, C, rng, keep_route)
+        _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: order")
+        t0 = time.perf_counter()
+        reached = 0.0
+        if smoothness > 0:
+            C, reached = _smooth_search(rows, C, smoothness)
+        _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: smoothness on a subsample")
+        t0 = time.perf_counter()
+        n_full = max(LLOYD_FULL_ITER, LLOYD_FULL_WORK // (X.shape[0] * k * X.shape[1]))
+        C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
+                              tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
+        _stage_record(history, k, it, err, t0, verbose, f"lloyd: all {X.shape[0]} rows")
+    result = _finish(X, w, C, max(full.n_iter, 1), history, reached, full)
     if verbose:
         print(f"[lloyd] done in {time.perf_counter() - t_all:.3f}s", flush=True)
-    return TrainResult(C, max(full.n_iter, 1), history, reached)
+    return result
 
 
 def refine_online(X, w, C, mass, sums, smoothness):
@@ -480,7 +540,7 @@ def train_sgd(X, w, k, init, options, rng, verbose):
         if m >= k:
             break
         C = _grow(X, ww, C, k, lambda C: _init.double_published(C, eps))
-    return TrainResult(C, max(total, 1), history)
+    return _finish(X, ww, C, max(total, 1), history, 0.0)
 
 
 TRAINERS = {"lloyd": train_lloyd, "sgd": train_sgd}

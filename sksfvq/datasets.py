@@ -12,7 +12,7 @@ Larger real sets (GloVe word vectors, phone-labelled speech) live in
 
 import numpy as np
 
-__all__ = ["make_gaussian", "load_standard", "load_digits", "load_pixels"]
+__all__ = ["make_gaussian", "make_embedding", "load_standard", "load_digits", "load_pixels"]
 
 #: name -> (n_features, n_clusters) of the standard Gaussian sets
 _GAUSS = {"gauss2": (2, 32), "gauss16": (16, 64), "gauss128": (128, 32)}
@@ -28,6 +28,35 @@ def make_gaussian(n_samples=65_536, n_features=2, dtype=np.float64, random_state
     """
     rng = np.random.default_rng(random_state)
     return rng.standard_normal((n_samples, n_features)).astype(dtype, copy=False)
+
+
+def make_embedding(n_samples=100_000, n_features=32, n_latent=8, noise=0.3,
+                   dtype=np.float32, random_state=0, chunk=1 << 18):
+    """Embedding-like rows: a low-dimensional latent through a curved map, plus noise.
+
+    Every row is ``tanh(z) A + noise * e`` with ``z`` an ``n_latent``-d
+    standard normal, ``A`` a fixed random ``(n_latent, n_features)`` matrix
+    and ``e`` standard normal: most of the variance lies near a curved
+    ``n_latent``-dimensional sheet, as in learned embeddings. The scale
+    benchmark's data (``docs/metrics.rst``). Generated in chunks, so the
+    only large array is the result.
+
+    Examples
+    --------
+    >>> X = make_embedding(1000, 16)
+    >>> X.shape, X.dtype
+    ((1000, 16), dtype('float32'))
+    """
+    rng = np.random.default_rng(random_state)
+    A = rng.standard_normal((n_latent, n_features))
+    out = np.empty((n_samples, n_features), dtype=dtype)
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        part = np.random.default_rng([random_state, start // chunk])
+        Z = np.tanh(part.standard_normal((stop - start, n_latent))) @ A
+        Z += noise * part.standard_normal((stop - start, n_features))
+        out[start:stop] = Z
+    return out
 
 
 def load_standard(name, n_samples=None):

@@ -93,9 +93,15 @@ def test_canonical_orientation(gauss2):
     b = SpaceFillingVQ(n_clusters=8, random_state=0).fit(gauss2[::-1])
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-8)
     # warm-starting from the reversed curve gives the canonical orientation again
-    c = SpaceFillingVQ(n_clusters=8, init=a.cluster_centers_[::-1], max_iter=1).fit(gauss2)
-    assert np.linalg.norm(c.cluster_centers_[0] - a.cluster_centers_[0]) < np.linalg.norm(
-        c.cluster_centers_[0] - a.cluster_centers_[-1])
+    # (the warm start keeps its route up to local moves; orient() then leaves it)
+    from sksfvq._init import orient
+
+    assert orient(a.cluster_centers_[::-1])[1]  # the reversed curve is not canonical
+    c = SpaceFillingVQ(n_clusters=8, init=a.cluster_centers_[::-1], max_iter=1,
+                       random_state=0).fit(gauss2)
+    assert not orient(c.cluster_centers_)[1]
+    assert np.linalg.norm(c.cluster_centers_[1] - a.cluster_centers_[1]) < np.linalg.norm(
+        c.cluster_centers_[1] - a.cluster_centers_[-2])
 
 
 def test_sgd_is_reproducible_and_faithful(gauss2):

@@ -6,7 +6,7 @@ import pytest
 from sksfvq import _order
 from sksfvq._order import distance_matrix, shortest_of_restarts, shorten_order
 from sksfvq._order_kernels import (arrange_insert, arrange_reverse, improve_path,
-                                   left_weights, smallest_per_row)
+                                   left_weights, nearest_by_products)
 
 
 def _length(C, order):
@@ -89,7 +89,7 @@ def test_arrange_insert_reaches_an_insertion_optimum(seed):
     W, D, order, a_gap, a_len = _problem(11, seed)
     start = _cost(W, D, order, a_gap, a_len)
     for _ in range(100):
-        if arrange_insert(W, D, a_gap, a_len, order) == 0:
+        if arrange_insert(W, D, a_gap, a_len, order, 11) == 0:
             break
     assert sorted(order) == list(range(11))
     best = _cost(W, D, order, a_gap, a_len)
@@ -137,12 +137,17 @@ def test_arrangement_cost_matches_direct_sum():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_smallest_per_row_matches_a_stable_sort(seed):
+def test_nearest_by_products_matches_a_stable_sort(seed):
     rng = np.random.default_rng(seed)
-    D2 = rng.integers(0, 6, size=(7, 25)).astype(float)  # many ties
-    for n in (1, 3, 25):
+    sq_rows = rng.integers(0, 3, 7).astype(float)
+    sq_cols = rng.integers(0, 3, 25).astype(float)
+    G = rng.integers(-2, 2, size=(7, 25)).astype(float)  # integers: many exact ties
+    skip = np.array([3, -1, 0, 24, 5, -1, 7])
+    D2 = sq_rows[:, None] + sq_cols[None, :] - 2 * G
+    D2[np.arange(7)[skip >= 0], skip[skip >= 0]] = np.inf
+    for n in (1, 3, 24):
         out = np.empty((7, n), dtype=np.intp)
-        smallest_per_row(D2, n, out)
+        nearest_by_products(G, sq_rows, sq_cols, skip, n, out)
         np.testing.assert_array_equal(out, np.argsort(D2, axis=1, kind="stable")[:, :n])
 
 
@@ -152,7 +157,7 @@ def test_knn_rows_matches_brute_force(n, d, monkeypatch):
     X = rng.normal(size=(n, d))
     X[1] = X[0]  # an exact duplicate counts as a neighbour
     dense = _order.knn_rows(X, 4)
-    monkeypatch.setattr(_order, "KNN_DENSE_PAIRS", 0)  # scikit-learn's path
+    monkeypatch.setattr(_order, "KNN_DENSE_ROWS", 0)  # scikit-learn's path
     tree = _order.knn_rows(X, 4)
     for r in range(n):
         dist = np.sum((X - X[r]) ** 2, axis=1)
@@ -178,7 +183,9 @@ def test_neighbour_graph_counts_pairs_across_corners():
     assert W[0].sum() == 0 and np.all(np.diag(W) == 0)
 
 
-def test_spectral_order_of_a_path_graph():
+@pytest.mark.parametrize("dense_max", [512, 4])  # the dense and the sparse solver
+def test_spectral_order_of_a_path_graph(dense_max, monkeypatch):
+    monkeypatch.setattr(_order, "DENSE_SPECTRAL_MAX", dense_max)
     k = 12
     perm = np.random.default_rng(0).permutation(k)
     W = np.zeros((k, k))
@@ -217,3 +224,38 @@ def test_order_corners_trades_a_shortest_path_for_global_order():
     order, _ = _order.order_corners(C, W, np.random.default_rng(0))
     rows_of = (C[order, 1] > 0.5).astype(int)
     assert np.count_nonzero(np.diff(rows_of)) == 1  # one row, then the other
+
+
+def _insert_sweep_reference(W, D, a_gap, a_len, order, window):
+    """One sweep of windowed insertion moves, written out: corners in index
+    order; places to the right first (nearest first), then to the left; the
+    first best move that lowers the cost by more than the kernel's margin."""
+    k = len(order)
+    order = order.copy()
+    rows = W.sum(axis=1)
+    tiny = 1e-12 * (a_gap * rows.sum() * k + a_len * D.sum() / k + 1e-300)
+    for u in range(k):
+        i = int(np.flatnonzero(order == u)[0])
+        base = _cost(W, D, order, a_gap, a_len)
+        best, best_order = -tiny, None
+        rest = np.delete(order, i)
+        places = list(range(i + 1, min(k, i + window + 1))) + \
+            list(range(i - 1, max(-1, i - window - 1), -1))
+        for j in places:
+            cand = np.insert(rest, j, u)
+            delta = _cost(W, D, cand, a_gap, a_len) - base
+            if delta < best - 1e-12:
+                best, best_order = delta, cand
+        if best_order is not None:
+            order = best_order
+    return order
+
+
+@pytest.mark.parametrize("window", [1, 3, 11])
+def test_arrange_insert_window_matches_the_reference(window):
+    for seed in range(4):
+        W, D, order, a_gap, a_len = _problem(11, seed)
+        got = order.copy()
+        arrange_insert(W, D, a_gap, a_len, got, window)
+        np.testing.assert_array_equal(got, _insert_sweep_reference(W, D, a_gap, a_len,
+                                                                   order, window))
