@@ -15,6 +15,62 @@ def weighted_mean(X, w, chunk=1 << 16):
     return total / w.sum()
 
 
+def canonical_order(X, w):
+    """Rows (float64, centred, row-major) and weights in a canonical order, for seeding.
+
+    Seeding visits rows in this order, so that it does not depend on the
+    order of the rows and a row of weight m is drawn exactly as m adjacent
+    copies of it would be: seeding respects repetition. The order compares
+    the rows' bytes (one sort, whatever the number of features): identical
+    rows are adjacent, and constant columns change nothing. The rows are
+    centred on their weighted mean (the expanded distances of seeding lose
+    less precision); :func:`kmeans_plus_plus` adds it back.
+    """
+    X64 = np.ascontiguousarray(X, dtype=np.float64)
+    order = np.argsort(X64.view(np.dtype((np.void, 8 * X64.shape[1]))).ravel(), kind="stable")
+    wo = np.ascontiguousarray(w[order], dtype=np.float64)
+    mean = weighted_mean(X64, w)
+    return np.ascontiguousarray(X64[order] - mean), wo, mean
+
+
+def kmeans_plus_plus(X, w, k, rng, ordered=None):
+    """Weighted greedy k-means++ seeding (``2 + log k`` candidates per step).
+
+    Every step draws the candidates with probability proportional to ``w *
+    d2`` (``d2``: squared distance to the nearest chosen centre), by
+    inverting the cumulative sum in :func:`canonical_order`, and keeps the
+    one that lowers the weighted potential ``sum w min(d2, |x - cand|^2)``
+    most (first on ties); the distances of all rows to the candidates of a
+    step are one matrix product. When every row coincides with a chosen
+    centre the last one is repeated. ``ordered``: :func:`canonical_order` of
+    (X, w), when already computed. Returns the centres (k, d) in float64.
+    """
+    Xo, wo, mean = canonical_order(X, w) if ordered is None else ordered
+    n_trials = 2 + int(np.log(k))
+    u0 = rng.random()
+    U = rng.random((max(k - 1, 0), n_trials))
+    sq = np.einsum("ij,ij->i", Xo, Xo)
+    n = Xo.shape[0]
+
+    def draw(cum, u):
+        return np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), n - 1)
+
+    centers = [int(draw(np.cumsum(wo), u0))]
+    d2 = np.maximum(sq + sq[centers[0]] - 2.0 * (Xo @ Xo[centers[0]]), 0.0)
+    for step in range(1, k):
+        cum = np.cumsum(wo * d2)
+        if not cum[-1] > 0.0:
+            centers.append(centers[-1])
+            continue
+        cand = draw(cum, U[step - 1])
+        D = np.maximum(sq[:, None] + sq[cand][None, :] - 2.0 * (Xo @ Xo[cand].T), 0.0)
+        np.minimum(D, d2[:, None], out=D)
+        best = int(np.argmin(wo @ D))
+        centers.append(int(cand[best]))
+        d2 = D[:, best]
+    return Xo[centers] + mean
+
+
 def norm_groups_init(X, w, n_groups):
     """The published start: sort rows by norm, cut into equal-weight groups, take means.
 

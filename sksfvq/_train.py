@@ -32,7 +32,7 @@ from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corn
 from ._kernels import assign_corners64
 from ._engine import nearest
 from ._sample import RowSample, effective_size
-from ._train_kernels import cell_axes, corner_sums, kmeans_pp_rows, sgd_epoch
+from ._train_kernels import cell_axes, corner_sums, sgd_epoch
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _start(X, w, k, init, default_groups, rng=None):
     if k == 1:
         return _init.weighted_mean(X, w)[None, :]
     if init == "k-means++":
-        return kmeans_plus_plus(X, w, k, rng)
+        return _init.kmeans_plus_plus(X, w, k, rng)
     if init == "pca":
         return _init.pca_line_init(X, w)
     return _init.norm_groups_init(X, w, min(k, default_groups))
@@ -111,36 +111,6 @@ def _start(X, w, k, init, default_groups, rng=None):
 # --------------------------------------------------------------------------
 
 
-def canonical_order(X, w):
-    """Rows (float64, feature-major: shape (d, n)) and weights in a canonical
-    order, for seeding.
-
-    Seeding visits rows in this order, so that it does not depend on the
-    order of the rows and a row of weight m is drawn exactly as m adjacent
-    copies of it would be: seeding respects repetition. The order compares
-    the rows' bytes (one sort, whatever the number of features): identical
-    rows are adjacent, and constant columns change nothing.
-    """
-    X64 = np.ascontiguousarray(X, dtype=np.float64)
-    order = np.argsort(X64.view(np.dtype((np.void, 8 * X64.shape[1]))).ravel(), kind="stable")
-    return (np.ascontiguousarray(X64[order].T),
-            np.ascontiguousarray(w[order], dtype=np.float64))
-
-
-def kmeans_plus_plus(X, w, k, rng, ordered=None):
-    """Weighted greedy k-means++ seeding (``2 + log k`` trials per step).
-
-    ``ordered``: :func:`canonical_order` of (X, w), when already computed.
-    """
-    XT, wo = canonical_order(X, w) if ordered is None else ordered
-    n_trials = 2 + int(np.log(k))
-    u0 = rng.random()
-    U = rng.random((max(k - 1, 0), n_trials))
-    centers = np.empty(k, dtype=np.intp)
-    kmeans_pp_rows(XT, wo, u0, U, centers)
-    return np.ascontiguousarray(XT[:, centers].T)
-
-
 def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
     """Best of ``n_init`` k-means++ starts after a few Lloyd iterations each.
 
@@ -148,9 +118,9 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
     short run of every start ranks them well, and only the best one goes on.
     """
     best = None
-    ordered = canonical_order(X, w)
+    ordered = _init.canonical_order(X, w)
     for _ in range(n_init):
-        C = kmeans_plus_plus(X, w, k, rng, ordered)
+        C = _init.kmeans_plus_plus(X, w, k, rng, ordered)
         if n_init > 1:
             C, err, _ = lloyd.run(C, 0.0, LLOYD_SCREEN_ITER)
             if best is None or err < best[0]:

@@ -1,5 +1,5 @@
 """Numba kernels of the trainers: per-corner sums, one epoch of the published
-recipe, and the k-means++ candidate choice."""
+recipe, the chain's banded solve and the principal axes of the cells."""
 
 import numpy as np
 
@@ -111,94 +111,6 @@ def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_
     if total_w > 0.0:
         return total_loss / total_w
     return 0.0
-
-
-# --------------------------------------------------------------------------
-# training: k-means++ seeding (weighted potential of candidate centres)
-# --------------------------------------------------------------------------
-
-
-@_jit()
-def _draw(cum, u):
-    """First index ``i`` with ``cum[i] > u`` (``cum`` non-decreasing), at most n - 1."""
-    lo = 0
-    hi = cum.shape[0] - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cum[mid] > u:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@_jit()
-def _row_dist2(XT, r, out):
-    """``out[i] = |x_i - x_r|^2`` for every row, from the feature-major ``XT`` (d, n).
-
-    The loop over rows is innermost (vectorized); features are summed in order.
-    """
-    d, n = XT.shape
-    for f in range(d):
-        row = XT[f]
-        v = row[r]
-        if f == 0:
-            for i in range(n):
-                t = row[i] - v
-                out[i] = t * t
-        else:
-            for i in range(n):
-                t = row[i] - v
-                out[i] += t * t
-
-
-@_jit()
-def kmeans_pp_rows(XT, w, u0, U, centers):
-    """Greedy weighted k-means++: the rows chosen as the k starting centres.
-
-    in: XT (d, n) float64, the rows feature-major; w (n,) float64 weights;
-    u0 uniform in [0, 1) for the first centre; U (k - 1, t) uniforms for
-    the t candidates of every later step. out: centers (k,) row indices.
-    Every step draws t candidate rows with probability proportional to
-    ``w * d2`` (``d2``: squared distance to the nearest chosen centre), by
-    inverting the cumulative sum, and keeps the candidate that lowers the
-    weighted potential ``sum w min(d2, |x - cand|^2)`` most (first on ties).
-    When every row coincides with a chosen centre the last one is repeated.
-    """
-    n = XT.shape[1]
-    k = centers.shape[0]
-    cum = np.empty(n)
-    d2 = np.empty(n)
-    s = np.empty(n)
-    total = 0.0
-    for i in range(n):
-        total += w[i]
-        cum[i] = total
-    centers[0] = _draw(cum, u0 * total)
-    _row_dist2(XT, centers[0], d2)
-    for step in range(1, k):
-        total = 0.0
-        for i in range(n):
-            total += w[i] * d2[i]
-            cum[i] = total
-        if not total > 0.0:
-            centers[step] = centers[step - 1]
-            continue
-        best = -1
-        best_pot = np.inf
-        for q in range(U.shape[1]):
-            r = _draw(cum, U[step - 1, q] * total)
-            _row_dist2(XT, r, s)
-            pot = 0.0
-            for i in range(n):
-                pot += w[i] * min(s[i], d2[i])
-            if pot < best_pot:
-                best_pot = pot
-                best = r
-        centers[step] = best
-        _row_dist2(XT, best, s)
-        for i in range(n):
-            d2[i] = min(s[i], d2[i])
 
 
 # --------------------------------------------------------------------------

@@ -136,7 +136,15 @@ def test_phone_experiment_helpers():
     res = {
         "features": "logmel", "normalize": "global", "n_clusters": 4, "shape": (6, 2),
         "t_load": 0.0, "t_fit": 1.0, "n_dead": 0,
-        "quality": {"adj_ratio": 0.5, "label_spread": 0.4},
+        "quality": {"adj_ratio": 0.5, "label_spread": 0.4, "knn_spread": 0.1,
+                    "mse_corner": 1.0},
+        "summary": {"median_width": 1.0,
+                    "table": {"low": np.array([0.0, 2.0]), "high": np.array([1.0, 3.0])}},
+        "peers": {"som": {"name": "SOM", "mse_corner": 1.1, "adj_ratio": 0.6,
+                          "label_spread": 0.5, "knn_spread": 0.2, "t_fit": 2.0,
+                          "summary": {"median_width": 2.0,
+                                      "table": {"low": np.array([0.0, 1.0]),
+                                                "high": np.array([2.0, 3.0])}}}},
         "order": ["silence", "fricative"],
         "groups": {"label": np.array(["silence", "fricative"]), "peak": np.array([0, 3]),
                    "low": np.array([0.0, 2.0]), "median": np.array([0.0, 3.0]),
@@ -150,3 +158,9 @@ def test_phone_experiment_helpers():
     assert "| silence | 0 | 0-1 | 0 | 3 |" in md
     assert "| s | fricative | 3 | 2-3 | 3 |" in md
     assert "| fricative | 1.00 | 0.00 |" in md
+    assert "| SOM | 1.1 | 0.600 | 0.500 | 0.200 | 2 | 2 |" in md
+    assert "| fricative | 2-3 | 1-3 |" in md
+    codes = np.array([0, 0, 1, 2, 3, 3])
+    summary = pe.group_summary(codes, np.array(["silence"] * 3 + ["fricative"] * 3), 4,
+                               ["silence", "fricative"])
+    assert summary["widths"].shape == (2,) and summary["median_width"] >= 0

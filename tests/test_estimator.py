@@ -305,15 +305,15 @@ def test_import_defers_numba_and_algorithm_names_match():
 
 def test_n_init_keeps_the_best_screened_start(gauss2):
     """n_init > 1: every seeding runs a few Lloyd iterations; the lowest-error one goes on."""
-    from sksfvq import _chain, _train
+    from sksfvq import _chain, _init, _train
 
     X = gauss2[:3000].astype(np.float64)
     w = np.ones(len(X))
     lloyd = _chain.Lloyd(X, w, 12, 1e-4)
     chosen = _train._screened_kmeans_plus_plus(lloyd, X, w, 12, 4, np.random.default_rng(3))
     rng = np.random.default_rng(3)
-    ordered = _train.canonical_order(X, w)
-    runs = [lloyd.run(_train.kmeans_plus_plus(X, w, 12, rng, ordered), 0.0,
+    ordered = _init.canonical_order(X, w)
+    runs = [lloyd.run(_init.kmeans_plus_plus(X, w, 12, rng, ordered), 0.0,
                       _train.LLOYD_SCREEN_ITER) for _ in range(4)]
     errors = [r[1] for r in runs]
     assert len(set(np.round(errors, 12))) > 1  # the starts differ
