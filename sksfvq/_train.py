@@ -196,6 +196,10 @@ class _Rows:
             self._last = (n, Lloyd(X, w, self.k, self.tol))
         return self._last[1]
 
+    def finish(self, C, n_iter, history, reached):
+        """The :class:`TrainResult` of corners C on these rows."""
+        return _finish(self.X, self.w, C, n_iter, history, reached, self.full)
+
     def multiset(self, n):
         """About ``n`` rows as a multiset (repeated rows repeated), for the graph."""
         w = self.w
@@ -413,7 +417,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     if k == 1:
         C = _init.weighted_mean(X, w)[None, :]
         _stage_record(history, 1, 0, full.error(C), t_all, verbose, "lloyd")
-        return _finish(X, w, C, 1, history, 0.0)
+        return rows.finish(C, 1, history, 0.0)
     C = _initial_corners(rows, k, init, options, history, verbose, rng)
     keep_route = isinstance(init, np.ndarray)
     smoothness = options["smoothness"]
@@ -445,7 +449,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
                               tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
         _stage_record(history, k, it, err, t0, verbose, f"lloyd: all {X.shape[0]} rows")
-    result = _finish(X, w, C, max(full.n_iter, 1), history, reached, full)
+    result = rows.finish(C, max(full.n_iter, 1), history, reached)
     if verbose:
         print(f"[lloyd] done in {time.perf_counter() - t_all:.3f}s", flush=True)
     return result
