@@ -29,6 +29,8 @@ from ._order_kernels import arrange_insert, arrange_reverse, improve_path, neare
 
 #: weight of local order (adj_ratio) against global order in the arrangement cost
 ORDER_ALPHA = 5.0
+#: neighbours of every row in the neighbour graph
+ORDER_NEIGHBOURS = 10
 #: reversals of at most this many corners are tried
 ORDER_WINDOW = 32
 #: insertion moves go at most this many places (no limit up to this many corners)
@@ -134,7 +136,7 @@ def knn_rows(X, n_neighbors, query=None):
     return found[keep].reshape(found.shape[0], n_query - 1)
 
 
-def neighbour_graph(X, labels, k, n_neighbors=10):
+def neighbour_graph(X, labels, k, n_neighbors=None):
     """``W[i, j]``: pairs of neighbouring rows with nearest corners i != j.
 
     ``X``: rows (a multiset: repeated rows are separate rows), ``labels``
@@ -144,6 +146,7 @@ def neighbour_graph(X, labels, k, n_neighbors=10):
     (separate clusters in the data still get a defined relative order).
     """
     W = np.zeros((k, k))
+    n_neighbors = ORDER_NEIGHBOURS if n_neighbors is None else n_neighbors
     if X.shape[0] >= 2:
         nb = knn_rows(X, min(n_neighbors, X.shape[0] - 1))
         a = np.repeat(labels, nb.shape[1])
