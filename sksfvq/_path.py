@@ -10,7 +10,7 @@ scanned in index order).
 
 import numpy as np
 
-from ._kernels import _jit
+from ._engine import jit as _jit
 
 
 @_jit()

@@ -24,8 +24,10 @@ from sklearn.utils.validation import (
 from . import _init
 
 
-from ._engine import (ALGORITHMS, _kernels, _project, _train, _train_kernels,
-                      one_blas_thread, nearest, positions, training_weights)
+from . import _engine as _kernels, _engine as _project  # kernel_threads, curve_points
+from ._engine import (ALGORITHMS, _train, _train_kernels, one_blas_thread, positions,
+                      training_weights)
+from ._engine import nearest_corner as nearest
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _init
-from ._kernels import assign_corners64
+from ._engine import nearest_corner as assign_corners64
 from ._train_kernels import corner_sums, kmeans_pp_rows, sgd_epoch, solve_penta
 from ._path import shorten_order, shortest_of_restarts
 

@@ -3,7 +3,7 @@ recipe, and the k-means++ candidate choice."""
 
 import numpy as np
 
-from ._kernels import _jit
+from ._engine import jit as _jit
 
 
 # --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.manifold import trustworthiness as _trustworthiness
 from sklearn.utils import check_array
 
-from ._kernels import assign_corners64
-from ._project import project
+from ._engine import nearest_corner as assign_corners64
+from ._engine import project
 
 __all__ = [
     "mse_corner",

@@ -1,0 +1,394 @@
+"""The nearest corner of every row: exact, ties to the lowest index, on either back end.
+
+Kernels work on plain arrays; outputs are preallocated by the caller; every
+row is computed independently of how rows are split among threads, so
+results are bit-identical for any thread count. Inputs come as a
+:class:`._layout.NearestArgs` (corners centred and scaled, in the back end's
+layout).
+
+Three kernels, chosen per call by :func:`nearest_corner`:
+
+- **direct** (small problems, :func:`._layout.direct`): every distance
+  computed directly in the dtype of the data, rows held feature-major.
+- **portable** (plain Numba): per chunk of ``PORTABLE_ROWS`` rows, the
+  products with all corners in one matrix product (BLAS), then per corner a
+  loop over the rows (vectorized by the compiler) for the expanded distances
+  ``|c|^2 - 2 x.c``, each row's minimum and its first and last candidate.
+- **simd** (LLVM IR, :mod:`._simd`): the same per tile of 8 rows, with the
+  products register-blocked and the minima taken while the sums are in
+  vector registers.
+
+Every corner whose expanded distance is within the rounding margin of the
+row's minimum is a candidate, and every candidate is evaluated again
+directly in float64 (:func:`sq_dist`, the same summation order on both back
+ends), so the winner and its distance do not depend on how the products
+were summed: both back ends return the same labels and distances.
+"""
+
+from collections import namedtuple
+
+import numba
+import numpy as np
+from numba import prange
+
+from . import _simd
+from ._ir import tile_rows
+from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, lanes, nearest_args)
+from ._numba import jit, serial
+
+
+@jit(inline=True)
+def sq_dist(xc, r, Cc, j, acc):
+    """Squared distance between row ``xc[r]`` and corner ``Cc[j]``, in float64.
+
+    Summed in the order of the vector back end's ``_simd.sq_dist`` (feature f
+    into lane f mod len(acc), in order, then the lanes in a fixed tree), with
+    plain multiplies and adds, so that both give the same bits. acc: scratch
+    of ``lanes(dtype)`` float64 values.
+    """
+    d = xc.shape[1]
+    W = acc.shape[0]
+    for lane in range(W):
+        acc[lane] = 0.0
+    for f0 in range(0, d, W):
+        for lane in range(min(W, d - f0)):
+            e = np.float64(xc[r, f0 + lane]) - np.float64(Cc[j, f0 + lane])
+            acc[lane] += e * e
+    h = W // 2
+    while h >= 1:
+        for lane in range(h):
+            acc[lane] = acc[lane] + acc[lane + h]
+        h //= 2
+    return acc[0]
+
+
+@jit(inline=True)
+def _store(labels, dist2, i, bi, bd, inv2, zero):
+    """Write row i's answer (distance rounded once to the data's dtype); 1 if not finite."""
+    labels[i] = bi
+    dist2[i] = bd * inv2  # inv2: a power of two
+    v = dist2[i]
+    return 0 if v - v == zero else 1
+
+
+# --------------------------------------------------------------------------
+# direct distances (small problems, both back ends)
+# --------------------------------------------------------------------------
+
+
+@jit()
+def _rows_direct(X, start, stop, a, s, t, labels, dist2):
+    """Rows ``start .. stop`` with every distance computed directly (no re-check).
+
+    Rows are taken in chunks held feature-major (``s.rows[t]``: at most
+    DIRECT_FLOATS values, so they stay in L1), and every corner updates a
+    running minimum over the chunk's rows at once (vectorized, branch-free);
+    a strict ``<`` in corner order gives ties to the lowest index, and a row
+    whose distances are never finite keeps -1. Returns the rows with label
+    -1 or a distance that is not finite.
+    """
+    d = X.shape[1]
+    Cc = a.Cc
+    k = Cc.shape[0]
+    zero = a.one - a.one
+    xt, sq, best, idx = s.rows[t], s.norms[t], s.best[t], s.lo[t]
+    rows = xt.shape[1]
+    nbad = 0
+    for r0 in range(start, stop, rows):
+        m = min(rows, stop - r0)
+        for i in range(m):
+            for f in range(d):
+                xt[f, i] = (X[r0 + i, f] - a.center[f]) * a.scale
+            best[i] = np.inf
+            idx[i] = -1
+        for c in range(k):
+            x0 = xt[0]
+            c0 = Cc[c, 0]
+            for i in range(m):
+                u = x0[i] - c0
+                sq[i] = u * u
+            f = 1
+            while f + 3 < d:  # four features per sweep, still summed in order
+                xa, xb, xc, xd = xt[f], xt[f + 1], xt[f + 2], xt[f + 3]
+                ca, cb, cc, cd = Cc[c, f], Cc[c, f + 1], Cc[c, f + 2], Cc[c, f + 3]
+                for i in range(m):
+                    ua = xa[i] - ca
+                    ub = xb[i] - cb
+                    uc = xc[i] - cc
+                    ud = xd[i] - cd
+                    sq[i] = sq[i] + ua * ua + ub * ub + uc * uc + ud * ud
+                f += 4
+            while f < d:
+                xf = xt[f]
+                cf = Cc[c, f]
+                for i in range(m):
+                    u = xf[i] - cf
+                    sq[i] += u * u
+                f += 1
+            ci = idx.dtype.type(c)
+            for i in range(m):
+                v = sq[i]
+                better = v < best[i]
+                best[i] = v if better else best[i]
+                idx[i] = ci if better else idx[i]
+        for i in range(m):
+            if idx[i] < 0:  # never a finite distance
+                labels[r0 + i] = -1
+                dist2[r0 + i] = zero
+                nbad += 1
+            else:
+                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], a.inv2, zero)
+    return nbad
+
+
+@jit(parallel=True)
+def _direct_parallel(X, a, s, labels, dist2):
+    """:func:`_rows_direct` over blocks of rows, block b on scratch slot b mod slots."""
+    n = X.shape[0]
+    slots = s.rows.shape[0]
+    nb = (n + BLOCK - 1) // BLOCK
+    nbad = 0
+    for t in prange(slots):
+        for b in range(t, nb, slots):
+            nbad += _rows_direct(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t), labels, dist2)
+    return nbad
+
+
+# --------------------------------------------------------------------------
+# portable back end: matrix products per chunk of rows, loops over rows
+# --------------------------------------------------------------------------
+
+
+@jit()
+def _rows_portable(X, start, stop, a, s, t, labels, dist2):
+    """Rows ``start .. stop`` on the portable back end.
+
+    Per chunk of R = PORTABLE_ROWS rows held feature-major (``xt``, (d, R)):
+    ``A = W xt`` (k, R) is one matrix product (``a.W``: the corners times
+    -2, (k, d)), then for every corner a loop over the rows adds |c|^2 and
+    keeps each row's minimum, a second one finds each row's first and last
+    candidate, and candidates are re-checked with :func:`sq_dist`. Returns
+    the rows with label -1 or a distance that is not finite.
+    """
+    d = X.shape[1]
+    Cc = a.Cc
+    k = Cc.shape[0]
+    zero = a.one - a.one
+    xt, xx, A, best = s.rows[t], s.norms[t], s.A[t], s.best[t]
+    lo, hi, acc, xc = s.lo[t], s.hi[t], s.acc[t], s.row[t]
+    R = PORTABLE_ROWS  # a constant: loops of known length
+    nbad = 0
+    for r0 in range(start, stop, R):
+        m = min(R, stop - r0)
+        for i in range(R):
+            xx[i] = zero
+            best[i] = np.inf
+            lo[i] = k
+            hi[i] = -1
+        for f in range(d):
+            cf = a.center[f]
+            for i in range(m):
+                xt[f, i] = (X[r0 + i, f] - cf) * a.scale
+            for i in range(m, R):
+                xt[f, i] = zero
+            for i in range(R):
+                xx[i] += xt[f, i] * xt[f, i]
+        np.dot(a.W, xt, A)
+        for c in range(k):
+            cc = a.cc[c]
+            for i in range(R):
+                v = A[c, i] + cc
+                A[c, i] = v
+                best[i] = v if v < best[i] else best[i]
+        for i in range(R):
+            best[i] = best[i] + a.mscale * (xx[i] + a.cmax)  # now the threshold
+        for c in range(k):
+            ci = lo.dtype.type(c)
+            for i in range(R):
+                hit = A[c, i] <= best[i]
+                lo[i] = min(lo[i], ci) if hit else lo[i]
+                hi[i] = ci if hit else hi[i]
+        for r in range(m):
+            i = r0 + r
+            if hi[r] < 0:  # not finite: no candidate
+                labels[i] = -1
+                dist2[i] = zero
+                nbad += 1
+                continue
+            for f in range(d):
+                xc[0, f] = xt[f, r]
+            # every candidate again, directly, in increasing order; ties: the lower
+            bi, bd = lo[r], 0.0
+            for j in range(lo[r], hi[r] + 1):
+                if j == lo[r] or A[j, r] <= best[r]:
+                    v = sq_dist(xc, 0, Cc, j, acc)
+                    if j == lo[r] or v < bd:
+                        bi, bd = j, v
+            nbad += _store(labels, dist2, i, bi, bd, a.inv2, zero)
+    return nbad
+
+
+@jit(parallel=True)
+def _portable_parallel(X, a, s, labels, dist2):
+    """:func:`_rows_portable` over blocks of rows, block b on scratch slot b mod slots."""
+    n = X.shape[0]
+    slots = s.rows.shape[0]
+    nb = (n + BLOCK - 1) // BLOCK
+    nbad = 0
+    for t in prange(slots):
+        for b in range(t, nb, slots):
+            nbad += _rows_portable(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t),
+                                   labels, dist2)
+    return nbad
+
+
+# --------------------------------------------------------------------------
+# vector back end: tiles of 8 rows through the IR kernels
+# --------------------------------------------------------------------------
+
+
+@jit()
+def _rows_simd(X, start, stop, a, s, t, labels, dist2):
+    """Rows ``start .. stop`` on the vector back end (C-contiguous X).
+
+    Per tile: the rows centred and scaled (:func:`._ir.tile_rows`), every
+    row's expanded distances, threshold and first and last candidate at once
+    (:func:`._simd.tile_nearest`), then each row's candidates directly
+    (:func:`._simd.sq_dist`), usually one.
+    """
+    Cc = a.Cc
+    zero = a.one - a.one
+    xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
+    nbad = 0
+    for t0 in range(start, stop, TILE):
+        nr = min(TILE, stop - t0)
+        tile_rows(X, t0, nr, a.center, a.scale, xc, xx)
+        _simd.tile_nearest(xc, xx, a.W, a.cc, a.mscale, a.cmax, A, thr, first, last)
+        for r in range(nr):
+            lo = first[r]
+            hi = last[r]
+            i = t0 + r
+            if hi < 0:  # not finite: no candidate
+                labels[i] = -1
+                dist2[i] = zero
+                nbad += 1
+                continue
+            # every candidate again, directly, in increasing order; ties: the lower
+            bi, bd = lo, 0.0
+            for j in range(lo, hi + 1):
+                if j == lo or A[r, j] <= thr[r]:
+                    v = _simd.sq_dist(xc, r, Cc, j)
+                    if j == lo or v < bd:
+                        bi, bd = j, v
+            nbad += _store(labels, dist2, i, bi, bd, a.inv2, zero)
+    return nbad
+
+
+@jit(parallel=True)
+def _simd_parallel(X, a, s, labels, dist2):
+    """:func:`_rows_simd` over blocks of rows, block b on scratch slot b mod slots."""
+    n = X.shape[0]
+    slots = s.rows.shape[0]
+    nb = (n + BLOCK - 1) // BLOCK
+    nbad = 0
+    for t in prange(slots):
+        for b in range(t, nb, slots):
+            nbad += _rows_simd(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t), labels, dist2)
+    return nbad
+
+
+#: (rows kernel, parallel kernel) per path; the rows kernel serves serial calls
+KERNELS = {"direct": (_rows_direct, _direct_parallel),
+           "portable": (_rows_portable, _portable_parallel),
+           "simd": (_rows_simd, _simd_parallel)}
+
+#: scratch of one thread: rows, norms, A, best, lo, hi, acc, row (see :func:`scratch`)
+Scratch = namedtuple("Scratch", "rows norms A best lo hi acc row")
+
+
+def scratch(which, slots, a):
+    """Preallocated work arrays, one slot per thread, for kernel path ``which``.
+
+    Allocated here (NumPy) rather than in the kernels: every allocation inside
+    a kernel is one more numba function to compile on first use.
+    """
+    k, d = a.Cc.shape
+    dt = a.Cc.dtype
+    ints = a.ints.dtype
+    if which == "direct":
+        rows = min(BLOCK, max(16, DIRECT_FLOATS // d))
+        shape, na = (d, rows), (1, 1)
+    elif which == "portable":
+        rows = PORTABLE_ROWS
+        shape, na = (d, rows), (k, rows)
+    else:
+        rows = TILE
+        shape, na = (TILE, d), (TILE, a.cc.shape[0])
+    return Scratch(np.empty((slots,) + shape, dt), np.empty((slots, rows), dt),
+                   np.empty((slots,) + na, dt), np.empty((slots, rows), dt),
+                   np.empty((slots, rows), ints), np.empty((slots, rows), ints),
+                   np.empty((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt))
+
+
+# --------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------
+
+
+def path(k, d, backend):
+    """The kernel that serves k corners of d features on ``backend``."""
+    return "direct" if direct(k, d) else backend
+
+
+def failed_rows(X, index, *values):
+    """Rows a kernel could not compare: index -1, or (float32) a non-finite result.
+
+    A row far outside the corners' scale can overflow float32 even when the
+    comparison succeeded; it is redone in float64 too.
+    """
+    bad = index < 0
+    if X.dtype == np.float32:  # float64 has no wider dtype to redo rows in
+        for v in values:
+            bad |= ~np.isfinite(v)
+    return np.flatnonzero(bad) if bad.any() else None
+
+
+def nearest_corner(X, C, backend, kernel=None):
+    """(labels, squared distances, clean) of every row of X to its nearest corner.
+
+    Exact nearest corner (ties to the lowest index), distances in the dtype
+    of X. A float32 row whose distances overflow even after scaling is
+    redone in float64 (its float32 distance may then be inf); a row that is
+    not finite gets label 0 and distance inf. ``clean``: no row was redone
+    (every distance finite). ``kernel``: force "serial" or "parallel" (tests).
+    """
+    C = np.asarray(C, dtype=X.dtype)
+    n = X.shape[0]
+    which = path(C.shape[0], X.shape[1], backend)
+    if which == "simd" and not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
+    args = nearest_args(C, "simd" if which == "simd" else "portable")
+    if kernel is None:
+        kernel = "serial" if serial(n * C.shape[0] * (X.shape[1] + 8)) else "parallel"
+    rows_kernel, parallel_kernel = KERNELS[which]
+    labels = np.empty(n, dtype=np.intp)
+    dist2 = np.empty(n, dtype=X.dtype)
+    if kernel == "serial":
+        nbad = rows_kernel(X, 0, n, args, scratch(which, 1, args), 0, labels, dist2) if n else 0
+    else:
+        s = scratch(which, numba.get_num_threads(), args)
+        nbad = parallel_kernel(X, args, s, labels, dist2)
+    bad = failed_rows(X, labels, dist2) if nbad else None
+    if bad is not None:
+        if X.dtype == np.float32:
+            lab64, d64, _ = nearest_corner(X[bad].astype(np.float64), C.astype(np.float64),
+                                           backend)
+        else:
+            lab64, d64 = np.full(len(bad), -1), np.zeros(len(bad))
+        lost = lab64 < 0
+        lab64[lost] = 0
+        d64[lost] = np.inf
+        labels[bad] = lab64
+        with np.errstate(over="ignore"):  # beyond float32: inf, as computed
+            dist2[bad] = d64.astype(X.dtype)
+    return labels, dist2, nbad == 0

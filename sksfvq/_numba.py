@@ -1,0 +1,131 @@
+"""What every Numba kernel module shares: the decorator, the thread count, the first-use notice.
+
+Nothing here computes. :func:`jit` compiles with the on-disk cache (or
+without, when numba cannot write one), :class:`kernel_threads` sets and
+restores numba's thread count, and a listener on numba's compile events
+prints one line to stderr when a first call of this package compiles for
+more than a second.
+"""
+
+import sys
+import threading
+import time
+import warnings
+
+import numba
+from numba.core import event
+
+#: numba's JIT is off (``NUMBA_DISABLE_JIT=1``): the kernels run as Python
+DISABLE_JIT = bool(numba.config.DISABLE_JIT)
+
+#: seconds of compiling after which the notice is printed
+NOTICE_AFTER = 1.0
+NOTICE = "sksfvq: compiling kernels, first use only (cached on disk afterwards)"
+
+
+def jit(parallel=False, contract=False, inline=False):
+    """``numba.njit(cache=True, nogil=True)`` that never breaks the import.
+
+    When numba cannot write (or find) a cache directory, ``cache=True`` raises
+    at decoration time; the function is then compiled without caching.
+    ``contract=True`` allows fusing ``a * b + c`` into one multiply-add (the
+    only fast-math flag used: it rounds once instead of twice and never
+    reorders sums). ``inline=True`` inlines the function into its callers at
+    numba's level (no call, no refcounted views); a caller's cache entry does
+    not notice later edits of an inlined function (see ``docs/dev/kernels.rst``).
+    """
+
+    def decorate(func):
+        options = dict(nogil=True, parallel=parallel)
+        if contract:
+            options["fastmath"] = {"contract"}
+        if inline:
+            options["inline"] = "always"
+        try:
+            return numba.njit(cache=True, **options)(func)
+        except Exception as exc:  # pragma: no cover - depends on the filesystem
+            warnings.warn(
+                f"numba cannot cache {func.__name__} ({exc}); compiling without cache",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return numba.njit(cache=False, **options)(func)
+
+    return decorate
+
+
+class kernel_threads:
+    """Context manager: run numba kernels with ``n_jobs`` threads, then restore.
+
+    ``None`` keeps the current setting; negative values count back from the
+    number of cores (-1 = all), as in joblib.
+    """
+
+    def __init__(self, n_jobs):
+        self.n_jobs = n_jobs
+
+    def __enter__(self):
+        self._saved = numba.get_num_threads()
+        if self.n_jobs is not None:
+            limit = numba.config.NUMBA_NUM_THREADS
+            n = self.n_jobs if self.n_jobs > 0 else limit + 1 + self.n_jobs
+            numba.set_num_threads(int(min(max(n, 1), limit)))
+        return self
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self._saved)
+        return False
+
+
+def serial(work):
+    """Whether a call of ``work`` multiply-adds should skip the parallel launch.
+
+    Launching the parallel region can cost more than small work (milliseconds
+    on a busy machine); results are the same either way.
+    """
+    return numba.get_num_threads() == 1 or work < (1 << 24)
+
+
+class _CompileNotice(event.Listener):
+    """Print :data:`NOTICE` once when compiling this package's kernels lasts long.
+
+    A timer starts with the outermost compile of one of this package's
+    functions and is cancelled when it ends; if it fires first, the line is
+    printed (once per process) while the compile goes on.
+    """
+
+    def __init__(self):
+        self._depth = 0
+        self._timer = None
+        self.printed = False
+
+    def _ours(self, ev):
+        func = getattr(ev.data.get("dispatcher"), "py_func", None)
+        return getattr(func, "__module__", "").startswith(__package__ + ".")
+
+    def on_start(self, ev):
+        if self.printed or not self._ours(ev):
+            return
+        self._depth += 1
+        if self._depth == 1:
+            self._started = time.perf_counter()
+            self._timer = threading.Timer(NOTICE_AFTER, self._print)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def on_end(self, ev):
+        if self._depth == 0 or not self._ours(ev):
+            return
+        self._depth -= 1
+        if self._depth == 0 and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _print(self):
+        if not self.printed:
+            self.printed = True
+            print(NOTICE, file=sys.stderr, flush=True)
+
+
+compile_notice = _CompileNotice()
+event.register("numba:compile", compile_notice)
