@@ -34,7 +34,22 @@ from numba import prange
 from . import _simd
 from ._ir import tile_rows
 from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, lanes, nearest_args)
-from ._numba import jit, serial
+from ._numba import jit, parallel_over_blocks, serial
+
+
+@jit(inline=True)
+def lane_tree_sum(acc):
+    """The sum of the lanes of acc in the vector back end's fixed tree (halves added
+    lane-wise, ``_ir.lane_sum``); acc is overwritten, then zeroed for the next sum."""
+    h = acc.shape[0] // 2
+    while h >= 1:
+        for lane in range(h):
+            acc[lane] = acc[lane] + acc[lane + h]
+        h //= 2
+    total = acc[0]
+    for lane in range(acc.shape[0]):
+        acc[lane] = 0.0
+    return total
 
 
 @jit(inline=True)
@@ -44,22 +59,15 @@ def sq_dist(xc, r, Cc, j, acc):
     Summed in the order of the vector back end's ``_simd.sq_dist`` (feature f
     into lane f mod len(acc), in order, then the lanes in a fixed tree), with
     plain multiplies and adds, so that both give the same bits. acc: scratch
-    of ``lanes(dtype)`` float64 values.
+    of ``lanes(dtype)`` float64 zeros (left zero).
     """
     d = xc.shape[1]
     W = acc.shape[0]
-    for lane in range(W):
-        acc[lane] = 0.0
     for f0 in range(0, d, W):
         for lane in range(min(W, d - f0)):
             e = np.float64(xc[r, f0 + lane]) - np.float64(Cc[j, f0 + lane])
             acc[lane] += e * e
-    h = W // 2
-    while h >= 1:
-        for lane in range(h):
-            acc[lane] = acc[lane] + acc[lane + h]
-        h //= 2
-    return acc[0]
+    return lane_tree_sum(acc)
 
 
 @jit(inline=True)
@@ -69,6 +77,14 @@ def _store(labels, dist2, i, bi, bd, inv2, zero):
     dist2[i] = bd * inv2  # inv2: a power of two
     v = dist2[i]
     return 0 if v - v == zero else 1
+
+
+@jit(inline=True)
+def _no_candidate(labels, dist2, i, zero):
+    """Row i had no candidate (not finite): label -1, for the driver to redo."""
+    labels[i] = -1
+    dist2[i] = zero
+    return 1
 
 
 # --------------------------------------------------------------------------
@@ -133,25 +149,13 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
                 idx[i] = ci if better else idx[i]
         for i in range(m):
             if idx[i] < 0:  # never a finite distance
-                labels[r0 + i] = -1
-                dist2[r0 + i] = zero
-                nbad += 1
+                nbad += _no_candidate(labels, dist2, r0 + i, zero)
             else:
                 nbad += _store(labels, dist2, r0 + i, idx[i], best[i], a.inv2, zero)
     return nbad
 
 
-@jit(parallel=True)
-def _direct_parallel(X, a, s, labels, dist2):
-    """:func:`_rows_direct` over blocks of rows, block b on scratch slot b mod slots."""
-    n = X.shape[0]
-    slots = s.rows.shape[0]
-    nb = (n + BLOCK - 1) // BLOCK
-    nbad = 0
-    for t in prange(slots):
-        for b in range(t, nb, slots):
-            nbad += _rows_direct(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t), labels, dist2)
-    return nbad
+_direct_parallel = parallel_over_blocks(_rows_direct, "_direct_parallel")
 
 
 # --------------------------------------------------------------------------
@@ -159,86 +163,102 @@ def _direct_parallel(X, a, s, labels, dist2):
 # --------------------------------------------------------------------------
 
 
+@jit(inline=True)
+def chunk_products(X, r0, stop, a, s, t, count):
+    """Portable back end: the next chunk of rows, centred, scaled, feature-major; returns
+    its row count m (at most PORTABLE_ROWS).
+
+    out (scratch slot t): rows (d, R) the rows (zero columns past m), norms
+    (R,) their squared norms, A (k, R) = W rows, the products with the
+    corners times -2 (one matrix product, BLAS); best = inf, lo = count,
+    hi = -1 (R = PORTABLE_ROWS).
+    """
+    R = PORTABLE_ROWS  # a constant: loops of known length
+    m = min(R, stop - r0)
+    xt, xx = s.rows[t], s.norms[t]
+    zero = a.one - a.one
+    for i in range(R):
+        xx[i] = zero
+        s.best[t, i] = np.inf
+        s.lo[t, i] = count
+        s.hi[t, i] = -1
+    for f in range(X.shape[1]):
+        cf = a.center[f]
+        for i in range(m):
+            xt[f, i] = (X[r0 + i, f] - cf) * a.scale
+        for i in range(m, R):
+            xt[f, i] = zero
+        for i in range(R):
+            xx[i] += xt[f, i] * xt[f, i]
+    np.dot(a.W, xt, s.A[t])
+    return m
+
+
+@jit(inline=True)
+def row_of(xt, r, xc):
+    """Row r of the feature-major chunk xt, into xc (1, d) (what the re-checks read)."""
+    for f in range(xt.shape[0]):
+        xc[0, f] = xt[f, r]
+
+
+@jit(inline=True)
+def candidate_ranges(A, count, xx, a, thr, lo, hi):
+    """Portable back end: thresholds and each row's first and last candidate.
+
+    in: A (>= count, R) expanded distances, one row per corner or segment;
+    thr (R,) each row's minimum, which becomes the threshold (plus the margin
+    mscale (|x|^2 + cmax)). out: lo, hi (R,) the first and last j with
+    A[j, i] <= thr[i] (unchanged if none).
+    """
+    for i in range(PORTABLE_ROWS):
+        thr[i] = thr[i] + a.mscale * (xx[i] + a.cmax)
+    for j in range(count):
+        jj = lo.dtype.type(j)
+        for i in range(PORTABLE_ROWS):
+            hit = A[j, i] <= thr[i]
+            lo[i] = min(lo[i], jj) if hit else lo[i]
+            hi[i] = jj if hit else hi[i]
+
+
 @jit()
 def _rows_portable(X, start, stop, a, s, t, labels, dist2):
     """Rows ``start .. stop`` on the portable back end.
 
-    Per chunk of R = PORTABLE_ROWS rows held feature-major (``xt``, (d, R)):
-    ``A = W xt`` (k, R) is one matrix product (``a.W``: the corners times
-    -2, (k, d)), then for every corner a loop over the rows adds |c|^2 and
-    keeps each row's minimum, a second one finds each row's first and last
-    candidate, and candidates are re-checked with :func:`sq_dist`. Returns
-    the rows with label -1 or a distance that is not finite.
+    Per chunk of PORTABLE_ROWS rows: the products with all corners in one
+    matrix product (:func:`chunk_products`), then for every corner a loop
+    over the rows adds |c|^2 and keeps each row's minimum, the candidate
+    ranges (:func:`candidate_ranges`), and the candidates re-checked with
+    :func:`sq_dist`. Returns the rows with label -1 or a distance that is not
+    finite.
     """
-    d = X.shape[1]
     Cc = a.Cc
     k = Cc.shape[0]
+    A, thr, lo, hi = s.A[t], s.best[t], s.lo[t], s.hi[t]
     zero = a.one - a.one
-    xt, xx, A, best = s.rows[t], s.norms[t], s.A[t], s.best[t]
-    lo, hi, acc, xc = s.lo[t], s.hi[t], s.acc[t], s.row[t]
-    R = PORTABLE_ROWS  # a constant: loops of known length
     nbad = 0
-    for r0 in range(start, stop, R):
-        m = min(R, stop - r0)
-        for i in range(R):
-            xx[i] = zero
-            best[i] = np.inf
-            lo[i] = k
-            hi[i] = -1
-        for f in range(d):
-            cf = a.center[f]
-            for i in range(m):
-                xt[f, i] = (X[r0 + i, f] - cf) * a.scale
-            for i in range(m, R):
-                xt[f, i] = zero
-            for i in range(R):
-                xx[i] += xt[f, i] * xt[f, i]
-        np.dot(a.W, xt, A)
+    for r0 in range(start, stop, PORTABLE_ROWS):
+        m = chunk_products(X, r0, stop, a, s, t, k)
         for c in range(k):
             cc = a.cc[c]
-            for i in range(R):
+            for i in range(PORTABLE_ROWS):
                 v = A[c, i] + cc
                 A[c, i] = v
-                best[i] = v if v < best[i] else best[i]
-        for i in range(R):
-            best[i] = best[i] + a.mscale * (xx[i] + a.cmax)  # now the threshold
-        for c in range(k):
-            ci = lo.dtype.type(c)
-            for i in range(R):
-                hit = A[c, i] <= best[i]
-                lo[i] = min(lo[i], ci) if hit else lo[i]
-                hi[i] = ci if hit else hi[i]
+                thr[i] = v if v < thr[i] else thr[i]
+        candidate_ranges(A, k, s.norms[t], a, thr, lo, hi)
         for r in range(m):
-            i = r0 + r
             if hi[r] < 0:  # not finite: no candidate
-                labels[i] = -1
-                dist2[i] = zero
-                nbad += 1
+                nbad += _no_candidate(labels, dist2, r0 + r, zero)
                 continue
-            for f in range(d):
-                xc[0, f] = xt[f, r]
+            xc = s.row[t]
+            row_of(s.rows[t], r, xc)
             # every candidate again, directly, in increasing order; ties: the lower
             bi, bd = lo[r], 0.0
             for j in range(lo[r], hi[r] + 1):
-                if j == lo[r] or A[j, r] <= best[r]:
-                    v = sq_dist(xc, 0, Cc, j, acc)
+                if j == lo[r] or A[j, r] <= thr[r]:
+                    v = sq_dist(xc, 0, Cc, j, s.acc[t])
                     if j == lo[r] or v < bd:
                         bi, bd = j, v
-            nbad += _store(labels, dist2, i, bi, bd, a.inv2, zero)
-    return nbad
-
-
-@jit(parallel=True)
-def _portable_parallel(X, a, s, labels, dist2):
-    """:func:`_rows_portable` over blocks of rows, block b on scratch slot b mod slots."""
-    n = X.shape[0]
-    slots = s.rows.shape[0]
-    nb = (n + BLOCK - 1) // BLOCK
-    nbad = 0
-    for t in prange(slots):
-        for b in range(t, nb, slots):
-            nbad += _rows_portable(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t),
-                                   labels, dist2)
+            nbad += _store(labels, dist2, r0 + r, bi, bd, a.inv2, zero)
     return nbad
 
 
@@ -269,9 +289,7 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
             hi = last[r]
             i = t0 + r
             if hi < 0:  # not finite: no candidate
-                labels[i] = -1
-                dist2[i] = zero
-                nbad += 1
+                nbad += _no_candidate(labels, dist2, i, zero)
                 continue
             # every candidate again, directly, in increasing order; ties: the lower
             bi, bd = lo, 0.0
@@ -284,20 +302,12 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
     return nbad
 
 
-@jit(parallel=True)
-def _simd_parallel(X, a, s, labels, dist2):
-    """:func:`_rows_simd` over blocks of rows, block b on scratch slot b mod slots."""
-    n = X.shape[0]
-    slots = s.rows.shape[0]
-    nb = (n + BLOCK - 1) // BLOCK
-    nbad = 0
-    for t in prange(slots):
-        for b in range(t, nb, slots):
-            nbad += _rows_simd(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t), labels, dist2)
-    return nbad
+_simd_parallel = parallel_over_blocks(_rows_simd, "_simd_parallel")
 
 
 #: (rows kernel, parallel kernel) per path; the rows kernel serves serial calls
+_portable_parallel = parallel_over_blocks(_rows_portable, "_portable_parallel")
+
 KERNELS = {"direct": (_rows_direct, _direct_parallel),
            "portable": (_rows_portable, _portable_parallel),
            "simd": (_rows_simd, _simd_parallel)}
@@ -327,7 +337,7 @@ def scratch(which, slots, a):
     return Scratch(np.empty((slots,) + shape, dt), np.empty((slots, rows), dt),
                    np.empty((slots,) + na, dt), np.empty((slots, rows), dt),
                    np.empty((slots, rows), ints), np.empty((slots, rows), ints),
-                   np.empty((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt))
+                   np.zeros((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt))
 
 
 # --------------------------------------------------------------------------

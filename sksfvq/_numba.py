@@ -13,7 +13,10 @@ import time
 import warnings
 
 import numba
+import numpy as np
 from numba.core import event
+
+from ._layout import BLOCK
 
 #: numba's JIT is off (``NUMBA_DISABLE_JIT=1``): the kernels run as Python
 DISABLE_JIT = bool(numba.config.DISABLE_JIT)
@@ -75,6 +78,37 @@ class kernel_threads:
     def __exit__(self, *exc):
         numba.set_num_threads(self._saved)
         return False
+
+
+def parallel_over_blocks(rows_kernel, name):
+    """The parallel driver of a job's rows kernel, compiled with ``prange``.
+
+    ``rows_kernel(X, start, stop, a, s, t, *outs)`` computes rows ``start ..
+    stop`` with scratch slot ``t`` and returns a count; the driver
+    ``name(X, a, s, *outs)`` gives block b of BLOCK rows to slot b mod slots
+    (one slot per thread: ``s.rows.shape[0]`` of them) and returns the summed
+    count. Rows are computed independently, so results do not depend on the
+    number of threads. The driver is compiled and cached as if written in
+    the rows kernel's module (its cache entry then follows edits of that
+    file); two drivers made here never share a cache entry (distinct names).
+    """
+    def driver(X, a, s, *outs):
+        n = X.shape[0]
+        slots = s.rows.shape[0]
+        nb = (n + BLOCK - 1) // BLOCK
+        count = 0
+        for t in numba.prange(slots):
+            for b in range(t, nb, slots):
+                count += rows_kernel(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t),
+                                     *outs)
+        return count
+
+    home = getattr(rows_kernel, "py_func", rows_kernel)  # a plain function without the JIT
+    driver.__name__ = driver.__qualname__ = name
+    driver.__module__ = home.__module__
+    driver.__code__ = driver.__code__.replace(co_filename=home.__code__.co_filename,
+                                              co_name=name)
+    return jit(parallel=True)(driver)
 
 
 def serial(work):

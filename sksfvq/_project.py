@@ -33,8 +33,9 @@ from numba.extending import overload
 from ._ir import tile_products, tile_rows
 from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lanes, like, panel,
                       projection_args)
-from ._nearest import Scratch, failed_rows
-from ._numba import jit, serial
+from ._nearest import (Scratch, candidate_ranges, chunk_products, failed_rows, lane_tree_sum,
+                       row_of)
+from ._numba import jit, parallel_over_blocks, serial
 
 
 @jit(inline=True)
@@ -48,34 +49,19 @@ def segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc):
     """
     d = xc.shape[1]
     W = acc.shape[0]
-    inv = np.float64(inv_dd[j])
-    for lane in range(W):
-        acc[lane] = 0.0
     for f0 in range(0, d, W):
         for lane in range(min(W, d - f0)):
             f = f0 + lane
             acc[lane] += (np.float64(xc[r, f]) - np.float64(Cc[j, f])) * np.float64(Dseg[j, f])
-    h = W // 2
-    while h >= 1:
-        for lane in range(h):
-            acc[lane] = acc[lane] + acc[lane + h]
-        h //= 2
-    lam = acc[0] * inv
+    lam = lane_tree_sum(acc) * np.float64(inv_dd[j])
     lam = lam if lam > 0.0 else 0.0
     lam = lam if lam < 1.0 else 1.0
-    for lane in range(W):
-        acc[lane] = 0.0
     for f0 in range(0, d, W):
         for lane in range(min(W, d - f0)):
             f = f0 + lane
             w = (np.float64(xc[r, f]) - np.float64(Cc[j, f])) - lam * np.float64(Dseg[j, f])
             acc[lane] += w * w
-    h = W // 2
-    while h >= 1:
-        for lane in range(h):
-            acc[lane] = acc[lane] + acc[lane + h]
-        h //= 2
-    return like(zero, acc[0]), like(zero, lam)
+    return like(zero, lane_tree_sum(acc)), like(zero, lam)
 
 
 @jit(inline=True)
@@ -114,33 +100,16 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
     values overwrite G in place: segment j reads g_j and g_{j+1}), each
     row's minimum, candidate range, and the candidates re-checked.
     """
-    d = X.shape[1]
-    Cc = a.Cc
     nseg = a.Dseg.shape[0]
     zero = a.one - a.one
-    xt, xx, G, thr = s.rows[t], s.norms[t], s.A[t], s.best[t]
-    lo, hi, acc, xc = s.lo[t], s.hi[t], s.acc[t], s.row[t]
-    R = PORTABLE_ROWS  # a constant: loops of known length
+    G, thr, lo, hi = s.A[t], s.best[t], s.lo[t], s.hi[t]
+    xc, acc = s.row[t], s.acc[t]  # one row, for the re-check
     nbad = 0
-    for r0 in range(start, stop, R):
-        m = min(R, stop - r0)
-        for i in range(R):
-            xx[i] = zero
-            thr[i] = np.inf
-            lo[i] = nseg
-            hi[i] = -1
-        for f in range(d):
-            cf = a.center[f]
-            for i in range(m):
-                xt[f, i] = (X[r0 + i, f] - cf) * a.scale
-            for i in range(m, R):
-                xt[f, i] = zero
-            for i in range(R):
-                xx[i] += xt[f, i] * xt[f, i]
-        np.dot(a.W, xt, G)
+    for r0 in range(start, stop, PORTABLE_ROWS):
+        m = chunk_products(X, r0, stop, a, s, t, nseg)
         for j in range(nseg):
             cc, cd2, dd, ih = a.cc[j], a.cd2[j], a.dd[j], a.ih[j]
-            for i in range(R):
+            for i in range(PORTABLE_ROWS):
                 h = G[j, i]
                 u = h - G[j + 1, i] - cd2
                 lam = u * ih
@@ -149,25 +118,17 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
                 v = cc + h - lam * (u - lam * dd)
                 G[j, i] = v
                 thr[i] = v if v < thr[i] else thr[i]
-        for i in range(R):
-            thr[i] = thr[i] + a.mscale * (xx[i] + a.cmax)
-        for j in range(nseg):
-            ji = lo.dtype.type(j)
-            for i in range(R):
-                hit = G[j, i] <= thr[i]
-                lo[i] = min(lo[i], ji) if hit else lo[i]
-                hi[i] = ji if hit else hi[i]
+        candidate_ranges(G, nseg, s.norms[t], a, thr, lo, hi)
         for r in range(m):
             if hi[r] < 0:  # not finite: no candidate
                 nbad += _no_candidate(pos, seg, dist2, r0 + r, zero)
                 continue
-            for f in range(d):
-                xc[0, f] = xt[f, r]
+            row_of(s.rows[t], r, xc)
             # every candidate again, directly, in increasing order; ties: the lower
             bj, bd, bl = lo[r], zero, zero
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or G[j, r] <= thr[r]:
-                    v, lam = segment_exact(xc, 0, Cc, a.Dseg, a.inv_dd, j, zero, a.one, acc)
+                    v, lam = segment_exact(xc, 0, a.Cc, a.Dseg, a.inv_dd, j, zero, a.one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
             nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, a)
@@ -204,32 +165,10 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
     return nbad
 
 
-@jit(parallel=True)
-def _portable_parallel(X, a, s, pos, seg, dist2):
-    """:func:`_rows_portable` over blocks of rows, block b on scratch slot b mod slots."""
-    n = X.shape[0]
-    slots = s.rows.shape[0]
-    nb = (n + BLOCK - 1) // BLOCK
-    nbad = 0
-    for t in prange(slots):
-        for b in range(t, nb, slots):
-            nbad += _rows_portable(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t),
-                                   pos, seg, dist2)
-    return nbad
+_portable_parallel = parallel_over_blocks(_rows_portable, "_portable_parallel")
 
 
-@jit(parallel=True)
-def _simd_parallel(X, a, s, pos, seg, dist2):
-    """:func:`_rows_simd` over blocks of rows, block b on scratch slot b mod slots."""
-    n = X.shape[0]
-    slots = s.rows.shape[0]
-    nb = (n + BLOCK - 1) // BLOCK
-    nbad = 0
-    for t in prange(slots):
-        for b in range(t, nb, slots):
-            nbad += _rows_simd(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t), pos,
-                               seg, dist2)
-    return nbad
+_simd_parallel = parallel_over_blocks(_rows_simd, "_simd_parallel")
 
 
 KERNELS = {"portable": (_rows_portable, _portable_parallel),
@@ -257,7 +196,7 @@ def scratch(backend, slots, a):
     Gs = np.zeros((slots,) + G, dt)  # simd: the columns past the corners stay 0
     return Scratch(np.empty((slots,) + rows, dt), np.empty((slots, R), dt), Gs,
                    np.empty((slots, R), dt), np.empty((slots, R), a.ints.dtype),
-                   np.empty((slots, R), a.ints.dtype), np.empty((slots, lanes(dt)), np.float64),
+                   np.empty((slots, R), a.ints.dtype), np.zeros((slots, lanes(dt)), np.float64),
                    np.empty((slots,) + row, dt))
 
 

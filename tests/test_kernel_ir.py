@@ -86,7 +86,7 @@ def test_recheck_twins_are_bit_identical(d, dtype):
     Cc = rng.normal(size=(12, d)).astype(dtype)
     Cc[4] = xc[3]
     Cc[6] = Cc[5]  # a zero-length segment
-    acc = np.empty(lanes(dtype))
+    acc = np.zeros(lanes(dtype))  # the re-checks leave it zero
     a, b = np.empty((8, 12)), np.empty((8, 12))
     _sq_dists(xc, Cc, acc, a, b)
     np.testing.assert_array_equal(a, b)
