@@ -255,8 +255,9 @@ for dt in ("float64", "float32"):
         fn()
         times[f"{what} {dt}"] = time.perf_counter() - t
 from sksfvq import _engine
+backend = getattr(_engine, "backend", lambda: "simd (the only one before the re-cut)")()
 print(json.dumps({"times": times, "total": sum(times.values()), "own": own,
-                  "backend": _engine.backend()}))
+                  "backend": backend}))
 """
 
 #: where a compiled function belongs, by module (the rest is numba's own code)
@@ -309,6 +310,19 @@ def compile_times(repeats=3):
     return out
 
 
+def _kernels_in_use():
+    """The kernel back end and the CPU numba compiles for (the engine's choice)."""
+    from sksfvq import _engine
+
+    if not hasattr(_engine, "backend"):  # a commit before the two back ends
+        return "simd (the only one)"
+    cpu = os.environ.get("NUMBA_CPU_NAME", "host")
+    if os.environ.get("NUMBA_CPU_FEATURES"):
+        cpu += " (named features)"
+    return (f"{_engine.backend()} (SKSFVQ_KERNELS={os.environ.get('SKSFVQ_KERNELS', 'auto')}, "
+            f"compiled for {cpu})")
+
+
 def _versions():
     import numba
     import sklearn
@@ -320,6 +334,7 @@ def _versions():
             "numba": numba.__version__, "scikit-learn": sklearn.__version__,
             "blas": "; ".join(blas), "cpu_count": os.cpu_count(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "kernels": _kernels_in_use(),
             "load average at start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
 
 
