@@ -29,7 +29,6 @@ from collections import namedtuple
 
 import numba
 import numpy as np
-from numba import prange
 
 from . import _simd
 from ._ir import tile_rows
@@ -303,11 +302,9 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
 
 
 _simd_parallel = parallel_over_blocks(_rows_simd, "_simd_parallel")
-
-
-#: (rows kernel, parallel kernel) per path; the rows kernel serves serial calls
 _portable_parallel = parallel_over_blocks(_rows_portable, "_portable_parallel")
 
+#: (rows kernel, parallel kernel) per path; the rows kernel serves serial calls
 KERNELS = {"direct": (_rows_direct, _direct_parallel),
            "portable": (_rows_portable, _portable_parallel),
            "simd": (_rows_simd, _simd_parallel)}

@@ -27,9 +27,6 @@ import numpy as np
 from numba import prange
 
 from . import _simd
-from numba import types
-from numba.extending import overload
-
 from ._ir import tile_products, tile_rows
 from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lanes, like, panel,
                       projection_args)
@@ -166,11 +163,9 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
 
 
 _portable_parallel = parallel_over_blocks(_rows_portable, "_portable_parallel")
-
-
 _simd_parallel = parallel_over_blocks(_rows_simd, "_simd_parallel")
 
-
+#: (rows kernel, parallel kernel) per back end; the rows kernel serves serial calls
 KERNELS = {"portable": (_rows_portable, _portable_parallel),
            "simd": (_rows_simd, _simd_parallel)}
 

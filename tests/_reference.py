@@ -90,7 +90,8 @@ def check_projection(X, C, pos, seg, dist2, dtype):
     seg_d, _ = segment_distances(X, C)
     best = seg_d.min(1)
     eps = np.finfo(dtype).eps
-    size = 1 + (np.asarray(X, np.float64) ** 2).sum(1) + (np.asarray(C, np.float64) ** 2).sum(1).max()
+    X64, C64 = np.asarray(X, np.float64), np.asarray(C, np.float64)
+    size = 1 + (X64 ** 2).sum(1) + (C64 ** 2).sum(1).max()
     tol = 64 * eps * size
     k = len(C)
     assert pos.dtype == dtype and dist2.dtype == dtype and seg.dtype == np.intp
@@ -98,8 +99,7 @@ def check_projection(X, C, pos, seg, dist2, dtype):
     assert np.all((pos >= seg) & (pos <= seg + 1))
     assert np.all(seg_d[np.arange(len(X)), seg] <= best + tol)
     np.testing.assert_allclose(dist2, best, rtol=0, atol=tol.max())
-    C64 = np.asarray(C, np.float64)
     lam = pos.astype(np.float64) - seg
     pts = (1 - lam)[:, None] * C64[seg] + lam[:, None] * C64[seg + 1]
-    d_pts = ((np.asarray(X, np.float64) - pts) ** 2).sum(1)
+    d_pts = ((X64 - pts) ** 2).sum(1)
     np.testing.assert_allclose(d_pts, best, rtol=0, atol=tol.max() + 1e3 * eps * size.max())
