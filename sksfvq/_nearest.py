@@ -60,12 +60,16 @@ def sq_dist(xc, r, Cc, j, acc):
     plain multiplies and adds, so that both give the same bits. acc: scratch
     of ``lanes(dtype)`` float64 zeros (left zero).
     """
+    W = lanes(xc.dtype)  # a constant: the lane loop is vectorized
     d = xc.shape[1]
-    W = acc.shape[0]
-    for f0 in range(0, d, W):
-        for lane in range(min(W, d - f0)):
+    base = d - d % W
+    for f0 in range(0, base, W):
+        for lane in range(W):
             e = np.float64(xc[r, f0 + lane]) - np.float64(Cc[j, f0 + lane])
             acc[lane] += e * e
+    for lane in range(d - base):  # the last features, into the first lanes
+        e = np.float64(xc[r, base + lane]) - np.float64(Cc[j, base + lane])
+        acc[lane] += e * e
     return lane_tree_sum(acc)
 
 
@@ -164,40 +168,34 @@ _direct_parallel = parallel_over_blocks(_rows_direct, "_direct_parallel")
 
 @jit(inline=True)
 def chunk_products(X, r0, stop, a, s, t, count):
-    """Portable back end: the next chunk of rows, centred, scaled, feature-major; returns
-    its row count m (at most PORTABLE_ROWS).
+    """Portable back end: the next chunk of rows, centred and scaled, and their products;
+    returns its row count m (at most PORTABLE_ROWS).
 
-    out (scratch slot t): rows (d, R) the rows (zero columns past m), norms
-    (R,) their squared norms, A (k, R) = W rows, the products with the
-    corners times -2 (one matrix product, BLAS); best = inf, lo = count,
-    hi = -1 (R = PORTABLE_ROWS).
+    out (scratch slot t): rows (R, d) the rows (zero rows past m), norms (R,)
+    their squared norms, A (k, R) = W rows.T, the products with the corners
+    times -2 (one matrix product, BLAS; the rows' transpose is read in place);
+    best = inf, lo = count, hi = -1 (R = PORTABLE_ROWS).
     """
     R = PORTABLE_ROWS  # a constant: loops of known length
     m = min(R, stop - r0)
-    xt, xx = s.rows[t], s.norms[t]
+    xc, xx = s.rows[t], s.norms[t]
     zero = a.one - a.one
     for i in range(R):
-        xx[i] = zero
+        q = zero
+        if i < m:
+            for f in range(X.shape[1]):
+                v = (X[r0 + i, f] - a.center[f]) * a.scale
+                xc[i, f] = v
+                q += v * v
+        else:
+            for f in range(X.shape[1]):
+                xc[i, f] = zero
+        xx[i] = q
         s.best[t, i] = np.inf
         s.lo[t, i] = count
         s.hi[t, i] = -1
-    for f in range(X.shape[1]):
-        cf = a.center[f]
-        for i in range(m):
-            xt[f, i] = (X[r0 + i, f] - cf) * a.scale
-        for i in range(m, R):
-            xt[f, i] = zero
-        for i in range(R):
-            xx[i] += xt[f, i] * xt[f, i]
-    np.dot(a.W, xt, s.A[t])
+    np.dot(a.W, xc.T, s.A[t])
     return m
-
-
-@jit(inline=True)
-def row_of(xt, r, xc):
-    """Row r of the feature-major chunk xt, into xc (1, d) (what the re-checks read)."""
-    for f in range(xt.shape[0]):
-        xc[0, f] = xt[f, r]
 
 
 @jit(inline=True)
@@ -248,13 +246,11 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
             if hi[r] < 0:  # not finite: no candidate
                 nbad += _no_candidate(labels, dist2, r0 + r, zero)
                 continue
-            xc = s.row[t]
-            row_of(s.rows[t], r, xc)
             # every candidate again, directly, in increasing order; ties: the lower
             bi, bd = lo[r], 0.0
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or A[j, r] <= thr[r]:
-                    v = sq_dist(xc, 0, Cc, j, s.acc[t])
+                    v = sq_dist(s.rows[t], r, Cc, j, s.acc[t])
                     if j == lo[r] or v < bd:
                         bi, bd = j, v
             nbad += _store(labels, dist2, r0 + r, bi, bd, a.inv2, zero)
@@ -309,8 +305,11 @@ KERNELS = {"direct": (_rows_direct, _direct_parallel),
            "portable": (_rows_portable, _portable_parallel),
            "simd": (_rows_simd, _simd_parallel)}
 
-#: scratch of one thread: rows, norms, A, best, lo, hi, acc, row (see :func:`scratch`)
-Scratch = namedtuple("Scratch", "rows norms A best lo hi acc row")
+#: work arrays, one slot per thread (leading axis): rows of a tile or chunk,
+#: their squared norms, products or expanded distances A, minima/thresholds
+#: best, candidate ranges lo and hi, the re-check's float64 lanes acc, one row,
+#: and V, a second array like A (the portable projection's segment values)
+Scratch = namedtuple("Scratch", "rows norms A best lo hi acc row V")
 
 
 def scratch(which, slots, a):
@@ -327,14 +326,15 @@ def scratch(which, slots, a):
         shape, na = (d, rows), (1, 1)
     elif which == "portable":
         rows = PORTABLE_ROWS
-        shape, na = (d, rows), (k, rows)
+        shape, na = (rows, d), (k, rows)
     else:
         rows = TILE
         shape, na = (TILE, d), (TILE, a.cc.shape[0])
     return Scratch(np.empty((slots,) + shape, dt), np.empty((slots, rows), dt),
                    np.empty((slots,) + na, dt), np.empty((slots, rows), dt),
                    np.empty((slots, rows), ints), np.empty((slots, rows), ints),
-                   np.zeros((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt))
+                   np.zeros((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt),
+                   np.empty((1, 1, 1), dt))
 
 
 # --------------------------------------------------------------------------

@@ -30,8 +30,7 @@ from . import _simd
 from ._ir import tile_products, tile_rows
 from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lanes, like, panel,
                       projection_args)
-from ._nearest import (Scratch, candidate_ranges, chunk_products, failed_rows, lane_tree_sum,
-                       row_of)
+from ._nearest import Scratch, candidate_ranges, chunk_products, failed_rows, lane_tree_sum
 from ._numba import jit, parallel_over_blocks, serial
 
 
@@ -44,20 +43,28 @@ def segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc):
     the lanes in a fixed tree; plain multiplies and adds), rounded once to
     the dtype of the data; lambda = (x - c_j).d_j / |d_j|^2 clamped to [0, 1].
     """
+    W = lanes(xc.dtype)  # a constant: the lane loops are vectorized
     d = xc.shape[1]
-    W = acc.shape[0]
-    for f0 in range(0, d, W):
-        for lane in range(min(W, d - f0)):
+    base = d - d % W
+    for f0 in range(0, base, W):
+        for lane in range(W):
             f = f0 + lane
             acc[lane] += (np.float64(xc[r, f]) - np.float64(Cc[j, f])) * np.float64(Dseg[j, f])
+    for lane in range(d - base):  # the last features, into the first lanes
+        f = base + lane
+        acc[lane] += (np.float64(xc[r, f]) - np.float64(Cc[j, f])) * np.float64(Dseg[j, f])
     lam = lane_tree_sum(acc) * np.float64(inv_dd[j])
     lam = lam if lam > 0.0 else 0.0
     lam = lam if lam < 1.0 else 1.0
-    for f0 in range(0, d, W):
-        for lane in range(min(W, d - f0)):
+    for f0 in range(0, base, W):
+        for lane in range(W):
             f = f0 + lane
             w = (np.float64(xc[r, f]) - np.float64(Cc[j, f])) - lam * np.float64(Dseg[j, f])
             acc[lane] += w * w
+    for lane in range(d - base):
+        f = base + lane
+        w = (np.float64(xc[r, f]) - np.float64(Cc[j, f])) - lam * np.float64(Dseg[j, f])
+        acc[lane] += w * w
     return like(zero, lane_tree_sum(acc)), like(zero, lam)
 
 
@@ -92,40 +99,41 @@ def _no_candidate(pos, seg, dist2, i, zero):
 def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
     """Rows ``start .. stop`` on the portable back end.
 
-    Per chunk of rows held feature-major: G = W xt (k, R) in one matrix
-    product, then the segment pass row of segments by row of segments (the
-    values overwrite G in place: segment j reads g_j and g_{j+1}), each
-    row's minimum, candidate range, and the candidates re-checked.
+    Per chunk of rows: G = W xc.T (k, R) in one matrix
+    product, then the segment pass row of segments by row of segments into V
+    (segment j reads g_j and g_{j+1}; written in place, the loop would not be
+    vectorized: 8x slower), each row's minimum, candidate range, and the
+    candidates re-checked.
     """
     nseg = a.Dseg.shape[0]
     zero = a.one - a.one
-    G, thr, lo, hi = s.A[t], s.best[t], s.lo[t], s.hi[t]
-    xc, acc = s.row[t], s.acc[t]  # one row, for the re-check
+    G, V, thr, lo, hi = s.A[t], s.V[t], s.best[t], s.lo[t], s.hi[t]
+    xc, acc = s.rows[t], s.acc[t]
     nbad = 0
     for r0 in range(start, stop, PORTABLE_ROWS):
         m = chunk_products(X, r0, stop, a, s, t, nseg)
         for j in range(nseg):
             cc, cd2, dd, ih = a.cc[j], a.cd2[j], a.dd[j], a.ih[j]
+            g, g1, out = G[j], G[j + 1], V[j]  # out of place: the loop is vectorized
             for i in range(PORTABLE_ROWS):
-                h = G[j, i]
-                u = h - G[j + 1, i] - cd2
+                h = g[i]
+                u = h - g1[i] - cd2
                 lam = u * ih
                 lam = lam if lam > zero else zero
                 lam = lam if lam < a.one else a.one
                 v = cc + h - lam * (u - lam * dd)
-                G[j, i] = v
+                out[i] = v
                 thr[i] = v if v < thr[i] else thr[i]
-        candidate_ranges(G, nseg, s.norms[t], a, thr, lo, hi)
+        candidate_ranges(V, nseg, s.norms[t], a, thr, lo, hi)
         for r in range(m):
             if hi[r] < 0:  # not finite: no candidate
                 nbad += _no_candidate(pos, seg, dist2, r0 + r, zero)
                 continue
-            row_of(s.rows[t], r, xc)
             # every candidate again, directly, in increasing order; ties: the lower
             bj, bd, bl = lo[r], zero, zero
             for j in range(lo[r], hi[r] + 1):
-                if j == lo[r] or G[j, r] <= thr[r]:
-                    v, lam = segment_exact(xc, 0, a.Cc, a.Dseg, a.inv_dd, j, zero, a.one, acc)
+                if j == lo[r] or V[j, r] <= thr[r]:
+                    v, lam = segment_exact(xc, r, a.Cc, a.Dseg, a.inv_dd, j, zero, a.one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
             nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, a)
@@ -176,8 +184,8 @@ def scratch(backend, slots, a):
     simd: rows (TILE, d), norms, products G (TILE, packed columns + SEGMENT_PAD:
     room for the padded segments' far corner), thresholds, first, last, and
     the segment values A in ``row`` (TILE, padded segments).
-    portable: rows feature-major (d, R), norms, G (k, R), thresholds, lo, hi,
-    acc and one row (1, d).
+    portable: rows (R, d), norms, G (k, R), thresholds, lo, hi, acc and the
+    segment values V (k, R).
     """
     k, d = a.Cc.shape
     dt = a.Cc.dtype
@@ -187,12 +195,13 @@ def scratch(backend, slots, a):
         rows, G, row = (TILE, d), (TILE, ncol), (TILE, a.cc.shape[0])
     else:
         R = PORTABLE_ROWS
-        rows, G, row = (d, R), (k, R), (1, d)
+        rows, G, row = (R, d), (k, R), (1, 1)
     Gs = np.zeros((slots,) + G, dt)  # simd: the columns past the corners stay 0
     return Scratch(np.empty((slots,) + rows, dt), np.empty((slots, R), dt), Gs,
                    np.empty((slots, R), dt), np.empty((slots, R), a.ints.dtype),
                    np.empty((slots, R), a.ints.dtype), np.zeros((slots, lanes(dt)), np.float64),
-                   np.empty((slots,) + row, dt))
+                   np.empty((slots,) + row, dt),
+                   np.empty((slots,) + (G if backend == "portable" else (1, 1)), dt))
 
 
 def project(X, C, backend, kernel=None):
