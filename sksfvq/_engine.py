@@ -14,10 +14,10 @@ The estimator, the trainers and the metrics use the names here:
 ``import sksfvq`` imports this module but no Numba-backed one: they load on
 first use. The back end is chosen once per process from ``SKSFVQ_KERNELS``:
 ``auto`` (default) takes the vector IR back end where the CPU numba compiles
-for has the features it was written for (AVX-512F) and the portable one
-elsewhere (and, with one warning, when the IR fails to compile); ``simd``
-and ``portable`` force one. Both give the same labels, positions and
-distances.
+for has the features it was written and measured for (AVX-512F, or AVX2 with
+FMA) and the portable one elsewhere (and, with one warning, when the IR fails
+to compile); ``simd`` and ``portable`` force one. Both give the same labels,
+positions and distances.
 """
 
 import importlib
@@ -51,9 +51,11 @@ ALGORITHMS = ("lloyd", "sgd")
 #: rows per kernel call: memory stays bounded for any N
 _CHUNK_ROWS = 1 << 20
 
-#: CPU features the vector back end is written for (its 512-bit vectors and
-#: 16 accumulators are native registers there; elsewhere LLVM splits them)
-TUNED_FOR = ("avx512f",)
+#: CPU feature sets on which the vector back end is taken by ``auto``: written
+#: for AVX-512 (its 512-bit vectors and 16 accumulators are native registers
+#: there), and measured faster than the portable back end on AVX2 with FMA
+#: too (LLVM splits the vectors; see docs/dev/kernels.rst); not on SSE2
+TUNED_FOR = ({"avx512f"}, {"avx2", "fma"})
 
 _BLAS = []
 _CHOICE = {}
@@ -98,7 +100,8 @@ def backend():
         if _numba.DISABLE_JIT:  # the IR runs only compiled
             _CHOICE["name"] = "portable"
         elif mode == "auto":
-            tuned = set(TUNED_FOR) <= compile_target_features()
+            features = compile_target_features()
+            tuned = any(need <= features for need in TUNED_FOR)
             _CHOICE["name"] = "simd" if tuned else "portable"
         else:
             _CHOICE["name"] = mode
