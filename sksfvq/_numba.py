@@ -7,9 +7,11 @@ prints one line to stderr when a first call of this package compiles for
 more than a second.
 """
 
+import builtins
 import sys
 import threading
 import time
+import types
 import warnings
 
 import numba
@@ -80,6 +82,19 @@ class kernel_threads:
         return False
 
 
+def _blocks_driver(X, a, s, *outs):
+    """Template of :func:`parallel_over_blocks` (``rows_kernel`` is bound there)."""
+    n = X.shape[0]
+    slots = s.rows.shape[0]
+    nb = (n + BLOCK - 1) // BLOCK
+    count = 0
+    for t in numba.prange(slots):
+        for b in range(t, nb, slots):
+            count += rows_kernel(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s,  # noqa: F821
+                                 np.int64(t), *outs)
+    return count
+
+
 def parallel_over_blocks(rows_kernel, name):
     """The parallel driver of a job's rows kernel, compiled with ``prange``.
 
@@ -88,26 +103,23 @@ def parallel_over_blocks(rows_kernel, name):
     ``name(X, a, s, *outs)`` gives block b of BLOCK rows to slot b mod slots
     (one slot per thread: ``s.rows.shape[0]`` of them) and returns the summed
     count. Rows are computed independently, so results do not depend on the
-    number of threads. The driver is compiled and cached as if written in
-    the rows kernel's module (its cache entry then follows edits of that
-    file); two drivers made here never share a cache entry (distinct names).
-    """
-    def driver(X, a, s, *outs):
-        n = X.shape[0]
-        slots = s.rows.shape[0]
-        nb = (n + BLOCK - 1) // BLOCK
-        count = 0
-        for t in numba.prange(slots):
-            for b in range(t, nb, slots):
-                count += rows_kernel(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s, np.int64(t),
-                                     *outs)
-        return count
+    number of threads.
 
+    The driver is a copy of :func:`_blocks_driver` whose globals bind
+    ``rows_kernel`` (a closure would not do: numba keys a closure's cache entry
+    on its pickled cells, and a dispatcher pickles differently in every
+    process, so the entry would never be found again). It is compiled and
+    cached as if written in the rows kernel's module, under its own name: its
+    cache entry follows edits of that file, and two drivers never share one.
+    """
     home = getattr(rows_kernel, "py_func", rows_kernel)  # a plain function without the JIT
-    driver.__name__ = driver.__qualname__ = name
+    scope = {"__builtins__": builtins, "numba": numba, "np": np, "BLOCK": BLOCK,
+             "rows_kernel": rows_kernel}
+    code = _blocks_driver.__code__.replace(co_filename=home.__code__.co_filename, co_name=name)
+    driver = types.FunctionType(code, scope, name)
+    driver.__qualname__ = name
     driver.__module__ = home.__module__
-    driver.__code__ = driver.__code__.replace(co_filename=home.__code__.co_filename,
-                                              co_name=name)
+    driver.__doc__ = f"Parallel driver of {home.__name__} (see _numba.parallel_over_blocks)."
     return jit(parallel=True)(driver)
 
 
