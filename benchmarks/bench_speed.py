@@ -11,8 +11,9 @@ runs, same data and thread count for both sides):
    4096 at N = 1e5: seconds and rows/s.
 3. Peak resident memory of a 1e7 x 32 float32 ``transform`` above the input
    and output arrays (fresh process).
-4. ``import sksfvq`` time and the first-call compile time with an empty and
-   with a warm on-disk numba cache (fresh processes).
+4. Cold start: ``import sksfvq`` and the first fit/transform/predict in
+   float64 and float32 with an empty (median of 3 fresh directories) and a
+   warm on-disk numba cache, with the compile time of every function.
 
 Usage::
 
@@ -219,35 +220,84 @@ def memory(n=10_000_000, d=32, k=256):
 
 
 _COMPILE_CODE = r"""
-import json, time
+import json, sys, time
+from collections import defaultdict
 t0 = time.perf_counter()
 import numpy as np
 from sksfvq import SpaceFillingVQ
 t_import = time.perf_counter() - t0
-rng = np.random.default_rng(0)
-X = rng.standard_normal((2000, 8)).astype(np.float32)
-est = SpaceFillingVQ(n_clusters=8, random_state=0)
-t0 = time.perf_counter(); est.fit(X); t_fit = time.perf_counter() - t0
-t0 = time.perf_counter(); est.transform(X); t_tr = time.perf_counter() - t0
-t0 = time.perf_counter(); est.predict(X); t_pr = time.perf_counter() - t0
-t0 = time.perf_counter(); est.transform(X); est.predict(X); t_warm = time.perf_counter() - t0
-print(json.dumps({"import_s": t_import, "first_fit_s": t_fit, "first_transform_s": t_tr,
-                  "first_predict_s": t_pr, "warm_transform_predict_s": t_warm}))
+import numba.core.event as ev
+
+own = defaultdict(float)   # seconds of compiling per function, callees excluded
+stack = []
+
+class Timer(ev.Listener):
+    def on_start(self, e):
+        stack.append([e.data["dispatcher"], time.perf_counter(), 0.0])
+
+    def on_end(self, e):
+        disp, start, inner = stack.pop()
+        total = time.perf_counter() - start
+        f = disp.py_func
+        own[f"{f.__module__}.{f.__qualname__}"] += total - inner
+        if stack:
+            stack[-1][2] += total
+
+ev.register("numba:compile", Timer())
+X = np.random.default_rng(0).standard_normal((10_000, 16))
+times = {"import": t_import}
+for dt in ("float64", "float32"):
+    Xd = X.astype(dt)
+    est = SpaceFillingVQ(n_clusters=64, random_state=0)
+    for what, fn in (("fit", lambda: est.fit(Xd)), ("transform", lambda: est.transform(Xd)),
+                     ("predict", lambda: est.predict(Xd))):
+        t = time.perf_counter()
+        fn()
+        times[f"{what} {dt}"] = time.perf_counter() - t
+from sksfvq import _engine
+backend = getattr(_engine, "backend", lambda: "simd (the only one before the re-cut)")()
+print(json.dumps({"times": times, "total": sum(times.values()), "own": own,
+                  "backend": backend}))
 """
 
+#: where a compiled function belongs, by module (the rest is numba's own code)
+_OWNERS = (("sksfvq._train", "trainer"), ("sksfvq._path", "trainer"), ("sksfvq._init", "trainer"),
+           ("sksfvq.", "kernel layer"), ("numba.", "numba internals"))
 
-def compile_times():
-    """Import and first-call times with an empty and then a warm numba cache."""
+
+def _owner(name):
+    return next((who for prefix, who in _OWNERS if name.startswith(prefix)), "other")
+
+
+def compile_times(repeats=3):
+    """Cold start: import + first fit/transform/predict (10,000 x 16, K=64) in float64
+    then float32, with an empty numba cache (median of ``repeats`` fresh caches, with the
+    compile time of every function) and with a warm one."""
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            for label in ("empty cache", "warm cache"):
+                res = subprocess.run([sys.executable, "-c", _COMPILE_CODE], env=env,
+                                     capture_output=True, text=True, timeout=1200)
+                if res.returncode != 0:
+                    return {"error": res.stderr.strip().splitlines()[-1:]}
+                runs.append((label, json.loads(res.stdout.strip().splitlines()[-1])))
     out = {}
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        for label in ("empty cache", "warm cache"):
-            res = subprocess.run([sys.executable, "-c", _COMPILE_CODE], env=env,
-                                 capture_output=True, text=True, timeout=1200)
-            if res.returncode != 0:
-                out[label] = {"error": res.stderr.strip().splitlines()[-1:]}
-            else:
-                out[label] = json.loads(res.stdout.strip().splitlines()[-1])
+    for label in ("empty cache", "warm cache"):
+        rs = [r for lab, r in runs if lab == label]
+        out[label] = {"total": statistics.median(r["total"] for r in rs),
+                      "totals": [r["total"] for r in rs],
+                      "times": {k: statistics.median(r["times"][k] for r in rs)
+                                for k in rs[0]["times"]},
+                      "backend": rs[0]["backend"]}
+        names = set().union(*(r["own"] for r in rs))
+        own = {n: statistics.median(r["own"].get(n, 0.0) for r in rs) for n in names}
+        out[label]["own"] = dict(sorted(own.items(), key=lambda kv: -kv[1]))
+        shares = {}
+        for n, t in own.items():
+            shares[_owner(n)] = shares.get(_owner(n), 0.0) + t
+        out[label]["shares"] = shares
     # plain import (no kernel use) in a fresh process, median of 3
     imports = []
     for _ in range(3):
@@ -258,6 +308,19 @@ def compile_times():
             imports.append(int(total[-1].split("|")[1]) / 1e6)
     out["import_sksfvq_s"] = statistics.median(imports) if imports else float("nan")
     return out
+
+
+def _kernels_in_use():
+    """The kernel back end and the CPU numba compiles for (the engine's choice)."""
+    from sksfvq import _engine
+
+    if not hasattr(_engine, "backend"):  # a commit before the two back ends
+        return "simd (the only one)"
+    cpu = os.environ.get("NUMBA_CPU_NAME", "host")
+    if os.environ.get("NUMBA_CPU_FEATURES"):
+        cpu += " (named features)"
+    return (f"{_engine.backend()} (SKSFVQ_KERNELS={os.environ.get('SKSFVQ_KERNELS', 'auto')}, "
+            f"compiled for {cpu})")
 
 
 def _versions():
@@ -271,6 +334,7 @@ def _versions():
             "numba": numba.__version__, "scikit-learn": sklearn.__version__,
             "blas": "; ".join(blas), "cpu_count": os.cpu_count(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "kernels": _kernels_in_use(),
             "load average at start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
 
 
@@ -318,22 +382,37 @@ def report(h, sc, mem, comp, versions, quick, load_end=None):
         lines.append(f"| predict | {mem['input_mib']:.0f} | {mem['predict_out_mib']:.0f} | "
                      f"{mem['predict_extra_mib']:.0f} |")
     lines.append("")
-    lines.append("## Import and compile time (fresh processes)")
+    lines.append("## Cold start (fresh processes)")
     lines.append("")
+    if "error" in comp:
+        lines.append(f"failed: {comp['error']}")
+        lines.append("")
+        return "\n".join(lines)
     lines.append(f"`import sksfvq` (python -X importtime, median of 3): "
                  f"{comp['import_sksfvq_s']:.3f} s")
     lines.append("")
-    lines.append("| numba cache | import s | first fit s | first transform s | "
-                 "first predict s | warm transform+predict s |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("`import sksfvq`, then fit (10,000 x 16, K=64), transform and predict in "
+                 "float64, then the same in float32; seconds, median of 3 fresh cache "
+                 f"directories (back end: {comp['empty cache']['backend']}):")
+    lines.append("")
+    parts = list(comp["empty cache"]["times"])
+    lines.append("| numba cache | total s | " + " | ".join(parts) + " |")
+    lines.append("|---|---|" + "---|" * len(parts))
     for label in ("empty cache", "warm cache"):
         c = comp[label]
-        if "error" in c:
-            lines.append(f"| {label} | failed: {c['error']} | | | | |")
-            continue
-        lines.append(f"| {label} | {c['import_s']:.2f} | {c['first_fit_s']:.2f} | "
-                     f"{c['first_transform_s']:.2f} | {c['first_predict_s']:.2f} | "
-                     f"{c['warm_transform_predict_s']:.4f} |")
+        lines.append(f"| {label} | {c['total']:.2f} | "
+                     + " | ".join(f"{c['times'][p]:.2f}" for p in parts) + " |")
+    lines.append("")
+    c = comp["empty cache"]
+    lines.append("Totals of the three empty-cache runs: "
+                 + ", ".join(f"{t:.2f}" for t in c["totals"]) + " s. Compile time by owner "
+                 "(callees excluded): " + ", ".join(f"{k} {v:.2f} s" for k, v in
+                                                   sorted(c["shares"].items())) + ".")
+    lines.append("")
+    lines.append("| compiled function (empty cache, median s, callees excluded) | s |")
+    lines.append("|---|---|")
+    for name, t in list(c["own"].items())[:25]:
+        lines.append(f"| `{name}` | {t:.3f} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -360,9 +439,7 @@ def main(argv=None):
     mem = memory(n=2_000_000 if args.quick else 10_000_000) if "memory" not in skip \
         else {"error": "skipped"}
     print(json.dumps(mem), flush=True)
-    comp = compile_times() if "compile" not in skip else {
-        "import_sksfvq_s": float("nan"), "empty cache": {"error": "skipped"},
-        "warm cache": {"error": "skipped"}}
+    comp = compile_times() if "compile" not in skip else {"error": "skipped"}
     print(json.dumps(comp), flush=True)
     load_end = " ".join(f"{v:.1f}" for v in os.getloadavg())
     text = report(h, sc, mem, comp, versions, args.quick, load_end)

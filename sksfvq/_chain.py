@@ -11,7 +11,7 @@ raises the penalty as far as the user's error budget allows.
 import numpy as np
 
 from . import _init
-from ._kernels import assign_corners64
+from ._engine import nearest_corner
 from ._train_kernels import corner_sums, solve_penta
 
 #: fixed parts of the smoothing search (chosen by the measurements in benchmarks/)
@@ -96,7 +96,7 @@ class Lloyd:
     def nearest(self, C):
         """(labels, squared distances in float64) of the rows to corners C."""
         Ca = ((C - self.shift) * self.scale).astype(self.Xa.dtype)
-        labels, dist2 = assign_corners64(self.Xa, Ca)
+        labels, dist2 = nearest_corner(self.Xa, Ca)
         if self.scale != 1.0:
             dist2 /= self.scale**2  # a power of two: exact
         return labels, dist2

@@ -1,10 +1,28 @@
-"""The estimator's way to the kernels: loaded on first use, chunked over rows.
+"""The one way to the kernels: back-end choice, chunking over rows, thread control.
 
-``import sksfvq`` imports this module but none of the Numba-backed ones;
-they load when a name of theirs is first used.
+The estimator, the trainers and the metrics use the names here:
+
+- :func:`nearest_corner` (labels, float64 squared distances),
+- :func:`project` (positions, segments, squared distances) and
+  :func:`positions` (positions only, for ``transform``),
+- :func:`curve_points`,
+- :func:`kernel_threads` (numba's thread count for a call, restored after),
+  :func:`one_blas_thread`, and :func:`jit` (the decorator of the trainers'
+  kernels),
+- :func:`backend`: the kernel back end in use.
+
+``import sksfvq`` imports this module but no Numba-backed one: they load on
+first use. The back end is chosen once per process from ``SKSFVQ_KERNELS``:
+``auto`` (default) takes the vector IR back end where the CPU numba compiles
+for has the features it was written and measured for (AVX-512F, or AVX2 with
+FMA) and the portable one elsewhere (and, with one warning, when the IR fails
+to compile); ``simd`` and ``portable`` force one. Both give the same labels,
+positions and distances.
 """
 
 import importlib
+import os
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight
@@ -12,12 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 
 class _OnFirstUse:
-    """A module of this package imported when one of its names is first used.
-
-    The Numba-backed modules load here lazily: ``import sksfvq`` then costs
-    about what scikit-learn costs (importing numba and registering the
-    kernels adds ~0.2 s, paid by the first fit or transform instead).
-    """
+    """A module of this package imported when one of its names is first used."""
 
     def __init__(self, name):
         self._name = name
@@ -26,12 +39,25 @@ class _OnFirstUse:
         return getattr(importlib.import_module(f"{__package__}.{self._name}"), attr)
 
 
-_kernels = _OnFirstUse("_kernels")
+_numba = _OnFirstUse("_numba")
+_nearest = _OnFirstUse("_nearest")
 _project = _OnFirstUse("_project")
 _train = _OnFirstUse("_train")
-_train_kernels = _OnFirstUse("_train_kernels")
+
+#: names of ``_train.TRAINERS`` (kept here so that validation needs no import)
+ALGORITHMS = ("lloyd", "sgd")
+
+#: rows per kernel call: memory stays bounded for any N
+_CHUNK_ROWS = 1 << 20
+
+#: CPU feature sets on which the vector back end is taken by ``auto``: written
+#: for AVX-512 (its 512-bit vectors and 16 accumulators are native registers
+#: there), and measured faster than the portable back end on AVX2 with FMA
+#: too (LLVM splits the vectors; see docs/dev/kernels.rst); not on SSE2
+TUNED_FOR = ({"avx512f"}, {"avx2", "fma"})
 
 _BLAS = []
+_CHOICE = {}
 
 
 def one_blas_thread():
@@ -42,23 +68,134 @@ def one_blas_thread():
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-#: names of ``_train.TRAINERS`` (kept here so that validation needs no import)
-ALGORITHMS = ("lloyd", "sgd")
+def kernel_threads(n_jobs):
+    """Context manager: numba kernels run with ``n_jobs`` threads, then the setting returns."""
+    return _numba.kernel_threads(n_jobs)
 
 
-#: rows per kernel call in predict/transform/score: memory stays bounded for any N
-_CHUNK_ROWS = 1 << 20
+def jit(**options):
+    """The decorator of every Numba kernel of this package (see :func:`._numba.jit`)."""
+    return _numba.jit(**options)
 
 
-def nearest(X, C):
-    """(labels, squared distances in float64) to the nearest corner, chunked."""
+def compile_target_features():
+    """The CPU features numba compiles for (``NUMBA_CPU_FEATURES`` or the host's)."""
+    import numba
+    from llvmlite import binding
+
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = binding.get_host_cpu_features().flatten()
+    return {f[1:] for f in features.split(",") if f.startswith("+")}
+
+
+def backend():
+    """The kernel back end of this process: "simd" or "portable" (see the module doc)."""
+    if "name" not in _CHOICE:
+        mode = os.environ.get("SKSFVQ_KERNELS", "auto").strip().lower() or "auto"
+        if mode not in ("auto", "simd", "portable"):
+            raise ValueError(f"SKSFVQ_KERNELS must be auto, simd or portable; got {mode!r}")
+        _CHOICE["mode"] = mode
+        if _numba.DISABLE_JIT:  # the IR runs only compiled
+            _CHOICE["name"] = "portable"
+        elif mode == "auto":
+            features = compile_target_features()
+            tuned = any(need <= features for need in TUNED_FOR)
+            _CHOICE["name"] = "simd" if tuned else "portable"
+        else:
+            _CHOICE["name"] = mode
+    return _CHOICE["name"]
+
+
+def _run(kernel, *args):
+    """``kernel(*args, backend)`` on the chosen back end; in auto mode, a vector kernel
+    that fails to compile warns once and the portable back end takes over."""
+    name = backend()
+    if name == "portable":
+        with one_blas_thread():  # numba's threads call BLAS: one thread each
+            return kernel(*args, "portable")
+    try:
+        return kernel(*args, "simd")
+    except Exception as exc:
+        from numba.core.errors import NumbaError
+
+        if _CHOICE["mode"] != "auto" or not isinstance(exc, (NumbaError, RuntimeError)):
+            raise
+        warnings.warn(f"sksfvq: the vector kernels failed to compile ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0] if str(exc) else ''}); using the portable "
+                      "kernels instead", RuntimeWarning, stacklevel=3)
+        _CHOICE["name"] = "portable"
+        return _run(kernel, *args)
+
+
+def _chunks(n):
+    return [(start, min(start + _CHUNK_ROWS, n)) for start in range(0, max(n, 1), _CHUNK_ROWS)]
+
+
+def nearest_corner(X, C):
+    """(labels, squared distances in float64) of the nearest corner of every row of X.
+
+    Exact (ties to the lowest index), chunked over rows. Distances that
+    overflow the dtype of X (float32 data near 1e30) are recomputed in
+    float64, so that sums of them (inertia, score, training errors) stay
+    finite; a row that is not finite gets label 0 and distance inf.
+    """
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
     dist2 = np.empty(n, dtype=np.float64)
-    for start in range(0, max(n, 1), _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        labels[start:stop], dist2[start:stop] = _kernels.assign_corners64(X[start:stop], C)
+    for start, stop in _chunks(n):
+        Xs = X[start:stop]
+        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C)
+        labels[start:stop] = lab
+        dist2[start:stop] = d2
+        if not clean:
+            bad = ~np.isfinite(d2) & np.all(np.isfinite(Xs), axis=1)
+            if bad.any():
+                diff = Xs[bad].astype(np.float64) - np.asarray(C, np.float64)[lab[bad]]
+                dist2[start:stop][bad] = np.einsum("ij,ij->i", diff, diff)
     return labels, dist2
+
+
+def project(X, C):
+    """(positions, segments, squared distances) of the exact projection onto the curve.
+
+    Exact over all ``k - 1`` segments (ties to the lowest), in the dtype of
+    X, chunked over rows; a row that is not finite gets position 0, segment 0
+    and distance inf.
+    """
+    n = X.shape[0]
+    pos = np.empty(n, dtype=X.dtype)
+    seg = np.empty(n, dtype=np.intp)
+    dist2 = np.empty(n, dtype=X.dtype)
+    for start, stop in _chunks(n):
+        pos[start:stop], seg[start:stop], dist2[start:stop] = _run(
+            _project.project, X[start:stop], C)
+    return pos, seg, dist2
+
+
+def positions(X, C):
+    """Positions of the exact projection (:func:`project`) only: what ``transform`` returns."""
+    pos = np.empty(X.shape[0], dtype=X.dtype)
+    for start, stop in _chunks(X.shape[0]):
+        pos[start:stop] = _run(_project.project, X[start:stop], C)[0]
+    return pos
+
+
+def curve_points(pos, C):
+    """Points of the polyline through C at positions ``pos`` (in [0, k-1])."""
+    return _project.curve_points(pos, C)
+
+
+def train(algorithm, X, w, n_clusters, init, options, rng, verbose):
+    """Run the trainer ``algorithm`` (a name of :data:`ALGORITHMS`): a
+    :class:`._train.TrainResult` with the oriented corners, the rows'
+    assignment and the streaming state."""
+    return _train.TRAINERS[algorithm](X, w, n_clusters, init, options, rng, verbose)
+
+
+def refine_online(X, w, C, mass, sums, smoothness):
+    """One ``partial_fit`` update of the corners (see :func:`._train.refine_online`)."""
+    return _train.refine_online(X, w, C, mass, sums, smoothness)
 
 
 def training_weights(sample_weight, X):
@@ -68,13 +205,3 @@ def training_weights(sample_weight, X):
         raise ValueError("Sample weights must contain at least one non-zero number "
                          "(all sample weights are zero).")
     return np.ascontiguousarray(w)
-
-
-def positions(X, C):
-    """Exact curve positions of the rows of X, chunked."""
-    n = X.shape[0]
-    pos = np.empty(n, dtype=X.dtype)
-    for start in range(0, max(n, 1), _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        pos[start:stop] = _project.project(X[start:stop], C)[0]
-    return pos

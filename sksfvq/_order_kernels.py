@@ -15,10 +15,10 @@ local moves from a given order, deterministically (scanned in index order):
 
 import numpy as np
 
-from ._kernels import _jit
+from ._engine import jit
 
 
-@_jit()
+@jit()
 def _path_length(Dm, order):
     s = 0.0
     for i in range(order.shape[0] - 1):
@@ -26,7 +26,7 @@ def _path_length(Dm, order):
     return s
 
 
-@_jit()
+@jit()
 def improve_path(Dm, order, max_sweeps):
     """Shorten the open path ``order`` through points with distance matrix ``Dm``.
 
@@ -131,7 +131,7 @@ def improve_path(Dm, order, max_sweeps):
 # insertion place of a corner is evaluated in O(1) each, O(k) in all.
 
 
-@_jit()
+@jit()
 def left_weights(W, order, LW):
     """``LW[s] = sum of W[s, v]`` over the corners v placed before s.
 
@@ -145,14 +145,14 @@ def left_weights(W, order, LW):
             LW[s] += W[s, order[b]]
 
 
-@_jit()
+@jit()
 def _swap_gain(W, rows, x, y, lw_x, lw_y):
     """Change of the arrangement sum when x (just before y) and y swap places,
     with ``lw_x``, ``lw_y`` their current left weights."""
     return 2.0 * lw_x - rows[x] + W[x, y] + rows[y] - 2.0 * lw_y + W[y, x]
 
 
-@_jit()
+@jit()
 def _link(D, a, b):
     """Length of the edge (a, b) of the path; 0 when either end is absent (-1)."""
     if a < 0 or b < 0:
@@ -160,7 +160,7 @@ def _link(D, a, b):
     return D[a, b]
 
 
-@_jit()
+@jit()
 def arrange_insert(W, D, a_gap, a_len, order, window):
     """One sweep of insertion moves: each corner goes to its best place
     within ``window`` places of where it is.
@@ -242,7 +242,7 @@ def arrange_insert(W, D, a_gap, a_len, order, window):
     return n_moves
 
 
-@_jit()
+@jit()
 def arrange_reverse(W, D, a_gap, a_len, order, window):
     """One sweep of reversals: order[i..j] (j - i <= window) is reversed when
     that lowers the arrangement cost (the best j for every i, in order).
@@ -318,7 +318,7 @@ def arrange_reverse(W, D, a_gap, a_len, order, window):
     return n_rev
 
 
-@_jit()
+@jit()
 def nearest_by_products(G, sq_rows, sq_cols, skip, n_smallest, out):
     """Per row r, the columns j (j != skip[r]) with the ``n_smallest`` smallest
     squared distances ``sq_rows[r] + sq_cols[j] - 2 G[r, j]``, nearest first

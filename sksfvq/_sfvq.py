@@ -23,9 +23,8 @@ from sklearn.utils.validation import (
 
 
 
-
-from ._engine import (ALGORITHMS, _kernels, _project, _train, one_blas_thread, nearest,
-                      positions, training_weights)
+from ._engine import (ALGORITHMS, curve_points, kernel_threads, nearest_corner,
+                      one_blas_thread, positions, refine_online, train, training_weights)
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -279,14 +278,14 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     def _fit(self, X, w):
         init = self._initial_corners(X)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        trainer = _train.TRAINERS[self.algorithm]
         options = self._options()
         if options["n_init"] == "auto":  # as KMeans(n_init="auto") with k-means++
             options["n_init"] = 1
         # numba threads run the kernels; BLAS calls in between stay single-threaded
         # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
-        with _kernels.kernel_threads(self.n_jobs), one_blas_thread():
-            result = trainer(X, w, self.n_clusters, init, options, rng, self.verbose)
+        with kernel_threads(self.n_jobs), one_blas_thread():
+            result = train(self.algorithm, X, w, self.n_clusters, init, options, rng,
+                           self.verbose)
         # the trainer orients the corners and assigns the rows in X's dtype
         self.cluster_centers_ = np.ascontiguousarray(result.corners, dtype=X.dtype)
         self.labels_ = result.labels
@@ -324,12 +323,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             return self
         X = self._check_X(X)
         w = training_weights(sample_weight, X)
-        with _kernels.kernel_threads(self.n_jobs):
-            C, self._stream_mass, self._stream_sums = _train.refine_online(
+        with kernel_threads(self.n_jobs):
+            C, self._stream_mass, self._stream_sums = refine_online(
                 X, w, self.cluster_centers_.astype(np.float64), self._stream_mass,
                 self._stream_sums, self._stream_smoothness)
             self.cluster_centers_ = np.ascontiguousarray(C, dtype=X.dtype)
-            labels, dist2 = nearest(X, self.cluster_centers_)
+            labels, dist2 = nearest_corner(X, self.cluster_centers_)
         self.labels_ = labels
         self.inertia_ = float(np.sum(w * dist2))
         self.n_iter_ += 1
@@ -367,8 +366,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         labels : ndarray of shape (n_samples,)
         """
         X = self._check_X(X)
-        with _kernels.kernel_threads(self.n_jobs):
-            labels, _ = nearest(X, self.cluster_centers_)
+        with kernel_threads(self.n_jobs):
+            labels, _ = nearest_corner(X, self.cluster_centers_)
         return labels
 
     def transform(self, X):
@@ -384,7 +383,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             ``t = j + lambda``: the point ``(1 - lambda) c_j + lambda c_{j+1}``.
         """
         X = self._check_X(X)
-        with _kernels.kernel_threads(self.n_jobs):
+        with kernel_threads(self.n_jobs):
             pos = positions(X, self.cluster_centers_)
         return pos[:, None]
 
@@ -414,8 +413,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"positions must lie in [0, {k - 1}] (n_clusters - 1); got values in "
                 f"[{t.min()}, {t.max()}]."
             )
-        with _kernels.kernel_threads(self.n_jobs):
-            return _project.curve_points(t, self.cluster_centers_)
+        with kernel_threads(self.n_jobs):
+            return curve_points(t, self.cluster_centers_)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the (weighted) sum of squared distances to the nearest corner.
@@ -435,8 +434,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         """
         X = self._check_X(X)
         w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        with _kernels.kernel_threads(self.n_jobs):
-            _, dist2 = nearest(X, self.cluster_centers_)
+        with kernel_threads(self.n_jobs):
+            _, dist2 = nearest_corner(X, self.cluster_centers_)
         return -float(np.sum(w * dist2))
 
     @property

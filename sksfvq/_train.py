@@ -29,8 +29,7 @@ import numpy as np
 
 from . import _init, _order
 from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
-from ._kernels import assign_corners64
-from ._engine import nearest
+from ._engine import nearest_corner
 from ._sample import RowSample, effective_size
 from ._train_kernels import cell_axes, corner_sums, sgd_epoch
 
@@ -63,7 +62,7 @@ def _finish(X, w, C, n_iter, history, reached, lloyd=None):
         if flipped:
             labels = (k - 1) - labels
     else:
-        labels, dist2 = nearest(X, np.ascontiguousarray(C, dtype=X.dtype))
+        labels, dist2 = nearest_corner(X, np.ascontiguousarray(C, dtype=X.dtype))
     mass = np.empty(k)
     sums = np.empty((k, X.shape[1]))
     corner_sums(X, w, labels, k, mass, sums)
@@ -81,7 +80,7 @@ def _stage_record(history, k, n_iter, loss, t0, verbose, name):
 
 def _corner_errors(X, w, C):
     """Weighted squared error collected by each corner (for insertion)."""
-    labels, dist2 = assign_corners64(X, C.astype(X.dtype))
+    labels, dist2 = nearest_corner(X, C.astype(X.dtype))
     return np.bincount(labels, weights=w * dist2, minlength=C.shape[0])
 
 
@@ -234,7 +233,7 @@ def split_stage(X, w, C, n_new, rng, varying):
     columns with spread (the random start directions live in them).
     """
     m, d = C.shape
-    labels, dist2 = assign_corners64(X, C.astype(X.dtype))
+    labels, dist2 = nearest_corner(X, C.astype(X.dtype))
     V = np.zeros((m, d))
     V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
     V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
@@ -373,7 +372,7 @@ def _order_stage(rows, C, rng, keep_route=False):
     k = C.shape[0]
     n_graph = min(max(LLOYD_GRAPH_ROWS_PER_CORNER * k, LLOYD_GRAPH_MIN_ROWS), LLOYD_GRAPH_MAX_ROWS)
     Xg = rows.multiset(n_graph)
-    labels, _ = assign_corners64(Xg, C.astype(Xg.dtype))
+    labels, _ = nearest_corner(Xg, C.astype(Xg.dtype))
     W = _order.neighbour_graph(Xg, labels, k)
     order, _ = _order.order_corners(C, W, rng, keep_route=keep_route)
     return rows.full.permute(C, order)
@@ -466,7 +465,7 @@ def refine_online(X, w, C, mass, sums, smoothness):
     order is kept. Returns (corners, mass, sums).
     """
     k = C.shape[0]
-    labels, _ = assign_corners64(X, C.astype(X.dtype, copy=False))
+    labels, _ = nearest_corner(X, C.astype(X.dtype, copy=False))
     counts = np.empty(k)
     chunk_sums = np.empty((k, X.shape[1]))
     corner_sums(X, w, labels, k, counts, chunk_sums)

@@ -3,7 +3,7 @@ recipe, the chain's banded solve and the principal axes of the cells."""
 
 import numpy as np
 
-from ._kernels import _jit
+from ._engine import jit
 
 
 # --------------------------------------------------------------------------
@@ -11,7 +11,7 @@ from ._kernels import _jit
 # --------------------------------------------------------------------------
 
 
-@_jit()
+@jit()
 def corner_sums(X, w, labels, k, counts, sums):
     """Accumulate weighted counts and sums per corner in float64, row order.
 
@@ -36,7 +36,7 @@ def corner_sums(X, w, labels, k, counts, sums):
 # --------------------------------------------------------------------------
 
 
-@_jit()
+@jit()
 def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_eps):
     """One epoch of the published SFVQ recipe, updating ``C`` in place.
 
@@ -118,7 +118,7 @@ def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_
 # --------------------------------------------------------------------------
 
 
-@_jit()
+@jit()
 def solve_penta(diag, mu, rhs, out):
     """Solve ``(diag(diag) + mu D'D) x = rhs`` for every column of ``rhs``.
 
@@ -187,7 +187,7 @@ def solve_penta(diag, mu, rhs, out):
 # --------------------------------------------------------------------------
 
 
-@_jit()
+@jit()
 def _scatter_times(X, w, labels, C, Q, j, Z):
     """``Z[c] = sum_i w_i ((x_i - c) . Q[c, j]) (x_i - c)`` over the rows of
     every cell c: the cells' scatter matrices times their vectors ``Q[:, j]``,
@@ -219,7 +219,7 @@ def _scatter_times(X, w, labels, C, Q, j, Z):
             Z[c, f] -= shift[c] * C[c, f]
 
 
-@_jit()
+@jit()
 def cell_axes(X, w, labels, C, V, var, n_steps, n_restarts):
     """Top principal direction of the rows of every corner's cell.
 

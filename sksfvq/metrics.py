@@ -10,9 +10,8 @@ import numpy as np
 from sklearn.manifold import trustworthiness as _trustworthiness
 from sklearn.utils import check_array
 
-from ._kernels import assign_corners64
+from ._engine import nearest_corner, project
 from ._order import knn_rows
-from ._project import project
 
 __all__ = [
     "mse_corner",
@@ -52,7 +51,7 @@ def mse_corner(X, codebook):
     1.0
     """
     X, C = _pair(X, codebook)
-    _, dist2 = assign_corners64(X, C)
+    _, dist2 = nearest_corner(X, C)
     return float(np.mean(dist2) / X.shape[1])
 
 
@@ -153,7 +152,7 @@ def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0)
 
 def _counts(X, codebook):
     X, C = _pair(X, codebook)
-    labels, _ = assign_corners64(X, C)
+    labels, _ = nearest_corner(X, C)
     return np.bincount(labels, minlength=C.shape[0])
 
 

@@ -119,7 +119,7 @@ class _numba_threads:
     """
 
     def __init__(self, n_jobs):
-        from ._kernels import kernel_threads
+        from ._engine import kernel_threads
 
         self._kernel_threads = kernel_threads(n_jobs)
 
@@ -178,7 +178,7 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
     dist2 : Tensor of shape (n,)
     """
     if _use_numba(backend, X):
-        from ._kernels import assign_corners
+        from ._engine import nearest_corner as assign_corners
 
         with _numba_threads(n_jobs):
             labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
@@ -246,7 +246,7 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     """
     n, d = X.shape
     if _use_numba(backend, X):
-        from ._project import project
+        from ._engine import project
 
         with _numba_threads(n_jobs):
             pos, seg, dist2 = project(*_as_numpy_pair(X, C))
@@ -672,7 +672,7 @@ class SpaceFillingVQLayer(nn.Module):
         -------
         SpaceFillingVQ
         """
-        from ._kernels import assign_corners
+        from ._engine import nearest_corner as assign_corners
         from ._sfvq import SpaceFillingVQ
 
         C = self.corners.detach().cpu()

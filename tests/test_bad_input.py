@@ -1,8 +1,6 @@
 """Bad input and faults: every case works correctly or raises a clear error.
 
-Also hypothesis properties of the exact projection (distance to the curve is
-never above the distance to the nearest corner, the reported point is on the
-curve, positions in [0, K-1], thread count and dtype do not matter).
+(The hypothesis properties of the kernels are in ``test_kernel_properties.py``.)
 """
 
 import warnings
@@ -12,8 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from sksfvq import SpaceFillingVQ
-from sksfvq._kernels import assign_corners, kernel_threads
-from sksfvq._project import curve_points, project
+from sksfvq._engine import nearest_corner, project
 
 K = 4
 
@@ -215,109 +212,26 @@ def test_kernel_overflow_is_redone_in_float64():
     """float32 rows whose squared distances overflow still get exact answers."""
     C = np.array([[0.0, 0.0], [1e20, 0.0], [1e20, 1e20]], dtype=np.float32)
     X = np.array([[0.9e20, 1e19], [1e19, 0.0], [1.1e20, 0.6e20]], dtype=np.float32)
-    labels, d2 = assign_corners(X, C)
+    labels, d2 = nearest_corner(X, C)
     np.testing.assert_array_equal(labels, [1, 0, 2])
-    assert d2.dtype == np.float32
+    assert d2.dtype == np.float64 and np.all(np.isfinite(d2))
     pos, seg, dist = project(X, C)
     assert pos.dtype == np.float32
     np.testing.assert_allclose(pos, [0.9, 0.1, 1.6], rtol=1e-5)
     # a row whose squared distances exceed float32's range is still placed exactly
     far = np.array([[3e25, 1e25], [-2e25, 5e24]], dtype=np.float32)
     ref = (((far.astype(np.float64)[:, None] - C.astype(np.float64)[None]) / 1e20) ** 2).sum(-1)
-    np.testing.assert_array_equal(assign_corners(far, C)[0], ref.argmin(axis=1))
+    np.testing.assert_array_equal(nearest_corner(far, C)[0], ref.argmin(axis=1))
 
 
 def test_non_finite_rows_in_kernels_do_not_crash():
     """The estimator rejects NaN; the kernels still return in-range answers."""
     C = np.array([[0.0, 0.0], [1.0, 0.0]])
     X = np.array([[np.nan, 0.0], [0.5, 0.5]])
-    labels, d2 = assign_corners(X, C)
+    labels, d2 = nearest_corner(X, C)
     assert labels[0] == 0 and np.isinf(d2[0]) and labels[1] == 0
     pos, seg, d = project(X, C)
     assert pos[0] == 0 and seg[0] == 0 and np.isinf(d[0]) and pos[1] == 0.5
-
-
-# ---------------------------------------------------------------- properties
-hyp = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra.numpy import arrays  # noqa: E402
-
-_floats = st.floats(min_value=-100, max_value=100, allow_nan=False, allow_infinity=False,
-                    width=32)
-
-
-@st.composite
-def _problem(draw):
-    d = draw(st.integers(1, 5))
-    n = draw(st.integers(1, 40))
-    k = draw(st.integers(2, 12))
-    X = draw(arrays(np.float64, (n, d), elements=_floats))
-    C = draw(arrays(np.float64, (k, d), elements=_floats))
-    if draw(st.booleans()):  # curves with repeated corners and rows on corners
-        C[draw(st.integers(0, k - 1))] = C[0]
-        X[0] = C[-1]
-    return X, C
-
-
-_settings = settings(max_examples=60, deadline=None)
-
-
-@_settings
-@given(_problem())
-def test_curve_never_farther_than_nearest_corner(problem):
-    X, C = problem
-    _, d_corner = assign_corners(X, C)
-    pos, seg, d_curve = project(X, C)
-    scale = 1e-12 * (1 + np.sum(X**2, axis=1) + np.max(np.sum(C**2, axis=1)))
-    assert np.all(d_curve <= d_corner + scale)
-
-
-@_settings
-@given(_problem())
-def test_projected_point_is_on_the_curve_at_the_distance(problem):
-    X, C = problem
-    pos, seg, d_curve = project(X, C)
-    k = len(C)
-    assert np.all((pos >= 0) & (pos <= k - 1))
-    assert np.all((seg >= 0) & (seg <= k - 2))
-    assert np.all((pos >= seg) & (pos <= seg + 1))
-    P = curve_points(pos, C)
-    # the point at the reported position is on segment seg (collinear, between corners)
-    j = seg
-    lam = pos - j
-    on_seg = (1 - lam)[:, None] * C[j] + lam[:, None] * C[j + 1]
-    np.testing.assert_allclose(P, on_seg, atol=1e-9 * (1 + np.abs(C).max()))
-    d_point = np.sum((X - P) ** 2, axis=1)
-    scale = 1e-9 * (1 + np.sum(X**2, axis=1) + np.max(np.sum(C**2, axis=1)))
-    assert np.all(np.abs(d_point - d_curve) <= scale)
-
-
-@_settings
-@given(_problem())
-def test_threads_do_not_change_results(problem):
-    X, C = problem
-    X = np.repeat(X, 20, axis=0)  # enough rows for several blocks
-    with kernel_threads(1):
-        a = project(X, C) + assign_corners(X, C)
-    with kernel_threads(2):
-        b = project(X, C) + assign_corners(X, C)
-    for u, v in zip(a, b):
-        np.testing.assert_array_equal(u, v)
-
-
-@_settings
-@given(_problem())
-def test_float32_agrees_with_float64(problem):
-    X, C = problem
-    X32, C32 = X.astype(np.float32), C.astype(np.float32)
-    X, C = X32.astype(np.float64), C32.astype(np.float64)  # the same numbers
-    for fn in (assign_corners, project):
-        r32, r64 = fn(X32, C32), fn(X, C)
-        d32, d64 = r32[-1], r64[-1]
-        assert d32.dtype == np.float32 and d64.dtype == np.float64
-        scale = 1e-4 * (1 + np.sum(X**2, axis=1) + np.max(np.sum(C**2, axis=1)))
-        assert np.all(np.abs(d32 - d64) <= scale)
 
 
 def test_large_offset_float64_trains_as_well_as_centred_data():

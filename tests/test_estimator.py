@@ -10,7 +10,7 @@ from sksfvq import SpaceFillingVQ
 from sksfvq._init import norm_groups_init
 from sksfvq.metrics import adj_ratio, mse_corner
 
-from test_kernels import ref_project
+from _reference import project as ref_project
 
 
 @pytest.fixture(scope="module")

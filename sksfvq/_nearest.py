@@ -1,0 +1,401 @@
+"""The nearest corner of every row: exact, ties to the lowest index, on either back end.
+
+Kernels work on plain arrays; outputs are preallocated by the caller; every
+row is computed independently of how rows are split among threads, so
+results are bit-identical for any thread count. Inputs come as a
+:class:`._layout.NearestArgs` (corners centred and scaled, in the back end's
+layout).
+
+Three kernels, chosen per call by :func:`nearest_corner`:
+
+- **direct** (small problems, :func:`._layout.direct`): every distance
+  computed directly in the dtype of the data, rows held feature-major.
+- **portable** (plain Numba): per chunk of ``PORTABLE_ROWS`` rows, the
+  products with all corners in one matrix product (BLAS), then per corner a
+  loop over the rows (vectorized by the compiler) for the expanded distances
+  ``|c|^2 - 2 x.c``, each row's minimum and its first and last candidate.
+- **simd** (LLVM IR, :mod:`._simd`): the same per tile of 8 rows, with the
+  products register-blocked and the minima taken while the sums are in
+  vector registers.
+
+Every corner whose expanded distance is within the rounding margin of the
+row's minimum is a candidate, and every candidate is evaluated again
+directly in float64 (:func:`sq_dist`, the same summation order on both back
+ends), so the winner and its distance do not depend on how the products
+were summed: both back ends return the same labels and distances.
+"""
+
+from collections import namedtuple
+
+import numba
+import numpy as np
+
+from . import _simd
+from ._ir import tile_rows
+from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, lanes, nearest_args)
+from ._numba import jit, parallel_over_blocks, serial
+
+
+@jit(inline=True)
+def lane_tree_sum(acc):
+    """The sum of the lanes of acc in the vector back end's fixed tree (halves added
+    lane-wise, ``_ir.lane_sum``); acc is overwritten, then zeroed for the next sum."""
+    h = acc.shape[0] // 2
+    while h >= 1:
+        for lane in range(h):
+            acc[lane] = acc[lane] + acc[lane + h]
+        h //= 2
+    total = acc[0]
+    for lane in range(acc.shape[0]):
+        acc[lane] = 0.0
+    return total
+
+
+@jit(inline=True)
+def sq_dist(xc, r, Cc, j, acc):
+    """Squared distance between row ``xc[r]`` and corner ``Cc[j]``, in float64.
+
+    Summed in the order of the vector back end's ``_simd.sq_dist`` (feature f
+    into lane f mod len(acc), in order, then the lanes in a fixed tree), with
+    plain multiplies and adds, so that both give the same bits. acc: scratch
+    of ``lanes(dtype)`` float64 zeros (left zero).
+    """
+    W = lanes(xc.dtype)  # a constant: the lane loop is vectorized
+    d = xc.shape[1]
+    base = d - d % W
+    for f0 in range(0, base, W):
+        for lane in range(W):
+            e = np.float64(xc[r, f0 + lane]) - np.float64(Cc[j, f0 + lane])
+            acc[lane] += e * e
+    for lane in range(d - base):  # the last features, into the first lanes
+        e = np.float64(xc[r, base + lane]) - np.float64(Cc[j, base + lane])
+        acc[lane] += e * e
+    return lane_tree_sum(acc)
+
+
+@jit(inline=True)
+def _store(labels, dist2, i, bi, bd, inv2, zero):
+    """Write row i's answer (distance rounded once to the data's dtype); 1 if not finite."""
+    labels[i] = bi
+    dist2[i] = bd * inv2  # inv2: a power of two
+    v = dist2[i]
+    return 0 if v - v == zero else 1
+
+
+@jit(inline=True)
+def _no_candidate(labels, dist2, i, zero):
+    """Row i had no candidate (not finite): label -1, for the driver to redo."""
+    labels[i] = -1
+    dist2[i] = zero
+    return 1
+
+
+# --------------------------------------------------------------------------
+# direct distances (small problems, both back ends)
+# --------------------------------------------------------------------------
+
+
+@jit()
+def _rows_direct(X, start, stop, a, s, t, labels, dist2):
+    """Rows ``start .. stop`` with every distance computed directly (no re-check).
+
+    Rows are taken in chunks held feature-major (``s.rows[t]``: at most
+    DIRECT_FLOATS values, so they stay in L1), and every corner updates a
+    running minimum over the chunk's rows at once (vectorized, branch-free);
+    a strict ``<`` in corner order gives ties to the lowest index, and a row
+    whose distances are never finite keeps -1. Returns the rows with label
+    -1 or a distance that is not finite.
+    """
+    d = X.shape[1]
+    Cc = a.Cc
+    k = Cc.shape[0]
+    zero = a.one - a.one
+    xt, sq, best, idx = s.rows[t], s.norms[t], s.best[t], s.lo[t]
+    rows = xt.shape[1]
+    nbad = 0
+    for r0 in range(start, stop, rows):
+        m = min(rows, stop - r0)
+        for i in range(m):
+            for f in range(d):
+                xt[f, i] = (X[r0 + i, f] - a.center[f]) * a.scale
+            best[i] = np.inf
+            idx[i] = -1
+        for c in range(k):
+            x0 = xt[0]
+            c0 = Cc[c, 0]
+            for i in range(m):
+                u = x0[i] - c0
+                sq[i] = u * u
+            f = 1
+            while f + 3 < d:  # four features per sweep, still summed in order
+                xa, xb, xc, xd = xt[f], xt[f + 1], xt[f + 2], xt[f + 3]
+                ca, cb, cc, cd = Cc[c, f], Cc[c, f + 1], Cc[c, f + 2], Cc[c, f + 3]
+                for i in range(m):
+                    ua = xa[i] - ca
+                    ub = xb[i] - cb
+                    uc = xc[i] - cc
+                    ud = xd[i] - cd
+                    sq[i] = sq[i] + ua * ua + ub * ub + uc * uc + ud * ud
+                f += 4
+            while f < d:
+                xf = xt[f]
+                cf = Cc[c, f]
+                for i in range(m):
+                    u = xf[i] - cf
+                    sq[i] += u * u
+                f += 1
+            ci = idx.dtype.type(c)
+            for i in range(m):
+                v = sq[i]
+                better = v < best[i]
+                best[i] = v if better else best[i]
+                idx[i] = ci if better else idx[i]
+        for i in range(m):
+            if idx[i] < 0:  # never a finite distance
+                nbad += _no_candidate(labels, dist2, r0 + i, zero)
+            else:
+                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], a.inv2, zero)
+    return nbad
+
+
+_direct_parallel = parallel_over_blocks(_rows_direct, "_direct_parallel")
+
+
+# --------------------------------------------------------------------------
+# portable back end: matrix products per chunk of rows, loops over rows
+# --------------------------------------------------------------------------
+
+
+@jit(inline=True)
+def chunk_products(X, r0, stop, a, s, t, count):
+    """Portable back end: the next chunk of rows, centred and scaled, and their products;
+    returns its row count m (at most PORTABLE_ROWS).
+
+    out (scratch slot t): rows (R, d) the rows (zero rows past m), norms (R,)
+    their squared norms, A (k, R) = W rows.T, the products with the corners
+    times -2 (one matrix product, BLAS; the rows' transpose is read in place);
+    best = inf, lo = count, hi = -1 (R = PORTABLE_ROWS).
+    """
+    R = PORTABLE_ROWS  # a constant: loops of known length
+    m = min(R, stop - r0)
+    xc, xx = s.rows[t], s.norms[t]
+    zero = a.one - a.one
+    for i in range(R):
+        q = zero
+        if i < m:
+            for f in range(X.shape[1]):
+                v = (X[r0 + i, f] - a.center[f]) * a.scale
+                xc[i, f] = v
+                q += v * v
+        else:
+            for f in range(X.shape[1]):
+                xc[i, f] = zero
+        xx[i] = q
+        s.best[t, i] = np.inf
+        s.lo[t, i] = count
+        s.hi[t, i] = -1
+    np.dot(a.W, xc.T, s.A[t])
+    return m
+
+
+@jit(inline=True)
+def candidate_ranges(A, count, xx, a, thr, lo, hi):
+    """Portable back end: thresholds and each row's first and last candidate.
+
+    in: A (>= count, R) expanded distances, one row per corner or segment;
+    thr (R,) each row's minimum, which becomes the threshold (plus the margin
+    mscale (|x|^2 + cmax)). out: lo, hi (R,) the first and last j with
+    A[j, i] <= thr[i] (unchanged if none).
+    """
+    for i in range(PORTABLE_ROWS):
+        thr[i] = thr[i] + a.mscale * (xx[i] + a.cmax)
+    for j in range(count):
+        jj = lo.dtype.type(j)
+        for i in range(PORTABLE_ROWS):
+            hit = A[j, i] <= thr[i]
+            lo[i] = min(lo[i], jj) if hit else lo[i]
+            hi[i] = jj if hit else hi[i]
+
+
+@jit()
+def _rows_portable(X, start, stop, a, s, t, labels, dist2):
+    """Rows ``start .. stop`` on the portable back end.
+
+    Per chunk of PORTABLE_ROWS rows: the products with all corners in one
+    matrix product (:func:`chunk_products`), then for every corner a loop
+    over the rows adds |c|^2 and keeps each row's minimum, the candidate
+    ranges (:func:`candidate_ranges`), and the candidates re-checked with
+    :func:`sq_dist`. Returns the rows with label -1 or a distance that is not
+    finite.
+    """
+    Cc = a.Cc
+    k = Cc.shape[0]
+    A, thr, lo, hi = s.A[t], s.best[t], s.lo[t], s.hi[t]
+    zero = a.one - a.one
+    nbad = 0
+    for r0 in range(start, stop, PORTABLE_ROWS):
+        m = chunk_products(X, r0, stop, a, s, t, k)
+        for c in range(k):
+            cc = a.cc[c]
+            for i in range(PORTABLE_ROWS):
+                v = A[c, i] + cc
+                A[c, i] = v
+                thr[i] = v if v < thr[i] else thr[i]
+        candidate_ranges(A, k, s.norms[t], a, thr, lo, hi)
+        for r in range(m):
+            if hi[r] < 0:  # not finite: no candidate
+                nbad += _no_candidate(labels, dist2, r0 + r, zero)
+                continue
+            # every candidate again, directly, in increasing order; ties: the lower
+            bi, bd = lo[r], 0.0
+            for j in range(lo[r], hi[r] + 1):
+                if j == lo[r] or A[j, r] <= thr[r]:
+                    v = sq_dist(s.rows[t], r, Cc, j, s.acc[t])
+                    if j == lo[r] or v < bd:
+                        bi, bd = j, v
+            nbad += _store(labels, dist2, r0 + r, bi, bd, a.inv2, zero)
+    return nbad
+
+
+# --------------------------------------------------------------------------
+# vector back end: tiles of 8 rows through the IR kernels
+# --------------------------------------------------------------------------
+
+
+@jit()
+def _rows_simd(X, start, stop, a, s, t, labels, dist2):
+    """Rows ``start .. stop`` on the vector back end (C-contiguous X).
+
+    Per tile: the rows centred and scaled (:func:`._ir.tile_rows`), every
+    row's expanded distances, threshold and first and last candidate at once
+    (:func:`._simd.tile_nearest`), then each row's candidates directly
+    (:func:`._simd.sq_dist`), usually one.
+    """
+    Cc = a.Cc
+    zero = a.one - a.one
+    xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
+    nbad = 0
+    for t0 in range(start, stop, TILE):
+        nr = min(TILE, stop - t0)
+        tile_rows(X, t0, nr, a.center, a.scale, xc, xx)
+        _simd.tile_nearest(xc, xx, a.W, a.cc, a.mscale, a.cmax, A, thr, first, last)
+        for r in range(nr):
+            lo = first[r]
+            hi = last[r]
+            i = t0 + r
+            if hi < 0:  # not finite: no candidate
+                nbad += _no_candidate(labels, dist2, i, zero)
+                continue
+            # every candidate again, directly, in increasing order; ties: the lower
+            bi, bd = lo, 0.0
+            for j in range(lo, hi + 1):
+                if j == lo or A[r, j] <= thr[r]:
+                    v = _simd.sq_dist(xc, r, Cc, j)
+                    if j == lo or v < bd:
+                        bi, bd = j, v
+            nbad += _store(labels, dist2, i, bi, bd, a.inv2, zero)
+    return nbad
+
+
+_simd_parallel = parallel_over_blocks(_rows_simd, "_simd_parallel")
+_portable_parallel = parallel_over_blocks(_rows_portable, "_portable_parallel")
+
+#: (rows kernel, parallel kernel) per path; the rows kernel serves serial calls
+KERNELS = {"direct": (_rows_direct, _direct_parallel),
+           "portable": (_rows_portable, _portable_parallel),
+           "simd": (_rows_simd, _simd_parallel)}
+
+#: work arrays, one slot per thread (leading axis): rows of a tile or chunk,
+#: their squared norms, products or expanded distances A, minima/thresholds
+#: best, candidate ranges lo and hi, the re-check's float64 lanes acc, one row,
+#: and V, a second array like A (the portable projection's segment values)
+Scratch = namedtuple("Scratch", "rows norms A best lo hi acc row V")
+
+
+def scratch(which, slots, a):
+    """Preallocated work arrays, one slot per thread, for kernel path ``which``.
+
+    Allocated here (NumPy) rather than in the kernels: every allocation inside
+    a kernel is one more numba function to compile on first use.
+    """
+    k, d = a.Cc.shape
+    dt = a.Cc.dtype
+    ints = a.ints.dtype
+    if which == "direct":
+        rows = min(BLOCK, max(16, DIRECT_FLOATS // d))
+        shape, na = (d, rows), (1, 1)
+    elif which == "portable":
+        rows = PORTABLE_ROWS
+        shape, na = (rows, d), (k, rows)
+    else:
+        rows = TILE
+        shape, na = (TILE, d), (TILE, a.cc.shape[0])
+    return Scratch(np.empty((slots,) + shape, dt), np.empty((slots, rows), dt),
+                   np.empty((slots,) + na, dt), np.empty((slots, rows), dt),
+                   np.empty((slots, rows), ints), np.empty((slots, rows), ints),
+                   np.zeros((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt),
+                   np.empty((1, 1, 1), dt))
+
+
+# --------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------
+
+
+def path(k, d, backend):
+    """The kernel that serves k corners of d features on ``backend``."""
+    return "direct" if direct(k, d) else backend
+
+
+def failed_rows(X, index, *values):
+    """Rows a kernel could not compare: index -1, or (float32) a non-finite result.
+
+    A row far outside the corners' scale can overflow float32 even when the
+    comparison succeeded; it is redone in float64 too.
+    """
+    bad = index < 0
+    if X.dtype == np.float32:  # float64 has no wider dtype to redo rows in
+        for v in values:
+            bad |= ~np.isfinite(v)
+    return np.flatnonzero(bad) if bad.any() else None
+
+
+def nearest_corner(X, C, backend, kernel=None):
+    """(labels, squared distances, clean) of every row of X to its nearest corner.
+
+    Exact nearest corner (ties to the lowest index), distances in the dtype
+    of X. A float32 row whose distances overflow even after scaling is
+    redone in float64 (its float32 distance may then be inf); a row that is
+    not finite gets label 0 and distance inf. ``clean``: no row was redone
+    (every distance finite). ``kernel``: force "serial" or "parallel" (tests).
+    """
+    C = np.asarray(C, dtype=X.dtype)
+    n = X.shape[0]
+    which = path(C.shape[0], X.shape[1], backend)
+    if which == "simd" and not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
+    args = nearest_args(C, "simd" if which == "simd" else "portable")
+    if kernel is None:
+        kernel = "serial" if serial(n * C.shape[0] * (X.shape[1] + 8)) else "parallel"
+    rows_kernel, parallel_kernel = KERNELS[which]
+    labels = np.empty(n, dtype=np.intp)
+    dist2 = np.empty(n, dtype=X.dtype)
+    if kernel == "serial":
+        nbad = rows_kernel(X, 0, n, args, scratch(which, 1, args), 0, labels, dist2) if n else 0
+    else:
+        s = scratch(which, numba.get_num_threads(), args)
+        nbad = parallel_kernel(X, args, s, labels, dist2)
+    bad = failed_rows(X, labels, dist2) if nbad else None
+    if bad is not None:
+        if X.dtype == np.float32:
+            lab64, d64, _ = nearest_corner(X[bad].astype(np.float64), C.astype(np.float64),
+                                           backend)
+        else:
+            lab64, d64 = np.full(len(bad), -1), np.zeros(len(bad))
+        lost = lab64 < 0
+        lab64[lost] = 0
+        d64[lost] = np.inf
+        labels[bad] = lab64
+        with np.errstate(over="ignore"):  # beyond float32: inf, as computed
+            dist2[bad] = d64.astype(X.dtype)
+    return labels, dist2, nbad == 0

@@ -1,0 +1,177 @@
+"""What every Numba kernel module shares: the decorator, the thread count, the first-use notice.
+
+Nothing here computes. :func:`jit` compiles with the on-disk cache (or
+without, when numba cannot write one), :class:`kernel_threads` sets and
+restores numba's thread count, and a listener on numba's compile events
+prints one line to stderr when a first call of this package compiles for
+more than a second.
+"""
+
+import builtins
+import sys
+import threading
+import time
+import types
+import warnings
+
+import numba
+import numpy as np
+from numba.core import event
+
+from ._layout import BLOCK
+
+#: numba's JIT is off (``NUMBA_DISABLE_JIT=1``): the kernels run as Python
+DISABLE_JIT = bool(numba.config.DISABLE_JIT)
+
+#: seconds of compiling after which the notice is printed
+NOTICE_AFTER = 1.0
+NOTICE = "sksfvq: compiling kernels, first use only (cached on disk afterwards)"
+
+
+def jit(parallel=False, contract=False, inline=False):
+    """``numba.njit(cache=True, nogil=True)`` that never breaks the import.
+
+    When numba cannot write (or find) a cache directory, ``cache=True`` raises
+    at decoration time; the function is then compiled without caching.
+    ``contract=True`` allows fusing ``a * b + c`` into one multiply-add (the
+    only fast-math flag used: it rounds once instead of twice and never
+    reorders sums). ``inline=True`` inlines the function into its callers at
+    numba's level (no call, no refcounted views); a caller's cache entry does
+    not notice later edits of an inlined function (see ``docs/dev/kernels.rst``).
+    """
+
+    def decorate(func):
+        options = dict(nogil=True, parallel=parallel)
+        if contract:
+            options["fastmath"] = {"contract"}
+        if inline:
+            options["inline"] = "always"
+        try:
+            return numba.njit(cache=True, **options)(func)
+        except Exception as exc:  # pragma: no cover - depends on the filesystem
+            warnings.warn(
+                f"numba cannot cache {func.__name__} ({exc}); compiling without cache",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return numba.njit(cache=False, **options)(func)
+
+    return decorate
+
+
+class kernel_threads:
+    """Context manager: run numba kernels with ``n_jobs`` threads, then restore.
+
+    ``None`` keeps the current setting; negative values count back from the
+    number of cores (-1 = all), as in joblib.
+    """
+
+    def __init__(self, n_jobs):
+        self.n_jobs = n_jobs
+
+    def __enter__(self):
+        self._saved = numba.get_num_threads()
+        if self.n_jobs is not None:
+            limit = numba.config.NUMBA_NUM_THREADS
+            n = self.n_jobs if self.n_jobs > 0 else limit + 1 + self.n_jobs
+            numba.set_num_threads(int(min(max(n, 1), limit)))
+        return self
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self._saved)
+        return False
+
+
+def _blocks_driver(X, a, s, *outs):
+    """Template of :func:`parallel_over_blocks` (``rows_kernel`` is bound there)."""
+    n = X.shape[0]
+    slots = s.rows.shape[0]
+    nb = (n + BLOCK - 1) // BLOCK
+    count = 0
+    for t in numba.prange(slots):
+        for b in range(t, nb, slots):
+            count += rows_kernel(X, b * BLOCK, min(n, b * BLOCK + BLOCK), a, s,  # noqa: F821
+                                 np.int64(t), *outs)
+    return count
+
+
+def parallel_over_blocks(rows_kernel, name):
+    """The parallel driver of a job's rows kernel, compiled with ``prange``.
+
+    ``rows_kernel(X, start, stop, a, s, t, *outs)`` computes rows ``start ..
+    stop`` with scratch slot ``t`` and returns a count; the driver
+    ``name(X, a, s, *outs)`` gives block b of BLOCK rows to slot b mod slots
+    (one slot per thread: ``s.rows.shape[0]`` of them) and returns the summed
+    count. Rows are computed independently, so results do not depend on the
+    number of threads.
+
+    The driver is a copy of :func:`_blocks_driver` whose globals bind
+    ``rows_kernel`` (a closure would not do: numba keys a closure's cache entry
+    on its pickled cells, and a dispatcher pickles differently in every
+    process, so the entry would never be found again). It is compiled and
+    cached as if written in the rows kernel's module, under its own name: its
+    cache entry follows edits of that file, and two drivers never share one.
+    """
+    home = getattr(rows_kernel, "py_func", rows_kernel)  # a plain function without the JIT
+    scope = {"__builtins__": builtins, "numba": numba, "np": np, "BLOCK": BLOCK,
+             "rows_kernel": rows_kernel}
+    code = _blocks_driver.__code__.replace(co_filename=home.__code__.co_filename, co_name=name)
+    driver = types.FunctionType(code, scope, name)
+    driver.__qualname__ = name
+    driver.__module__ = home.__module__
+    driver.__doc__ = f"Parallel driver of {home.__name__} (see _numba.parallel_over_blocks)."
+    return jit(parallel=True)(driver)
+
+
+def serial(work):
+    """Whether a call of ``work`` multiply-adds should skip the parallel launch.
+
+    Launching the parallel region can cost more than small work (milliseconds
+    on a busy machine); results are the same either way.
+    """
+    return numba.get_num_threads() == 1 or work < (1 << 24)
+
+
+class _CompileNotice(event.Listener):
+    """Print :data:`NOTICE` once when compiling this package's kernels lasts long.
+
+    A timer starts with the outermost compile of one of this package's
+    functions and is cancelled when it ends; if it fires first, the line is
+    printed (once per process) while the compile goes on.
+    """
+
+    def __init__(self):
+        self._depth = 0
+        self._timer = None
+        self.printed = False
+
+    def _ours(self, ev):
+        func = getattr(ev.data.get("dispatcher"), "py_func", None)
+        return getattr(func, "__module__", "").startswith(__package__ + ".")
+
+    def on_start(self, ev):
+        if self.printed or not self._ours(ev):
+            return
+        self._depth += 1
+        if self._depth == 1:
+            self._started = time.perf_counter()
+            self._timer = threading.Timer(NOTICE_AFTER, self._print)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def on_end(self, ev):
+        if self._depth == 0 or not self._ours(ev):
+            return
+        self._depth -= 1
+        if self._depth == 0 and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _print(self):
+        if not self.printed:
+            self.printed = True
+            print(NOTICE, file=sys.stderr, flush=True)
+
+
+compile_notice = _CompileNotice()
+event.register("numba:compile", compile_notice)
