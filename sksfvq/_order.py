@@ -32,7 +32,7 @@ ORDER_ALPHA = 5.0
 #: neighbours of every row in the neighbour graph
 ORDER_NEIGHBOURS = 10
 #: reversals of at most this many corners are tried
-ORDER_WINDOW = 32
+ORDER_WINDOW = 16
 #: insertion moves go at most this many places (no limit up to this many corners)
 ORDER_INSERT_WINDOW = 256
 #: a shortest path (2-opt, O(k^2) per sweep) is a start up to this many corners
@@ -41,7 +41,7 @@ ORDER_PATH_START_MAX = 256
 ORDER_MAX_ROUNDS = 100
 #: random restarts of the arrangement cost about k^2 each: up to this many k^2 in all
 ORDER_RESTART_WORK = 1 << 18
-ORDER_MAX_RESTARTS = 64
+ORDER_MAX_RESTARTS = 32
 #: the dense spectral solve is used up to this many corners (sparse Lanczos above)
 DENSE_SPECTRAL_MAX = 128
 
@@ -98,10 +98,13 @@ def shortest_of_restarts(C, rng, Dm=None):
 # ---------------------------------------------------------------- the graph
 #: brute-force neighbours (matrix products per block of queries) up to this many rows
 KNN_DENSE_ROWS = 1 << 16
+#: dtype of those products (float64 for metrics; the graph that orders the corners
+#: takes float32, twice as fast: a neighbour more or less changes little there)
+KNN_PRODUCTS_DTYPE = np.float64
 _KNN_BLOCK = 512
 
 
-def knn_rows(X, n_neighbors, query=None):
+def knn_rows(X, n_neighbors, query=None, products_dtype=None):
     """Indices of the ``n_neighbors`` nearest rows of X (Euclidean) of every
     row ``query`` (default: all rows), the row itself excluded by index (an
     exact duplicate of it still counts as a neighbour).
@@ -117,11 +120,12 @@ def knn_rows(X, n_neighbors, query=None):
         Z = np.asarray(X, dtype=np.float64)
         Z = Z - Z.mean(axis=0)
         sq = np.einsum("ij,ij->i", Z, Z)
+        Zp = Z.astype(products_dtype or KNN_PRODUCTS_DTYPE)
         out = np.empty((query.shape[0], n_neighbors), dtype=np.intp)
         for start in range(0, query.shape[0], _KNN_BLOCK):
             q = query[start:start + _KNN_BLOCK]
-            nearest_by_products(Z[q] @ Z.T, sq[q], sq, q, n_neighbors,
-                                out[start:start + _KNN_BLOCK])
+            G = (Zp[q] @ Zp.T).astype(np.float64, copy=False)
+            nearest_by_products(G, sq[q], sq, q, n_neighbors, out[start:start + _KNN_BLOCK])
         return out
     from sklearn.neighbors import NearestNeighbors
 
@@ -148,7 +152,7 @@ def neighbour_graph(X, labels, k, n_neighbors=None):
     W = np.zeros((k, k))
     n_neighbors = ORDER_NEIGHBOURS if n_neighbors is None else n_neighbors
     if X.shape[0] >= 2:
-        nb = knn_rows(X, min(n_neighbors, X.shape[0] - 1))
+        nb = knn_rows(X, min(n_neighbors, X.shape[0] - 1), products_dtype=np.float32)
         a = np.repeat(labels, nb.shape[1])
         b = labels[nb.ravel()]
         np.add.at(W, (a, b), 1.0)
