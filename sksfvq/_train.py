@@ -208,6 +208,16 @@ class _Rows:
         return np.repeat(X, counts.astype(np.intp), axis=0)
 
 
+def rows_for(X, w, k, tol, n_max, rng):
+    """The rows object of a fit (see :class:`_Rows`): in memory, or a Dask
+    array's blocks on the workers (:mod:`._dask`, imported only then)."""
+    if hasattr(X, "__dask_graph__"):
+        from ._dask import DaskRows
+
+        return DaskRows(X, w, k, tol, n_max, rng)
+    return _Rows(X, w, k, tol, n_max, rng)
+
+
 def _child(rng):
     """An independent generator seeded from ``rng`` with one draw, so that a
     use of it whose number of draws depends on the data's width does not
@@ -411,7 +421,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     """
     t_all = time.perf_counter()
     history = []
-    rows = _Rows(X, w, k, options["tol"], LLOYD_ROWS_PER_CORNER * k, rng)
+    rows = rows_for(X, w, k, options["tol"], LLOYD_ROWS_PER_CORNER * k, rng)
     full = rows.full
     if k == 1:
         C = _init.weighted_mean(X, w)[None, :]
