@@ -27,6 +27,25 @@ def _path_length(Dm, order):
 
 
 @jit()
+def _move_stretch(order, i, L, p, rev, buf):
+    """Move order[i..i+L-1] (reversed if ``rev``) to just after the element now
+    at position ``p`` (p = -1: the front), with explicit loops (numba's
+    concatenation and slice assignment pull in a lot of compiled code)."""
+    for t in range(L):
+        buf[t] = order[i + L - 1 - t] if rev else order[i + t]
+    if p < i:  # to the left: shift order[p+1 .. i-1] right by L
+        for t in range(i - 1, p, -1):
+            order[t + L] = order[t]
+        for t in range(L):
+            order[p + 1 + t] = buf[t]
+    else:  # to the right: shift order[i+L .. p] left by L
+        for t in range(i + L, p + 1):
+            order[t - L] = order[t]
+        for t in range(L):
+            order[p - L + 1 + t] = buf[t]
+
+
+@jit()
 def improve_path(Dm, order, max_sweeps):
     """Shorten the open path ``order`` through points with distance matrix ``Dm``.
 
@@ -38,6 +57,7 @@ def improve_path(Dm, order, max_sweeps):
     """
     k = order.shape[0]
     tiny = 1e-12
+    buf = np.empty(3, dtype=order.dtype)
     for _ in range(max_sweeps):
         improved = False
         # 2-opt: reverse order[i..j]
@@ -105,14 +125,7 @@ def improve_path(Dm, order, max_sweeps):
                             best_pos = p
                             best_rev = rev
                 if best_pos != -2:
-                    stretch = order[i:i + L].copy()
-                    if best_rev:
-                        stretch = stretch[::-1].copy()
-                    rest = np.concatenate((order[:i], order[i + L:]))
-                    # position in ``rest`` after which the stretch goes
-                    q = best_pos if best_pos < i else best_pos - L
-                    new = np.concatenate((rest[:q + 1], stretch, rest[q + 1:]))
-                    order[:] = new
+                    _move_stretch(order, i, L, best_pos, best_rev, buf)
                     improved = True
                 i += 1
         if not improved:

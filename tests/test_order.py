@@ -259,3 +259,24 @@ def test_arrange_insert_window_matches_the_reference(window):
         arrange_insert(W, D, a_gap, a_len, got, window)
         np.testing.assert_array_equal(got, _insert_sweep_reference(W, D, a_gap, a_len,
                                                                    order, window))
+
+
+def test_move_stretch_matches_concatenation():
+    from sksfvq._order_kernels import _move_stretch
+
+    k = 9
+    for i in range(k):
+        for L in range(1, 4):
+            if i + L > k:
+                continue
+            for p in range(-1, k):
+                if i - 1 <= p <= i + L - 1:
+                    continue
+                for rev in (False, True):
+                    order = np.arange(k, dtype=np.intp)
+                    stretch = order[i:i + L][::-1] if rev else order[i:i + L]
+                    rest = np.concatenate((order[:i], order[i + L:]))
+                    q = p if p < i else p - L
+                    ref = np.concatenate((rest[:q + 1], stretch, rest[q + 1:]))
+                    _move_stretch(order, i, L, p, rev, np.empty(3, dtype=np.intp))
+                    np.testing.assert_array_equal(order, ref)
