@@ -262,7 +262,9 @@ print(json.dumps({"times": times, "total": sum(times.values()), "own": own,
 
 #: where a compiled function belongs, by module (the rest is numba's own code)
 _OWNERS = (("sksfvq._train", "trainer"), ("sksfvq._path", "trainer"), ("sksfvq._init", "trainer"),
-           ("sksfvq.", "kernel layer"), ("numba.", "numba internals"))
+           ("sksfvq._order", "trainer"), ("sksfvq._chain", "trainer"),
+           ("sksfvq._sample", "trainer"), ("sksfvq.", "kernel layer"),
+           ("numba.", "numba internals"))
 
 
 def _owner(name):

@@ -26,7 +26,7 @@ def _path_length(Dm, order):
     return s
 
 
-@jit()
+@jit(inline=True)
 def _move_stretch(order, i, L, p, rev, buf):
     """Move order[i..i+L-1] (reversed if ``rev``) to just after the element now
     at position ``p`` (p = -1: the front), with explicit loops (numba's
@@ -158,14 +158,14 @@ def left_weights(W, order, LW):
             LW[s] += W[s, order[b]]
 
 
-@jit()
+@jit(inline=True)
 def _swap_gain(W, rows, x, y, lw_x, lw_y):
     """Change of the arrangement sum when x (just before y) and y swap places,
     with ``lw_x``, ``lw_y`` their current left weights."""
     return 2.0 * lw_x - rows[x] + W[x, y] + rows[y] - 2.0 * lw_y + W[y, x]
 
 
-@jit()
+@jit(inline=True)
 def _link(D, a, b):
     """Length of the edge (a, b) of the path; 0 when either end is absent (-1)."""
     if a < 0 or b < 0:

@@ -31,7 +31,7 @@ from . import _init, _order
 from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
 from ._engine import nearest_corner
 from ._sample import RowSample, effective_size
-from ._train_kernels import cell_axes, corner_sums, sgd_epoch
+from ._train_kernels import corner_sums, sgd_epoch
 
 
 @dataclass
@@ -136,7 +136,6 @@ LLOYD_GRAPH_MIN_ROWS = 4096
 LLOYD_GRAPH_MAX_ROWS = 10_000
 LLOYD_STAGE_ITER = 20  # Lloyd iterations of a coarse stage
 LLOYD_AXIS_STEPS = 10  # Lanczos steps (passes over the rows) for the split directions
-LLOYD_AXIS_RESTARTS = 1
 LLOYD_GROW_SMOOTHNESS = 0.2  # stages of init="pca" / "norm-quartiles"
 LLOYD_GROW_ITER = 20
 LLOYD_SCREEN_ITER = 5
@@ -144,9 +143,11 @@ LLOYD_MAIN_TOL = 3.0
 LLOYD_ERR_TOL = 1e-4
 LLOYD_SUB_ITER = 300  # Lloyd iterations of the last stage on the subsample
 LLOYD_SUB_GAIN = 0.0  # ... until one gains less than this fraction of the error
+LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothed on all rows
 LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
 LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
+LLOYD_REORDER = False
 LLOYD_MAX_MOVES = 16  # corner moves out of local optima (relocate)
 LLOYD_MOVE_ITER = 20
 
@@ -247,8 +248,7 @@ def split_stage(X, w, C, n_new, rng, varying):
     V = np.zeros((m, d))
     V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
     V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
-    var = np.empty(m)
-    cell_axes(X, w, labels, C, V, var, LLOYD_AXIS_STEPS, LLOYD_AXIS_RESTARTS)
+    V, var = _init.cell_axes(X, w, labels, C, V, LLOYD_AXIS_STEPS)
     err = np.bincount(labels, weights=w * dist2, minlength=m)
     eligible = np.flatnonzero(var > 0)
     chosen = eligible[np.argsort(-err[eligible], kind="stable")[:n_new]]
@@ -301,8 +301,7 @@ def relocate(lloyd, C, rng, varying):
         V = np.zeros((m, d))
         V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
         V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
-        var = np.empty(m)
-        cell_axes(X, w, first, C, V, var, LLOYD_AXIS_STEPS, LLOYD_AXIS_RESTARTS)
+        V, var = _init.cell_axes(X, w, first, C, V, LLOYD_AXIS_STEPS)
         gain = 2.0 / np.pi * var * np.bincount(first, weights=w, minlength=m)
         b = int(np.argmax(gain))
         cost[b] = np.inf
@@ -411,12 +410,13 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     the subsample; the rest of the schedule is the same.
 
     Data that fits the subsample (at most ``LLOYD_ROWS_PER_CORNER`` rows per
-    corner, weights counting as repetitions) is trained on as a whole:
-    Lloyd iterations to convergence (``E0``), the order, then the smoothing
-    search on all rows within ``(1 + smoothness) E0``. Larger data: the
-    corners converge on the subsample, are ordered and smoothed there (the
-    budget measured on a subsample), and a few passes over all rows with
-    the smoothness found finish them, stopping when a pass gains less than
+    corner, weights counting as repetitions) or is cheap to pass over (rows
+    x corners x features at most ``LLOYD_EXACT_WORK``): Lloyd iterations on
+    all rows to convergence (``E0``), the order, then the smoothing search
+    on all rows within ``(1 + smoothness) E0``. Larger data: the corners
+    converge on the subsample, are ordered and smoothed there (the budget
+    measured on the subsample), and a few passes over all rows with the
+    smoothness found finish them, stopping when a pass gains less than
     ``LLOYD_FULL_GAIN``.
     """
     t_all = time.perf_counter()
@@ -432,7 +432,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     smoothness = options["smoothness"]
 
     t0 = time.perf_counter()
-    if not rows.subsampled:
+    if not rows.subsampled or X.shape[0] * k * X.shape[1] <= LLOYD_EXACT_WORK:
         C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
                              err_tol=LLOYD_ERR_TOL)
         _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
@@ -444,6 +444,11 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         err, reached = e0, 0.0
         if smoothness > 0:
             C, err, reached = smooth_to_budget(full, C, e0, (1.0 + smoothness) * e0)
+            if LLOYD_REORDER and reached > 0:
+                C2 = _order_stage(rows, C, rng, keep_route=True)
+                C2, e2, _ = full.run(C2, reached, POLISH_ITER, tol_factor=POLISH_TOL)
+                if e2 <= (1.0 + smoothness) * e0:
+                    C, err = C2, e2
         _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     else:
         C = _order_stage(rows, C, rng, keep_route)
@@ -452,6 +457,10 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         reached = 0.0
         if smoothness > 0:
             C, reached = _smooth_search(rows, C, smoothness)
+            if LLOYD_REORDER and reached > 0:
+                C = _order_stage(rows, C, rng, keep_route=True)
+                C, _, _ = rows.lloyd(LLOYD_ROWS_PER_CORNER * k).run(C, reached, POLISH_ITER,
+                                                                    tol_factor=POLISH_TOL)
         _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: smoothness on a subsample")
         t0 = time.perf_counter()
         n_full = max(LLOYD_FULL_ITER, LLOYD_FULL_WORK // (X.shape[0] * k * X.shape[1]))

@@ -188,10 +188,14 @@ def solve_penta(diag, mu, rhs, out):
 
 
 @jit()
-def _scatter_times(X, w, labels, C, Q, j, Z):
+def scatter_times(X, w, labels, C, Q, j, Z):
     """``Z[c] = sum_i w_i ((x_i - c) . Q[c, j]) (x_i - c)`` over the rows of
     every cell c: the cells' scatter matrices times their vectors ``Q[:, j]``,
-    in one pass over the rows."""
+    in one pass over the rows.
+
+    in: X (n, d); w (n,) float64; labels (n,); C (k, d) float64 cell centres;
+    Q (k, m, d) float64; j the vector of every cell to multiply.
+    out: Z (k, d) float64."""
     n, d = X.shape
     k = C.shape[0]
     Z[:, :] = 0.0
@@ -217,94 +221,3 @@ def _scatter_times(X, w, labels, C, Q, j, Z):
     for c in range(k):
         for f in range(d):
             Z[c, f] -= shift[c] * C[c, f]
-
-
-@jit()
-def cell_axes(X, w, labels, C, V, var, n_steps, n_restarts):
-    """Top principal direction of the rows of every corner's cell.
-
-    Lanczos iterations on every cell's weighted scatter matrix
-    ``sum_i w_i (x_i - c)(x_i - c)'`` at once (one pass over the rows per
-    step, fully re-orthogonalised), ``n_steps`` steps, restarted
-    ``n_restarts`` times from the best Ritz vector: the largest eigenvalue
-    converges in a few dozen passes where the power method needs hundreds
-    when the top two are close.
-
-    in: X (n, d); w (n,) float64; labels (n,) nearest corners; C (k, d)
-    float64 centres of the cells; n_steps >= 1, n_restarts >= 1.
-    in/out: V (k, d) float64 unit start directions -> the directions.
-    out: var (k,) the weighted variance of each cell along its direction
-    (0 for a cell without spread).
-    """
-    n, d = X.shape
-    k = C.shape[0]
-    m = min(n_steps, d)
-    cnt = np.zeros(k)
-    for i in range(n):
-        cnt[labels[i]] += w[i]
-    Q = np.zeros((k, m, d))
-    T = np.zeros((k, m, m))
-    size = np.empty(k, dtype=np.intp)
-    Z = np.empty((k, d))
-    # start from the scatter matrix times V: in its range, so that columns
-    # without spread keep a zero component
-    for c in range(k):
-        Q[c, 0, :] = V[c]
-    _scatter_times(X, w, labels, C, Q, 0, Z)
-    for c in range(k):
-        norm = np.sqrt(np.sum(Z[c] * Z[c]))
-        for f in range(d):
-            V[c, f] = Z[c, f] / norm if norm > 0.0 else 0.0
-    for _ in range(n_restarts):
-        T[:, :, :] = 0.0
-        for c in range(k):
-            Q[c, 0, :] = V[c]
-            size[c] = 1
-        for j in range(m):
-            _scatter_times(X, w, labels, C, Q, j, Z)
-            for c in range(k):
-                if size[c] <= j:  # this cell's Krylov space is exhausted
-                    continue
-                alpha = 0.0
-                for f in range(d):
-                    alpha += Q[c, j, f] * Z[c, f]
-                T[c, j, j] = alpha
-                if j + 1 == m:
-                    continue
-                for _twice in range(2):
-                    for i in range(j + 1):
-                        p = 0.0
-                        for f in range(d):
-                            p += Q[c, i, f] * Z[c, f]
-                        for f in range(d):
-                            Z[c, f] -= p * Q[c, i, f]
-                beta = 0.0
-                for f in range(d):
-                    beta += Z[c, f] * Z[c, f]
-                beta = np.sqrt(beta)
-                if not beta > 1e-10 * (abs(alpha) + 1e-300):
-                    continue
-                T[c, j, j + 1] = beta
-                T[c, j + 1, j] = beta
-                for f in range(d):
-                    Q[c, j + 1, f] = Z[c, f] / beta
-                size[c] = j + 2
-        for c in range(k):
-            r = size[c]
-            vals, vecs = np.linalg.eigh(np.ascontiguousarray(T[c, :r, :r]))
-            top = vals[r - 1]
-            var[c] = max(top, 0.0) / cnt[c] if cnt[c] > 0.0 else 0.0
-            if np.sum(V[c] * V[c]) == 0.0:  # no spread at all
-                var[c] = 0.0
-                continue
-            norm = 0.0
-            for f in range(d):
-                v = 0.0
-                for i in range(r):
-                    v += vecs[i, r - 1] * Q[c, i, f]
-                V[c, f] = v
-                norm += v * v
-            norm = np.sqrt(norm)
-            if norm > 0.0:
-                for f in range(d):
-                    V[c, f] /= norm

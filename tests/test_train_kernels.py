@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from sksfvq._init import canonical_order, kmeans_plus_plus
-from sksfvq._train_kernels import cell_axes, corner_sums
+from sksfvq._init import cell_axes
+from sksfvq._train_kernels import corner_sums, scatter_times
 
 
 def _ref_kmeans_pp(Xo, wo, u0, U):
@@ -111,8 +112,7 @@ def test_cell_axes_finds_each_cells_top_principal_direction(dtype):
                   for c in range(k)])
     V = rng.normal(size=(k, d))
     V /= np.linalg.norm(V, axis=1, keepdims=True)
-    var = np.empty(k)
-    cell_axes(X, w, labels, C, V, var, 6, 2)
+    V, var = cell_axes(X, w, labels, C, V, 6)
     for c in range(k):  # reference: the weighted covariance of the cell, eigh
         R = X[labels == c].astype(np.float64) - C[c]
         wc = w[labels == c]
@@ -126,7 +126,23 @@ def test_cell_axes_of_a_cell_without_spread():
     labels = np.array([0, 0, 1, 1], dtype=np.intp)
     C = np.array([[1.0, 2.0], [1.0, 0.0]])
     V = np.array([[1.0, 0.0], [0.6, 0.8]])
-    var = np.empty(2)
-    cell_axes(X, np.ones(4), labels, C, V, var, 4, 1)
-    assert var[0] == 0.0
+    V, var = cell_axes(X, np.ones(4), labels, C, V, 4)
+    assert var[0] == 0.0 and not V[0].any()
     assert var[1] == pytest.approx(1.0) and abs(V[1, 0]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_times_matches_numpy(dtype):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 5)).astype(dtype)
+    w = rng.random(300)
+    labels = rng.integers(0, 3, 300).astype(np.intp)
+    C = rng.normal(size=(3, 5))
+    Q = rng.normal(size=(3, 2, 5))
+    Z = np.empty((3, 5))
+    scatter_times(X, w, labels, C, Q, 1, Z)
+    for c in range(3):
+        R = X[labels == c].astype(np.float64) - C[c]
+        ref = (R * w[labels == c][:, None]).T @ (R @ Q[c, 1])
+        np.testing.assert_allclose(Z[c], ref, rtol=1e-6 if dtype == np.float32 else 1e-12,
+                                   atol=1e-6 if dtype == np.float32 else 1e-12)
