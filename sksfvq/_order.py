@@ -155,7 +155,7 @@ def neighbour_graph(X, labels, k, n_neighbors=None):
         nb = knn_rows(X, min(n_neighbors, X.shape[0] - 1), products_dtype=np.float32)
         a = np.repeat(labels, nb.shape[1])
         b = labels[nb.ravel()]
-        np.add.at(W, (a, b), 1.0)
+        W += np.bincount(a * k + b, minlength=k * k).reshape(k, k)
     np.fill_diagonal(W, 0.0)
     return W + W.T
 
