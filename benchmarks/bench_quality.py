@@ -499,7 +499,7 @@ def pareto_plot(results, path):
         row_axes[0].set_title(f"{name} N={info['N']} D={info['D']} K={info['K']}{verdict}: "
                               "local order", fontsize=10)
         row_axes[1].set_title(f"{name}: global order", fontsize=10)
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _init, _order
+from . import _grow, _init, _order
 from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
 from ._engine import nearest_corner
 from ._sample import RowSample, effective_size
@@ -84,7 +84,7 @@ def _corner_errors(X, w, C):
     return np.bincount(labels, weights=w * dist2, minlength=C.shape[0])
 
 
-def _grow(X, w, C, k, double):
+def _next_stage(X, w, C, k, double):
     """Next stage's corners: double (as ``double`` does) or insert up to ``k``."""
     m = C.shape[0]
     if 2 * m <= k:
@@ -135,7 +135,6 @@ LLOYD_GRAPH_ROWS_PER_CORNER = 20  # rows of the neighbour graph that orders the 
 LLOYD_GRAPH_MIN_ROWS = 4096
 LLOYD_GRAPH_MAX_ROWS = 10_000
 LLOYD_STAGE_ITER = 20  # Lloyd iterations of a coarse stage
-LLOYD_AXIS_STEPS = 10  # Lanczos steps (passes over the rows) for the split directions
 LLOYD_GROW_SMOOTHNESS = 0.2  # stages of init="pca" / "norm-quartiles"
 LLOYD_GROW_ITER = 20
 LLOYD_SCREEN_ITER = 5
@@ -147,9 +146,6 @@ LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothe
 LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
 LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
-LLOYD_REORDER = False
-LLOYD_MAX_MOVES = 16  # corner moves out of local optima (relocate)
-LLOYD_MOVE_ITER = 20
 
 
 class _Rows:
@@ -233,92 +229,6 @@ def _canonical_rows(X):
     return np.ascontiguousarray(X[order])
 
 
-def split_stage(X, w, C, n_new, rng, varying):
-    """Corners after splitting ``n_new`` of them (the ones with most error).
-
-    Every chosen corner c becomes ``c -/+ a u``, u its cell's principal
-    direction and ``a = sqrt(2 / pi)`` times the cell's spread along it (the
-    centroids of the two halves of a Gaussian cut through its mean), in the
-    order that follows the chain (along ``c_next - c_prev``). Cells without
-    spread are not split, so fewer corners may come back. ``varying``: the
-    columns with spread (the random start directions live in them).
-    """
-    m, d = C.shape
-    labels, dist2 = nearest_corner(X, C.astype(X.dtype))
-    V = np.zeros((m, d))
-    V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
-    V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
-    V, var = _init.cell_axes(X, w, labels, C, V, LLOYD_AXIS_STEPS)
-    err = np.bincount(labels, weights=w * dist2, minlength=m)
-    eligible = np.flatnonzero(var > 0)
-    chosen = eligible[np.argsort(-err[eligible], kind="stable")[:n_new]]
-    return _init.split_corners(C, V, np.sqrt(2.0 / np.pi * var), np.sort(chosen))
-
-
-def _two_nearest(X, C):
-    """(nearest corner, squared distance to it, squared distance to the second
-    nearest) of every row, by matrix products per block (float64)."""
-    n = X.shape[0]
-    first = np.empty(n, dtype=np.intp)
-    d1 = np.empty(n)
-    d2 = np.empty(n)
-    mean = C.mean(axis=0)
-    Cc = C - mean
-    cc = np.einsum("ij,ij->i", Cc, Cc)
-    rows = np.arange(min(n, 8192))
-    for start in range(0, n, 8192):
-        Z = X[start:start + 8192].astype(np.float64) - mean
-        D = np.einsum("ij,ij->i", Z, Z)[:, None] - 2.0 * (Z @ Cc.T) + cc[None, :]
-        r = rows[:Z.shape[0]]
-        a = np.argmin(D, axis=1)
-        da = D[r, a]
-        D[r, a] = np.inf
-        first[start:start + 8192] = a
-        d1[start:start + 8192] = np.maximum(da, 0.0)
-        d2[start:start + 8192] = np.maximum(D.min(axis=1), 0.0)
-    return first, d1, d2
-
-
-def relocate(lloyd, C, rng, varying):
-    """Moves of corners out of local optima (after Fritzke's ELBG).
-
-    The corner whose removal costs least (its rows go to their second
-    nearest corner) moves to split the cell whose principal split gains
-    most (``2 / pi`` times its variance along its axis, times its weight),
-    when the gain exceeds the cost; a few Lloyd iterations follow and the
-    move is kept when the error fell. k-means from splitting or seeding
-    gets stuck with two corners in one cluster and one corner between two;
-    these moves take it out. Returns (corners, error).
-    """
-    X, w = lloyd.X, lloyd.w
-    err = lloyd.error(C)
-    m, d = C.shape
-    if m < 3:
-        return C, err
-    for _ in range(LLOYD_MAX_MOVES):
-        first, d1, d2 = _two_nearest(X, C)
-        cost = np.bincount(first, weights=w * (d2 - d1), minlength=m)
-        V = np.zeros((m, d))
-        V[:, varying] = _child(rng).standard_normal((m, int(np.count_nonzero(varying))))
-        V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
-        V, var = _init.cell_axes(X, w, first, C, V, LLOYD_AXIS_STEPS)
-        gain = 2.0 / np.pi * var * np.bincount(first, weights=w, minlength=m)
-        b = int(np.argmax(gain))
-        cost[b] = np.inf
-        a = int(np.argmin(cost))
-        if not cost[a] < gain[b]:
-            break
-        step = np.sqrt(2.0 / np.pi * var[b]) * V[b]
-        C_new = np.insert(C, b + 1, C[b] + step, axis=0)
-        C_new[b] -= step
-        C_new = np.delete(C_new, a + (a > b), axis=0)
-        C_new, e_new, _ = lloyd.run(C_new, 0.0, LLOYD_MOVE_ITER)
-        if not e_new < err * (1.0 - 1e-9):
-            break
-        C, err = C_new, e_new
-    return C, err
-
-
 def _grow_by_splitting(rows, k, history, verbose, rng):
     """From the mean to k corners by splitting, a Lloyd run at every stage."""
     X, w = rows.get(LLOYD_ROWS_PER_CORNER)
@@ -330,7 +240,7 @@ def _grow_by_splitting(rows, k, history, verbose, rng):
         n_rows = LLOYD_ROWS_PER_CORNER * (m + n_new)
         stage = rows.lloyd(n_rows)
         X, w = stage.X, stage.w
-        C_new = split_stage(X, w, C, n_new, rng, rows.varying)
+        C_new = _grow.split_stage(X, w, C, n_new, rng, rows.varying)
         if C_new.shape[0] == m:  # no cell has spread left: the rest stay dead
             C_new = np.vstack([C, np.repeat(C[-1:], k - m, axis=0)])
         final = C_new.shape[0] == k
@@ -338,7 +248,7 @@ def _grow_by_splitting(rows, k, history, verbose, rng):
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
                                 err_tol=LLOYD_SUB_GAIN if final else 0.0)
         if final:
-            C, loss = relocate(stage, C, rng, rows.varying)
+            C, loss = _grow.relocate(stage, C, rng, rows.varying)
         _stage_record(history, C.shape[0], it, loss, t0, verbose,
                       f"lloyd: split, {X.shape[0]} rows")
     return C
@@ -350,7 +260,7 @@ def _grow_curve(lloyd, X, w, C, k, history, verbose):
         t0 = time.perf_counter()
         C, loss, it = lloyd.run(C, LLOYD_GROW_SMOOTHNESS, LLOYD_GROW_ITER)
         _stage_record(history, C.shape[0], it, loss, t0, verbose, "lloyd: grow")
-        C = _grow(X, w, C, k, lambda C: _init.resample_curve(C, 2 * C.shape[0]))
+        C = _next_stage(X, w, C, k, lambda C: _init.resample_curve(C, 2 * C.shape[0]))
     return C
 
 
@@ -444,11 +354,6 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         err, reached = e0, 0.0
         if smoothness > 0:
             C, err, reached = smooth_to_budget(full, C, e0, (1.0 + smoothness) * e0)
-            if LLOYD_REORDER and reached > 0:
-                C2 = _order_stage(rows, C, rng, keep_route=True)
-                C2, e2, _ = full.run(C2, reached, POLISH_ITER, tol_factor=POLISH_TOL)
-                if e2 <= (1.0 + smoothness) * e0:
-                    C, err = C2, e2
         _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     else:
         C = _order_stage(rows, C, rng, keep_route)
@@ -457,10 +362,6 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         reached = 0.0
         if smoothness > 0:
             C, reached = _smooth_search(rows, C, smoothness)
-            if LLOYD_REORDER and reached > 0:
-                C = _order_stage(rows, C, rng, keep_route=True)
-                C, _, _ = rows.lloyd(LLOYD_ROWS_PER_CORNER * k).run(C, reached, POLISH_ITER,
-                                                                    tol_factor=POLISH_TOL)
         _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: smoothness on a subsample")
         t0 = time.perf_counter()
         n_full = max(LLOYD_FULL_ITER, LLOYD_FULL_WORK // (X.shape[0] * k * X.shape[1]))
@@ -531,7 +432,7 @@ def train_sgd(X, w, k, init, options, rng, verbose):
         _stage_record(history, m, n_epochs if m >= 2 else 0, loss, t0, verbose, "sgd")
         if m >= k:
             break
-        C = _grow(X, ww, C, k, lambda C: _init.double_published(C, eps))
+        C = _next_stage(X, ww, C, k, lambda C: _init.double_published(C, eps))
     return _finish(X, ww, C, max(total, 1), history, 0.0)
 
 

@@ -234,6 +234,7 @@ def test_help_everywhere(command, capsys):
     assert "usage: sksfvq" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_and_reports_errors(tmp_path):
     """One real process: `python -m sksfvq`, a user error, no traceback."""
     res = subprocess.run([sys.executable, "-m", "sksfvq", "transform", str(tmp_path / "m.joblib"),

@@ -286,6 +286,7 @@ def test_any_k_grows_by_doubling_then_inserts(gauss2):
     assert sizes[:3] == [2, 4, 8] and sizes[-1] == 12
 
 
+@pytest.mark.slow
 def test_import_defers_numba_and_algorithm_names_match():
     """``import sksfvq`` loads no Numba (the kernels load on first use)."""
     import subprocess

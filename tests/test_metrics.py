@@ -38,9 +38,9 @@ def test_knn_spread_matches_brute_force(dtype, n, n_subset):
 def test_knn_spread_excludes_the_row_but_not_its_duplicate():
     # two exact copies far from everything else: each is the other's nearest
     X = np.array([[0.0], [0.0], [10.0], [11.0], [12.0], [13.0]])
-    t = np.array([0.0, 5.0, 1.0, 2.0, 3.0, 4.0])
     nb = metrics.knn_rows(X, 1, query=np.array([0, 1]))
     assert nb.ravel().tolist() == [1, 0]
+
 
 
 def test_knn_spread_orders_methods():

@@ -37,6 +37,7 @@ def fitted2d():
     return SpaceFillingVQ(8, random_state=0).fit(X), X
 
 
+@pytest.mark.slow
 def test_package_import_does_not_import_matplotlib():
     code = "import sys, sksfvq; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,6 +13,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sksfvq import SpaceFillingVQ, metrics
+
+pytestmark = pytest.mark.slow  # the optional PyTorch stack
 from sksfvq._init import double_published
 from sksfvq.datasets import load_standard
 
