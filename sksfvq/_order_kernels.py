@@ -92,13 +92,7 @@ def improve_path(Dm, order, max_sweeps):
                 s1 = order[i + L - 1]
                 a = order[i - 1] if i > 0 else -1
                 dn = order[i + L] if i + L < k else -1
-                removed = 0.0
-                if a >= 0:
-                    removed += Dm[a, s0]
-                if dn >= 0:
-                    removed += Dm[s1, dn]
-                if a >= 0 and dn >= 0:
-                    removed -= Dm[a, dn]
+                removed = _link(Dm, a, s0) + _link(Dm, s1, dn) - _link(Dm, a, dn)
                 best_gain = tiny * (1.0 + removed)
                 best_pos = -2
                 best_rev = False
@@ -112,13 +106,7 @@ def improve_path(Dm, order, max_sweeps):
                     for rev in (False, True):
                         first = s1 if rev else s0
                         last = s0 if rev else s1
-                        added = 0.0
-                        if u >= 0:
-                            added += Dm[u, first]
-                        if v >= 0:
-                            added += Dm[last, v]
-                        if u >= 0 and v >= 0:
-                            added -= Dm[u, v]
+                        added = _link(Dm, u, first) + _link(Dm, last, v) - _link(Dm, u, v)
                         gain = removed - added
                         if gain > best_gain:
                             best_gain = gain
