@@ -27,6 +27,17 @@ def _path_length(Dm, order):
 
 
 @jit(inline=True)
+def _reverse(order, lo, hi):
+    """Reverse order[lo..hi] in place."""
+    while lo < hi:
+        t = order[lo]
+        order[lo] = order[hi]
+        order[hi] = t
+        lo += 1
+        hi -= 1
+
+
+@jit(inline=True)
 def _move_stretch(order, i, L, p, rev, buf):
     """Move order[i..i+L-1] (reversed if ``rev``) to just after the element now
     at position ``p`` (p = -1: the front), with explicit loops (numba's
@@ -76,13 +87,7 @@ def improve_path(Dm, order, max_sweeps):
                     before += Dm[c, dn]
                     after += Dm[b, dn]
                 if after < before - tiny * (1.0 + before):
-                    lo, hi = i, j
-                    while lo < hi:
-                        t = order[lo]
-                        order[lo] = order[hi]
-                        order[hi] = t
-                        lo += 1
-                        hi -= 1
+                    _reverse(order, i, j)
                     improved = True
         # or-opt: move the stretch order[i..i+L-1] between two other neighbours
         for L in range(1, 4):
@@ -161,6 +166,21 @@ def _link(D, a, b):
     return D[a, b]
 
 
+@jit(inline=True)
+def _arrangement_state(W, D, a_gap, a_len, order):
+    """(row sums of W, left weights of ``order``, the margin a move must beat)."""
+    k = order.shape[0]
+    rows = np.empty(k)
+    for i in range(k):
+        rows[i] = np.sum(W[i])
+    LW = np.empty(k)
+    left_weights(W, order, LW)
+    scale = 0.0
+    for i in range(k):
+        scale += rows[i]
+    return rows, LW, 1e-12 * (a_gap * scale * k + a_len * np.sum(D) / k + 1e-300)
+
+
 @jit()
 def arrange_insert(W, D, a_gap, a_len, order, window):
     """One sweep of insertion moves: each corner goes to its best place
@@ -173,18 +193,10 @@ def arrange_insert(W, D, a_gap, a_len, order, window):
     relative 1e-12. Returns the number of moves.
     """
     k = order.shape[0]
-    rows = np.empty(k)
-    for i in range(k):
-        rows[i] = np.sum(W[i])
+    rows, LW, tiny = _arrangement_state(W, D, a_gap, a_len, order)
     pos = np.empty(k, dtype=np.intp)
     for t in range(k):
         pos[order[t]] = t
-    LW = np.empty(k)
-    left_weights(W, order, LW)
-    scale = 0.0
-    for i in range(k):
-        scale += rows[i]
-    tiny = 1e-12 * (a_gap * scale * k + a_len * np.sum(D) / k + 1e-300)
     n_moves = 0
     for u in range(k):
         i = pos[u]
@@ -255,15 +267,7 @@ def arrange_reverse(W, D, a_gap, a_len, order, window):
     of reversals.
     """
     k = order.shape[0]
-    rows = np.empty(k)
-    for i in range(k):
-        rows[i] = np.sum(W[i])
-    LW = np.empty(k)
-    left_weights(W, order, LW)
-    scale = 0.0
-    for i in range(k):
-        scale += rows[i]
-    tiny = 1e-12 * (a_gap * scale * k + a_len * np.sum(D) / k + 1e-300)
+    rows, LW, tiny = _arrangement_state(W, D, a_gap, a_len, order)
     n_rev = 0
     for i in range(k - 1):
         a = order[i - 1] if i > 0 else -1
@@ -300,14 +304,7 @@ def arrange_reverse(W, D, a_gap, a_len, order, window):
                 best_j = j
         if best_j < 0:
             continue
-        lo = i
-        hi = best_j
-        while lo < hi:
-            t = order[lo]
-            order[lo] = order[hi]
-            order[hi] = t
-            lo += 1
-            hi -= 1
+        _reverse(order, i, best_j)
         # only the stretch's left weights change
         for q in range(i, best_j + 1):
             s = order[q]
