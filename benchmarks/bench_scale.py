@@ -84,9 +84,9 @@ def measure(X, C, est):
     if est is not None:
         pos = est.transform(X)[:, 0]
     else:
-        from sksfvq._engine import nearest
+        from sklearn.metrics import pairwise_distances_argmin
 
-        pos = nearest(X, np.ascontiguousarray(C, dtype=X.dtype))[0].astype(float)
+        pos = pairwise_distances_argmin(X, np.asarray(C, dtype=X.dtype)).astype(float)
     return {"mse_corner": metrics.mse_corner(X, np.asarray(C, dtype=X.dtype)),
             "adj_ratio": metrics.adj_ratio(C), "knn_spread": metrics.knn_spread(X, pos)}
 

@@ -203,3 +203,32 @@ def test_missing_labelled_sets_are_skipped_and_listed(monkeypatch):
     res = bench_quality.run(datasets=["gauss2", "phones"], quick=True, repeats=1,
                             methods=["kmeans"], n_samples=300, out=None, verbose=False)
     assert list(res["datasets"]) == ["gauss2"] and res["skipped"] == ["phones"]
+
+
+def test_scale_benchmark_plumbing(tmp_path):
+    import bench_scale
+
+    cfg = bench_scale.run_config(3000, 8, 16, 1, 0, None, ["sfvq", "kmeans", "minibatch"],
+                                 verbose=False, force_kmeans=True)
+    rows = cfg["methods"]
+    assert set(rows) == {"sfvq", "kmeans", "minibatch"} and cfg["mse_ref"] == "kmeans"
+    assert rows["kmeans"]["mse_rel"] == 1.0 and rows["kmeans"]["vs_kmeans"] == 1.0
+    assert rows["sfvq"]["adj_ratio"] < rows["kmeans"]["adj_ratio"]  # ordered vs arbitrary
+    assert rows["sfvq"]["knn_spread"] < rows["kmeans"]["knn_spread"]
+    assert bench_scale.bar_check(cfg) is None  # no faiss: the bar cannot be judged
+    fake = {"sfvq": {"vs_faiss": 1.5, "vs_kmeans": 0.5, "mse_rel": 1.02},
+            "faiss": {}, "kmeans": {}}
+    bar = bench_scale.bar_check({"methods": fake})
+    assert bar["pass"] and bar["faiss_ok"]
+    fake["sfvq"]["vs_faiss"] = 2.5
+    assert not bench_scale.bar_check({"methods": fake})["pass"]
+    grid = [{"N": 100_000, "D": 32, "K": 256, "methods": {"sfvq": {"fit_s": 1.0}}},
+            {"N": 1_000_000, "D": 32, "K": 256, "methods": {"sfvq": {"fit_s": 2.5}}}]
+    assert bench_scale.growth(grid) == {(32, 256): 2.5}
+    res = {"bar_configs": [cfg], "grid": [cfg], "growth": {}, "command": "x",
+           "versions": "v", "threads": 1, "started": "now", "elapsed_s": 1.0}
+    bench_scale.write(res, str(tmp_path / "scale.md"))
+    bench_scale.plot(res, str(tmp_path / "scale.png"))
+    text = (tmp_path / "scale.md").read_text()
+    assert "N=3,000 x D=8, K=16" in text and "n/a (needs faiss and KMeans)" in text
+    assert (tmp_path / "scale.png").stat().st_size > 1000
