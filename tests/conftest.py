@@ -12,7 +12,7 @@ import re
 
 #: modules of the extras that .ci/run installs
 REQUIRED_IN_CI = {"torch", "dask", "distributed", "dask_ml", "skops", "skops.io", "pandas",
-                  "minisom", "hypothesis", "sphinx"}
+                  "minisom", "hypothesis", "sphinx", "pyarrow", "mlxtend", "faiss"}
 
 _missing = []
 

