@@ -70,6 +70,8 @@ from ._train_kernels import corner_sums
 FAN_IN = 8
 #: times a pass that failed for a reason of the cluster is submitted again
 RETRIES = 3
+#: seconds between looks at the client's connection while a graph runs
+POLL = 0.5
 
 # the column statistics and the keys must be summed by the chunks of memory
 assert _CHUNK == _KEY_CHUNK
@@ -97,12 +99,13 @@ def _as_array(est, X, reset, lengths):
         if getattr(X, "ndim", 2) != 2:
             raise ValueError("Expected a 2-D dask DataFrame, got a Series; use "
                              "X.to_frame().")
-        bad = [c for c, t in X.dtypes.items()
-               if not (np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_))]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [c for c, t in X.dtypes.items() if not (is_numeric_dtype(t) or is_bool_dtype(t))]
         if bad:
             raise ValueError(f"dask DataFrame columns must be numeric; got {bad}.")
         _check_feature_names(est, X._meta, reset=reset)
-        X = X.to_dask_array(lengths=lengths)
+        X = X.to_dask_array(lengths=True if lengths else None)
     else:
         _check_feature_names(est, X, reset=reset)
     if X.ndim != 2:
@@ -309,15 +312,24 @@ def submit(client, build, what):
             break
         try:
             futures = _compute(client, build())
-            wait(futures)
+            while True:  # a lost scheduler is seen within POLL seconds
+                try:
+                    wait(futures, timeout=POLL)
+                    break
+                except TimeoutError:
+                    if _lost(client):
+                        raise
             for f in futures:
                 if f.status != "finished":
                     f.result()  # raises the task's error (or CancelledError)
             return futures
-        except cancelled + _cluster_errors() as exc:
-            last = exc
+        except Exception as exc:
             if _lost(client):
+                last = exc
                 break
+            if not isinstance(exc, cancelled + _cluster_errors()):
+                raise  # an error of the data or of the code: not the cluster's
+            last = exc
     if _lost(client) or isinstance(last, cancelled):
         raise SchedulerLost(
             f"the dask client lost its scheduler ({client.scheduler.address}) during {what}: "
@@ -700,7 +712,7 @@ def inverse_transform(est, T):
     """Lazy points of the curve at positions (a dask array (n, 1)), block by block."""
     check_is_fitted(est)
     if hasattr(T, "to_dask_array"):
-        T = T.to_dask_array(lengths=False)
+        T = T.to_dask_array()
     if T.ndim != 2 or T.shape[1] != 1:
         raise ValueError(f"inverse_transform expects positions of shape (n_samples, 1); got "
                          f"shape {T.shape}.")
