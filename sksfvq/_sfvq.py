@@ -116,7 +116,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         The corners of the curve, **in curve order**. Index 0 is the end with
         the lower coordinate along the corners' first principal axis.
     labels_ : ndarray of shape (n_samples,)
-        Index of the nearest corner of every training row.
+        Index of the nearest corner of every training row (a NumPy array
+        also after a fit on a dask array: the model pickles without the data).
     inertia_ : float
         Sum of (weighted) squared distances of the training rows to their
         nearest corner, as in :class:`~sklearn.cluster.KMeans`.
