@@ -207,7 +207,8 @@ def _chunk_sum(X, w):
     whether every value is finite."""
     X = _rows_of(X)
     with one_blas_thread():
-        return _ones_or(w, X.shape[0]) @ X.astype(np.float64, copy=False), bool(np.isfinite(X).all())
+        total = _ones_or(w, X.shape[0]) @ X.astype(np.float64, copy=False)
+    return total, bool(np.isfinite(X).all())
 
 
 def _chunk_spread(X, w, mean):
@@ -734,6 +735,8 @@ def score(est, X, sample_weight=None):
     else:
         if not is_dask(sample_weight):
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if any(np.isnan(c) for c in X.chunks[0]):
+            X = X.compute_chunk_sizes()
         w = da.asarray(sample_weight).astype(np.float64).rechunk((X.chunks[0],))
         parts = da.map_blocks(_score_block, X, w[:, None], C, _threads(est), drop_axis=1,
                               chunks=((1,) * X.numblocks[0],), dtype=np.float64)

@@ -211,10 +211,11 @@ def test_small_data_is_trained_in_memory_exactly(client):
     a = SpaceFillingVQ(n_clusters=8, random_state=0).fit(da.from_array(X, chunks=400))
     b = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X)
     _same_fit(a, b, exact=True)
-    one = SpaceFillingVQ(n_clusters=1).fit(da.from_array(_blobs(9_000, 2, np.float32), chunks=2_000))
+    X1 = _blobs(9_000, 2, np.float32)
+    one = SpaceFillingVQ(n_clusters=1).fit(da.from_array(X1, chunks=2_000))
     np.testing.assert_array_equal(one.cluster_centers_,
-                                  SpaceFillingVQ(n_clusters=1).fit(_blobs(9_000, 2, np.float32))
-                                  .cluster_centers_)
+                                  SpaceFillingVQ(n_clusters=1).fit(X1).cluster_centers_)
+    assert one.inertia_ == pytest.approx(SpaceFillingVQ(n_clusters=1).fit(X1).inertia_, rel=1e-10)
 
 
 @slow
