@@ -1,7 +1,8 @@
 """Root pytest configuration: doctest collection of optional modules.
 
 ``sksfvq/torch.py`` raises ImportError when torch is not installed (by
-design, naming the extra); its doctests are then not collected.
+design, naming the extra); its doctests are then not collected, nor those of
+``sksfvq/_dask.py`` without dask.
 """
 
 import importlib.util
@@ -15,3 +16,5 @@ def _installed(name):
 
 
 collect_ignore = [] if _installed("torch") else ["sksfvq/torch.py"]
+if not _installed("dask"):  # sksfvq/_dask.py is imported only for dask inputs
+    collect_ignore.append("sksfvq/_dask.py")

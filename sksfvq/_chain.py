@@ -111,20 +111,27 @@ class Lloyd:
         centred float32 copy), so that its labels are those of ``predict``."""
         return self.Xa is self.X
 
+    def assign(self, C, previous):
+        """One pass over the rows: the :class:`Assignment` to corners C
+        (``previous``: the one of the last pass of this run, or None)."""
+        labels, dist2 = self.nearest(C)
+        return Assignment(self, labels, dist2, float(np.sum(self.w * dist2)) / self.W)
+
     def permute(self, C, order):
         """``C[order]``, keeping the assignment cached by :meth:`run` valid."""
         C_new = C[order]
         if self._assigned is not None and self._assigned[0] is C:
             inverse = np.empty(order.shape[0], dtype=np.intp)
             inverse[order] = np.arange(order.shape[0])
-            self._assigned = (C_new, inverse[self._assigned[1]], self._assigned[2])
+            a = self._assigned[1]
+            self._assigned = (C_new, Assignment(self, inverse[a.labels], a.dist2, a.err))
         return C_new
 
     def assignment(self, C):
         """:meth:`nearest` of C, without a pass when the last :meth:`run`
         returned this very array."""
         if self._assigned is not None and self._assigned[0] is C:
-            return self._assigned[1], self._assigned[2]
+            return self._assigned[1].labels, self._assigned[1].dist2
         return self.nearest(C)
 
     def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
@@ -140,31 +147,53 @@ class Lloyd:
         m = C.shape[0]
         mu = smoothness * self.W / m
         ridge = 1e-9 * self.W / m
-        counts, sums = self.counts[:m], self.sums[:m]
         shift = np.inf
         it = 0
         previous = None
         last_err = np.inf
         while True:
-            labels, dist2 = self.nearest(C)
-            err = float(np.sum(self.w * dist2)) / self.W
+            assigned = self.assign(C, previous)
+            err = assigned.err
             if it == max_iter or shift <= self.tol_shift * tol_factor:
                 break
             if err_tol > 0 and last_err - err < err_tol * err:
                 break
             last_err = err
             # the same assignments give the same corners: converged
-            if previous is not None and np.array_equal(labels, previous):
+            if assigned.unchanged(previous):
                 break
-            previous = labels
-            corner_sums(self.X, self.w, labels, m, counts, sums)
+            previous = assigned
+            counts, sums = assigned.sums(m)
             C_new = solve_corners(counts, sums, mu, C, ridge)
             shift = float(np.sum((C_new - C) ** 2))
             C = C_new
             it += 1
         self.n_iter += it
-        self._assigned = (C, labels, dist2)
+        self._assigned = (C, assigned)
         return C, err, it
+
+
+class Assignment:
+    """The rows' nearest corners after one pass of a :class:`Lloyd` (in memory).
+
+    ``err``: the mean weighted squared distance; :meth:`unchanged`: whether
+    the labels equal those of the previous pass; :meth:`sums`: the weight
+    and the weighted sum of the rows per corner. Data held elsewhere
+    (:mod:`._dask`) returns all three from its pass.
+    """
+
+    def __init__(self, lloyd, labels, dist2, err):
+        self.lloyd, self.labels, self.dist2, self.err = lloyd, labels, dist2, err
+
+    def unchanged(self, previous):
+        """Whether the labels are those of ``previous`` (an Assignment or None)."""
+        return previous is not None and np.array_equal(self.labels, previous.labels)
+
+    def sums(self, m):
+        lloyd = self.lloyd
+        counts, sums = lloyd.counts[:m], lloyd.sums[:m]
+        corner_sums(lloyd.X, lloyd.w, self.labels, m, counts, sums)
+        return counts, sums
 
 
 def smooth_to_budget(lloyd, C, err, budget, start=SMOOTH_START, tries=SMOOTH_TRIES,

@@ -30,28 +30,37 @@ class RowSample:
     Parameters
     ----------
     X : ndarray of shape (n, d)
-    w : ndarray of shape (n,), float64, non-negative
+    w : ndarray of shape (n,), float64, non-negative, or None
+        None: every row weighs 1 (the draws are those of ``np.ones(n)``,
+        without an array of n weights).
     n_draws : int, the largest subsample that will be asked for
     rng : numpy Generator
     varying : bool ndarray of shape (d,) or None
         The columns that vary; the projection ignores the others (so that
         constant columns change nothing, not even the random draws).
+    keys : callable or None
+        ``keys(X, v)``: the n projection keys ``X @ v`` in float64, as
+        :func:`projection_keys` computes them (data held elsewhere computes
+        them there, by the same chunks); None: :func:`projection_keys`.
     """
 
-    def __init__(self, X, w, n_draws, rng, varying=None):
+    def __init__(self, X, w, n_draws, rng, varying=None, keys=None):
         n, d = X.shape
         varying = np.ones(d, dtype=bool) if varying is None else varying
         v = np.zeros(d)
         v[varying] = rng.standard_normal(int(np.count_nonzero(varying)))
-        key = np.empty(n)
-        for start in range(0, n, _KEY_CHUNK):
-            stop = min(start + _KEY_CHUNK, n)
-            key[start:stop] = X[start:stop].astype(np.float64, copy=False) @ v
+        key = (projection_keys if keys is None else keys)(X, v)
         order = np.argsort(key, kind="stable")
-        cum = np.cumsum(w[order])
-        u = rng.random(n_draws) * cum[-1]
-        pos = np.minimum(np.searchsorted(cum, u, side="right"), n - 1)
-        del cum
+        if w is None:
+            # the cumulative weight of the first j rows is j, exactly: the
+            # search of u in 1, 2, ..., n is floor(u)
+            u = rng.random(n_draws) * float(n)
+            pos = np.minimum(np.floor(u).astype(np.intp), n - 1)
+        else:
+            cum = np.cumsum(w[order])
+            u = rng.random(n_draws) * cum[-1]
+            pos = np.minimum(np.searchsorted(cum, u, side="right"), n - 1)
+            del cum
         # only the draws are kept: canonical position, row and key of each
         self.pos = pos
         self.rows = order[pos]
@@ -64,7 +73,23 @@ class RowSample:
         key = self.key[idx]
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         counts = np.diff(np.append(starts, n)).astype(np.float64)
-        return np.ascontiguousarray(X[self.rows[idx[starts]]]), counts
+        return self.take(X, self.rows[idx[starts]]), counts
+
+    def take(self, X, rows):
+        """The rows of X at the indices ``rows`` (C-contiguous)."""
+        return np.ascontiguousarray(X[rows])
+
+
+def projection_keys(X, v):
+    """``X @ v`` in float64, by chunks of ``_KEY_CHUNK`` rows from row 0 (the
+    products of a chunk are one matrix-vector call: its rounding depends on
+    the rows of the call, so other chunks give other last bits)."""
+    n = X.shape[0]
+    key = np.empty(n)
+    for start in range(0, n, _KEY_CHUNK):
+        stop = min(start + _KEY_CHUNK, n)
+        key[start:stop] = X[start:stop].astype(np.float64, copy=False) @ v
+    return key
 
 
 def effective_size(X, w):

@@ -27,6 +27,12 @@ from ._engine import (ALGORITHMS, curve_points, kernel_threads, nearest_corner,
                       one_blas_thread, positions, refine_online, train, training_weights)
 
 
+def _on_dask(X):
+    """Whether X is a dask array or DataFrame (then :mod:`._dask` does the work;
+    dask is imported only for such an X)."""
+    return hasattr(X, "__dask_graph__")
+
+
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
                      BaseEstimator):
     """Space-filling vector quantization: an ordered codebook on a curve.
@@ -110,7 +116,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         The corners of the curve, **in curve order**. Index 0 is the end with
         the lower coordinate along the corners' first principal axis.
     labels_ : ndarray of shape (n_samples,)
-        Index of the nearest corner of every training row.
+        Index of the nearest corner of every training row (a NumPy array
+        also after a fit on a dask array: the model pickles without the data).
     inertia_ : float
         Sum of (weighted) squared distances of the training rows to their
         nearest corner, as in :class:`~sklearn.cluster.KMeans`.
@@ -262,7 +269,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training rows (float32 stays float32).
+            Training rows (float32 stays float32). A dask array or a dask
+            DataFrame of numeric columns trains on the workers of the
+            current ``dask.distributed`` client (``algorithm="lloyd"``; the
+            rows are never gathered; ``labels_`` is then a NumPy array).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; a weight of m acts like m copies of the row.
@@ -271,6 +281,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         -------
         self : SpaceFillingVQ
         """
+        if _on_dask(X):
+            from ._dask import fit
+
+            return fit(self, X, sample_weight)
         X, w = self._validate_fit_input(X, sample_weight)
         self._fit(X, w)
         return self
@@ -316,6 +330,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         -------
         self : SpaceFillingVQ
         """
+        if _on_dask(X):  # a dask array: on the workers
+            from ._dask import partial_fit
+
+            return partial_fit(self, X, sample_weight)
         first = not hasattr(self, "cluster_centers_")
         if first:
             X, w = self._validate_fit_input(X, sample_weight)
@@ -364,7 +382,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            A lazy dask array, block by block, for a dask X.
         """
+        if _on_dask(X):
+            from ._dask import predict
+
+            return predict(self, X)
         X = self._check_X(X)
         with kernel_threads(self.n_jobs):
             labels, _ = nearest_corner(X, self.cluster_centers_)
@@ -381,7 +404,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         -------
         positions : ndarray of shape (n_samples, 1)
             ``t = j + lambda``: the point ``(1 - lambda) c_j + lambda c_{j+1}``.
+            A lazy dask array, block by block, for a dask X.
         """
+        if _on_dask(X):
+            from ._dask import transform
+
+            return transform(self, X)
         X = self._check_X(X)
         with kernel_threads(self.n_jobs):
             pos = positions(X, self.cluster_centers_)
@@ -398,7 +426,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         Returns
         -------
         points : ndarray of shape (n_samples, n_features)
+            A lazy dask array, block by block, for dask positions.
         """
+        if _on_dask(X):
+            from ._dask import inverse_transform
+
+            return inverse_transform(self, X)
         check_is_fitted(self)
         T = check_array(X, dtype=[np.float64, np.float32], input_name="positions")
         if T.shape[1] != 1:
@@ -431,7 +464,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         Returns
         -------
         score : float
+            Also for a dask X (computed on its scheduler).
         """
+        if _on_dask(X):
+            from ._dask import score
+
+            return score(self, X, sample_weight)
         X = self._check_X(X)
         w = _check_sample_weight(sample_weight, X, dtype=np.float64)
         with kernel_threads(self.n_jobs):

@@ -113,3 +113,288 @@ def test_incremental_shuffled_blocks_reproducible(client, data):
     # a curve learned from the stream still fits the data: not much worse than one fit
     full = SpaceFillingVQ(n_clusters=K, random_state=0).fit(X)
     assert -inc.estimator_.score(X) <= 2.0 * -full.score(X)
+
+
+# --------------------------------------------------------------------------
+# fit on the workers (sksfvq/_dask.py)
+# --------------------------------------------------------------------------
+
+import contextlib  # noqa: E402
+import pickle  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
+
+from sksfvq import _dask  # noqa: E402
+from sksfvq._sample import RowSample  # noqa: E402
+
+slow = pytest.mark.slow
+
+
+class _GraphCount(SchedulerPlugin):
+    """Counts the graphs clients submit to the scheduler."""
+
+    name = "sksfvq-graph-count"
+
+    def __init__(self):
+        self.n = 0
+
+    def update_graph(self, scheduler, **kwargs):
+        self.n += 1
+
+
+@pytest.fixture(scope="module")
+def graphs(client):
+    plugin = _GraphCount()
+    client.cluster.scheduler.add_plugin(plugin)
+    return plugin
+
+
+@pytest.fixture(scope="module")
+def one_worker():
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=40)
+    c = distributed.Client(cluster, set_as_default=False)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _blobs(n, d, dtype, seed=0):
+    """Clustered rows (many more than the subsample of 8 corners)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(6, d))
+    return (centres[rng.integers(0, 6, n)] + rng.normal(size=(n, d))).astype(dtype)
+
+
+def _same_fit(a, b, exact):
+    if exact:
+        np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    else:
+        np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-10)
+    assert a.n_iter_ == b.n_iter_
+    assert [h["n_iter"] for h in a.history_] == [h["n_iter"] for h in b.history_]
+
+
+@slow
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_on_the_workers_equals_the_fit_in_memory(client, dtype):
+    X = _blobs(30_000, 4, dtype)
+    dX = da.from_array(X, chunks=(7_000, 4)).persist()
+    a = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    b = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X)
+    assert isinstance(a.labels_, np.ndarray) and a.labels_.dtype == b.labels_.dtype
+    assert a.cluster_centers_.dtype == dtype  # float32 stays float32
+    _same_fit(a, b, exact=False)
+    assert a.n_dead_ == b.n_dead_ == 0
+
+
+@slow
+def test_fit_with_weights_and_without_persisting(client):
+    X = _blobs(12_000, 3, np.float64, seed=1)
+    w = np.random.default_rng(2).integers(0, 4, len(X)).astype(float)
+    dX = da.from_array(X, chunks=(5_000, 3))  # not persisted: the fit persists it
+    for weights in (w, da.from_array(w, chunks=3_000)):
+        a = SpaceFillingVQ(n_clusters=6, random_state=3).fit(dX, sample_weight=weights)
+        b = SpaceFillingVQ(n_clusters=6, random_state=3).fit(X, sample_weight=w)
+        _same_fit(a, b, exact=False)
+    assert -a.score(dX, sample_weight=w) == pytest.approx(-b.score(X, sample_weight=w),
+                                                          rel=1e-12)
+
+
+@slow
+def test_small_data_is_trained_in_memory_exactly(client):
+    X = _blobs(1_500, 3, np.float64)  # fewer rows than the subsample of 8 corners
+    a = SpaceFillingVQ(n_clusters=8, random_state=0).fit(da.from_array(X, chunks=400))
+    b = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X)
+    _same_fit(a, b, exact=True)
+    X1 = _blobs(9_000, 2, np.float32)
+    one = SpaceFillingVQ(n_clusters=1).fit(da.from_array(X1, chunks=2_000))
+    np.testing.assert_array_equal(one.cluster_centers_,
+                                  SpaceFillingVQ(n_clusters=1).fit(X1).cluster_centers_)
+    assert one.inertia_ == pytest.approx(SpaceFillingVQ(n_clusters=1).fit(X1).inertia_, rel=1e-10)
+
+
+@slow
+def test_fit_is_the_same_on_one_and_two_workers(client, one_worker):
+    X = _blobs(20_000, 5, np.float32, seed=4)
+    dX = da.from_array(X, chunks=(3_000, 5))
+    two = SpaceFillingVQ(n_clusters=8, random_state=1).fit(dX)
+    with one_worker.as_current():
+        one = SpaceFillingVQ(n_clusters=8, random_state=1).fit(dX)
+    _same_fit(one, two, exact=True)
+
+
+@slow
+def test_one_graph_per_pass(client, graphs):
+    X = _blobs(20_000, 3, np.float32, seed=5)
+    dX = da.from_array(X, chunks=(4_000, 3)).persist()
+    distributed.wait(dX)
+    before = graphs.n
+    est = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    passes = est.history_[-1]["n_iter"] + 1  # the last run's iterations and its last look
+    # set-up: column means, column spreads, projection keys, the drawn rows
+    assert graphs.n - before == 4 + passes
+    before = graphs.n
+    P, T = est.predict(dX), est.transform(dX)  # lazy: nothing submitted
+    assert graphs.n == before
+    assert isinstance(P, da.Array) and isinstance(T, da.Array)
+
+
+@slow
+def test_outputs_are_lazy_and_equal_in_memory(client):
+    X = _blobs(10_000, 3, np.float32, seed=6)
+    dX = da.from_array(X, chunks=(3_000, 3))
+    est = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X)
+    P, T = est.predict(dX), est.transform(dX)
+    assert P.dtype == np.intp and T.dtype == np.float32 and T.chunks == (dX.chunks[0], (1,))
+    np.testing.assert_array_equal(P.compute(), est.predict(X))
+    np.testing.assert_array_equal(T.compute(), est.transform(X))
+    B = est.inverse_transform(T)
+    assert isinstance(B, da.Array)
+    np.testing.assert_array_equal(B.compute(), est.inverse_transform(est.transform(X)))
+    assert est.score(dX) == pytest.approx(est.score(X), rel=1e-12)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(da.ones((10, 4), chunks=5))
+
+
+@slow
+def test_dask_dataframe_input(client):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X = _blobs(12_000, 3, np.float64, seed=7)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    ddf = dd.from_pandas(df, npartitions=4)
+    a = SpaceFillingVQ(n_clusters=6, random_state=0).fit(ddf)
+    b = SpaceFillingVQ(n_clusters=6, random_state=0).fit(df)
+    _same_fit(a, b, exact=False)
+    assert list(a.feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(a.predict(ddf).compute(), b.predict(df))
+    with pytest.raises(ValueError, match="numeric"):
+        SpaceFillingVQ(n_clusters=2).fit(dd.from_pandas(df.assign(s="x"), npartitions=2))
+
+
+@slow
+def test_pickled_model_has_no_data(client):
+    X = _blobs(10_000, 3, np.float32, seed=8)
+    dX = da.from_array(X, chunks=(2_500, 3)).persist()
+    est = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    blob = pickle.dumps(est)
+    assert len(blob) < est.labels_.nbytes + 20_000  # labels_ (8 bytes per row), no rows
+    back = pickle.loads(blob)
+    np.testing.assert_array_equal(back.labels_, est.labels_)
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+
+
+@slow
+def test_partial_fit_on_the_workers(client):
+    X = _blobs(16_000, 3, np.float64, seed=9)
+    a = SpaceFillingVQ(n_clusters=6, random_state=0)
+    b = SpaceFillingVQ(n_clusters=6, random_state=0)
+    for part in (X[:10_000], X[10_000:]):
+        a.partial_fit(da.from_array(part, chunks=3_000))
+        b.partial_fit(part)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-10)
+
+
+@slow
+def test_fit_survives_a_worker_restart(client, monkeypatch):
+    X = _blobs(20_000, 3, np.float32, seed=10)
+    dX = da.from_array(X, chunks=(2_000, 3)).persist()
+    ref = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    submitted = []
+    compute = _dask._compute
+
+    def restart_during_the_first_pass(c, collections):
+        futures = compute(c, collections)
+        submitted.append(1)
+        if len(submitted) == 5:  # after the set-up: the first pass over all rows
+            c.restart_workers([next(iter(c.scheduler_info()["workers"]))])
+        return futures
+
+    monkeypatch.setattr(_dask, "_compute", restart_during_the_first_pass)
+    est = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    assert len(submitted) >= 5
+    _same_fit(est, ref, exact=True)
+
+
+@slow
+def test_lost_scheduler_is_a_clear_error(monkeypatch):
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=50)
+    c = distributed.Client(cluster, set_as_default=False)
+    compute = _dask._compute
+    submitted = []
+
+    def lose_the_scheduler(client_, collections):
+        submitted.append(1)
+        if len(submitted) == 5:
+            cluster.sync(cluster.scheduler.close)
+        return compute(client_, collections)
+
+    monkeypatch.setattr(_dask, "_compute", lose_the_scheduler)
+    try:
+        with c.as_current():
+            dX = da.from_array(_blobs(10_000, 3, np.float32), chunks=2_500)
+            with pytest.raises(_dask.SchedulerLost, match="lost its scheduler"):
+                SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    finally:
+        for close in (c.close, cluster.close):
+            with contextlib.suppress(Exception):  # the scheduler is gone
+                close(timeout=2)
+
+
+@slow
+def test_bad_input_on_the_workers(client):
+    X = _blobs(3_000, 2, np.float64)
+    X[5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        SpaceFillingVQ(n_clusters=2).fit(da.from_array(X, chunks=1_000))
+    with pytest.raises(ValueError, match="lloyd"):
+        SpaceFillingVQ(n_clusters=2, algorithm="sgd").fit(da.from_array(X, chunks=1_000))
+    with pytest.raises(ValueError, match="n_clusters"):
+        SpaceFillingVQ(n_clusters=20).fit(da.ones((10, 2), chunks=5))
+
+
+@slow
+def test_subsample_is_drawn_as_in_memory(client):
+    """Keys by the chunks of memory (blocks that straddle them), the same draws."""
+    X = np.random.default_rng(11).normal(size=(150_000, 3)).astype(np.float32)
+    dX = da.from_array(X, chunks=(47_000, 3)).persist()
+    w = _dask.Weights(None, dX, client, None)
+    a = _dask.DaskRowSample(dX, w, 3_000, np.random.default_rng(1), np.ones(3, bool))
+    b = RowSample(X, np.ones(len(X)), 3_000, np.random.default_rng(1))
+    for name in ("pos", "rows", "key"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for n in (100, 3_000):
+        for x, y in zip(a.subsample(dX, n), b.subsample(X, n)):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_unit_weights_draw_as_ones():
+    X = np.random.default_rng(0).normal(size=(5_000, 2))
+    a = RowSample(X, None, 700, np.random.default_rng(3))
+    b = RowSample(X, np.ones(len(X)), 700, np.random.default_rng(3))
+    np.testing.assert_array_equal(a.rows, b.rows)
+    np.testing.assert_array_equal(a.pos, b.pos)
+
+
+@slow
+def test_no_dask_import_for_arrays_in_memory():
+    code = ("import sys, numpy as np; from sksfvq import SpaceFillingVQ; "
+            "X = np.random.default_rng(0).normal(size=(300, 2)); "
+            "e = SpaceFillingVQ(n_clusters=4).fit(X); e.predict(X); e.transform(X); "
+            "e.score(X); assert not [m for m in sys.modules if m.split('.')[0] in "
+            "('dask', 'distributed')], 'dask imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
+
+
+def _root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]
