@@ -272,8 +272,12 @@ def _initial_corners(rows, k, init, options, history, verbose, rng):
     lloyd = rows.lloyd(LLOYD_ROWS_PER_CORNER * k)
     X, w = lloyd.X, lloyd.w
     if isinstance(init, np.ndarray):
-        C = init if init.shape[0] == k else _grow_curve(lloyd, X, w, init, k, history,
-                                                        verbose)
+        if init.shape[0] == k:
+            # a full codebook is the start as given (as KMeans(init=array)):
+            # converging it on the subsample first could only move it away
+            # from where the user fitted it
+            return init
+        C = _grow_curve(lloyd, X, w, init, k, history, verbose)
     elif init == "k-means++":
         C = _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
     else:

@@ -103,7 +103,7 @@ def test_eval_projection_matches_estimator_kernel(torch, st, dtype, atol):
     est.n_features_in_ = 5
 
     pos_t, seg_t, d2_t = st.project_to_curve(torch.from_numpy(X), torch.from_numpy(C))
-    from sksfvq._project import project
+    from sksfvq._engine import project
 
     pos_k, seg_k, d2_k = project(X, C)
     assert pos_t.dtype == torch.from_numpy(X).dtype
