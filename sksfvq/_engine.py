@@ -9,7 +9,9 @@ The estimator, the trainers and the metrics use the names here:
 - :func:`kernel_threads` (numba's thread count for a call, restored after),
   :func:`one_blas_thread`, and :func:`jit` (the decorator of the trainers'
   kernels),
-- :func:`backend`: the kernel back end in use.
+- :func:`backend`: the kernel back end in use,
+- :func:`on_dask`: whether an input is a dask collection (then
+  :mod:`._dask` does the work).
 
 ``import sksfvq`` imports this module but no Numba-backed one: they load on
 first use. The back end is chosen once per process from ``SKSFVQ_KERNELS``:
@@ -196,6 +198,11 @@ def train(algorithm, X, w, n_clusters, init, options, rng, verbose):
 def refine_online(X, w, C, mass, sums, smoothness):
     """One ``partial_fit`` update of the corners (see :func:`._train.refine_online`)."""
     return _train.refine_online(X, w, C, mass, sums, smoothness)
+
+
+def on_dask(X):
+    """Whether X is a dask array or DataFrame (dask is imported only for such an X)."""
+    return hasattr(X, "__dask_graph__")
 
 
 def training_weights(sample_weight, X):

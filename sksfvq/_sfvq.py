@@ -23,14 +23,8 @@ from sklearn.utils.validation import (
 
 
 
-from ._engine import (ALGORITHMS, curve_points, kernel_threads, nearest_corner,
+from ._engine import (ALGORITHMS, curve_points, kernel_threads, nearest_corner, on_dask,
                       one_blas_thread, positions, refine_online, train, training_weights)
-
-
-def _on_dask(X):
-    """Whether X is a dask array or DataFrame (then :mod:`._dask` does the work;
-    dask is imported only for such an X)."""
-    return hasattr(X, "__dask_graph__")
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -281,7 +275,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         -------
         self : SpaceFillingVQ
         """
-        if _on_dask(X):
+        if on_dask(X):
             from ._dask import fit
 
             return fit(self, X, sample_weight)
@@ -330,7 +324,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         -------
         self : SpaceFillingVQ
         """
-        if _on_dask(X):  # a dask array: on the workers
+        if on_dask(X):  # a dask array: on the workers
             from ._dask import partial_fit
 
             return partial_fit(self, X, sample_weight)
@@ -384,7 +378,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         labels : ndarray of shape (n_samples,)
             A lazy dask array, block by block, for a dask X.
         """
-        if _on_dask(X):
+        if on_dask(X):
             from ._dask import predict
 
             return predict(self, X)
@@ -406,7 +400,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             ``t = j + lambda``: the point ``(1 - lambda) c_j + lambda c_{j+1}``.
             A lazy dask array, block by block, for a dask X.
         """
-        if _on_dask(X):
+        if on_dask(X):
             from ._dask import transform
 
             return transform(self, X)
@@ -428,7 +422,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         points : ndarray of shape (n_samples, n_features)
             A lazy dask array, block by block, for dask positions.
         """
-        if _on_dask(X):
+        if on_dask(X):
             from ._dask import inverse_transform
 
             return inverse_transform(self, X)
@@ -466,7 +460,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         score : float
             Also for a dask X (computed on its scheduler).
         """
-        if _on_dask(X):
+        if on_dask(X):
             from ._dask import score
 
             return score(self, X, sample_weight)

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _grow, _init, _order
 from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
-from ._engine import nearest_corner
+from ._engine import nearest_corner, on_dask
 from ._sample import RowSample, effective_size
 from ._train_kernels import corner_sums, sgd_epoch
 
@@ -208,7 +208,7 @@ class _Rows:
 def rows_for(X, w, k, tol, n_max, rng):
     """The rows object of a fit (see :class:`_Rows`): in memory, or a Dask
     array's blocks on the workers (:mod:`._dask`, imported only then)."""
-    if hasattr(X, "__dask_graph__"):
+    if on_dask(X):
         from ._dask import DaskRows
 
         return DaskRows(X, w, k, tol, n_max, rng)
@@ -269,14 +269,14 @@ def _initial_corners(rows, k, init, options, history, verbose, rng):
     the data has one (on all rows the main run converges them)."""
     if isinstance(init, str) and init == "split":
         return _grow_by_splitting(rows, k, history, verbose, rng)
+    if isinstance(init, np.ndarray) and init.shape[0] == k:
+        # a full codebook is the start as given (as KMeans(init=array)):
+        # converging it on the subsample first could only move it away from
+        # where the user fitted it
+        return init
     lloyd = rows.lloyd(LLOYD_ROWS_PER_CORNER * k)
     X, w = lloyd.X, lloyd.w
     if isinstance(init, np.ndarray):
-        if init.shape[0] == k:
-            # a full codebook is the start as given (as KMeans(init=array)):
-            # converging it on the subsample first could only move it away
-            # from where the user fitted it
-            return init
         C = _grow_curve(lloyd, X, w, init, k, history, verbose)
     elif init == "k-means++":
         C = _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
