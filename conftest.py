@@ -2,7 +2,8 @@
 
 ``sksfvq/torch.py`` raises ImportError when torch is not installed (by
 design, naming the extra); its doctests are then not collected, nor those of
-``sksfvq/_dask.py`` without dask.
+the private modules it re-exports (``sksfvq/_torch_*.py``), nor those of the
+``sksfvq/_dask*.py`` modules without dask.
 """
 
 import importlib.util
@@ -16,5 +17,6 @@ def _installed(name):
 
 
 collect_ignore = [] if _installed("torch") else ["sksfvq/torch.py"]
+collect_ignore_glob = [] if _installed("torch") else ["sksfvq/_torch_*.py"]
 if not _installed("dask"):  # sksfvq/_dask.py is imported only for dask inputs
     collect_ignore.append("sksfvq/_dask.py")
