@@ -116,7 +116,7 @@ def test_incremental_shuffled_blocks_reproducible(client, data):
 
 
 # --------------------------------------------------------------------------
-# fit on the workers (sksfvq/_dask.py)
+# fit on the workers (sksfvq/_dask.py, _dask_rows.py, _dask_cluster.py)
 # --------------------------------------------------------------------------
 
 import contextlib  # noqa: E402
@@ -126,7 +126,7 @@ import sys  # noqa: E402
 
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 
-from sksfvq import _dask  # noqa: E402
+from sksfvq import _dask, _dask_cluster, _dask_rows  # noqa: E402
 from sksfvq._sample import RowSample  # noqa: E402
 
 slow = pytest.mark.slow
@@ -235,11 +235,9 @@ def test_fit_is_the_same_on_one_and_two_workers(client, one_worker):
 
 @slow
 def test_one_graph_per_pass(client, graphs, monkeypatch):
-    from sksfvq import _dask
-
     passes = []
-    real = _dask.assign_blocks
-    monkeypatch.setattr(_dask, "assign_blocks",
+    real = _dask_rows.assign_blocks  # the passes of DaskLloyd
+    monkeypatch.setattr(_dask_rows, "assign_blocks",
                         lambda *a, **kw: passes.append(1) or real(*a, **kw))
     X = _blobs(20_000, 3, np.float32, seed=5)
     dX = da.from_array(X, chunks=(4_000, 3)).persist()
@@ -320,7 +318,7 @@ def test_fit_survives_a_worker_restart(client, monkeypatch):
     dX = da.from_array(X, chunks=(2_000, 3)).persist()
     ref = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
     submitted = []
-    compute = _dask._compute
+    compute = _dask_cluster._compute
 
     def restart_during_the_first_pass(c, collections):
         futures = compute(c, collections)
@@ -329,7 +327,7 @@ def test_fit_survives_a_worker_restart(client, monkeypatch):
             c.restart_workers([next(iter(c.scheduler_info()["workers"]))])
         return futures
 
-    monkeypatch.setattr(_dask, "_compute", restart_during_the_first_pass)
+    monkeypatch.setattr(_dask_cluster, "_compute", restart_during_the_first_pass)
     est = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
     assert len(submitted) >= 5
     _same_fit(est, ref, exact=True)
@@ -340,7 +338,7 @@ def test_lost_scheduler_is_a_clear_error(monkeypatch):
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                        dashboard_address=":0", silence_logs=50)
     c = distributed.Client(cluster, set_as_default=False)
-    compute = _dask._compute
+    compute = _dask_cluster._compute
     submitted = []
 
     def lose_the_scheduler(client_, collections):
@@ -349,7 +347,7 @@ def test_lost_scheduler_is_a_clear_error(monkeypatch):
             cluster.sync(cluster.scheduler.close)
         return compute(client_, collections)
 
-    monkeypatch.setattr(_dask, "_compute", lose_the_scheduler)
+    monkeypatch.setattr(_dask_cluster, "_compute", lose_the_scheduler)
     try:
         with c.as_current():
             dX = da.from_array(_blobs(10_000, 3, np.float32), chunks=2_500)
@@ -379,7 +377,7 @@ def test_subsample_is_drawn_as_in_memory(client):
     X = np.random.default_rng(11).normal(size=(150_000, 3)).astype(np.float32)
     dX = da.from_array(X, chunks=(47_000, 3)).persist()
     w = _dask.Weights(None, dX, client, None)
-    a = _dask.DaskRowSample(dX, w, 3_000, np.random.default_rng(1), np.ones(3, bool))
+    a = _dask_rows.DaskRowSample(dX, w, 3_000, np.random.default_rng(1), np.ones(3, bool))
     b = RowSample(X, np.ones(len(X)), 3_000, np.random.default_rng(1))
     for name in ("pos", "rows", "key"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
@@ -403,6 +401,15 @@ def test_no_dask_import_for_arrays_in_memory():
             "e = SpaceFillingVQ(n_clusters=4).fit(X); e.predict(X); e.transform(X); "
             "e.score(X); assert not [m for m in sys.modules if m.split('.')[0] in "
             "('dask', 'distributed')], 'dask imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
+
+
+@slow
+def test_fit_modules_import_without_dask():
+    """Only sksfvq/_dask.py imports dask at its top (conftest.py leaves its doctests
+    out without dask); the fit's modules import dask where they build graphs."""
+    code = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
+            "import sksfvq._dask_cluster, sksfvq._dask_rows")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
 
 
