@@ -141,7 +141,10 @@ LLOYD_SCREEN_ITER = 5
 LLOYD_MAIN_TOL = 3.0
 LLOYD_ERR_TOL = 1e-4
 LLOYD_SUB_ITER = 300  # Lloyd iterations of the last stage on the subsample
-LLOYD_SUB_GAIN = 0.0  # ... until one gains less than this fraction of the error
+LLOYD_SUB_GAIN = 0.0  # ... until one gains less than this fraction of the error,
+#: ... or this fraction when passes over all rows follow (the large-data path): the
+#: last iterations on the subsample fit its noise, which those passes undo
+LLOYD_SUB_GAIN_LARGE = 2e-5
 LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothed on all rows
 LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
@@ -229,8 +232,9 @@ def _canonical_rows(X):
     return np.ascontiguousarray(X[order])
 
 
-def _grow_by_splitting(rows, k, history, verbose, rng):
-    """From the mean to k corners by splitting, a Lloyd run at every stage."""
+def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain):
+    """From the mean to k corners by splitting, a Lloyd run at every stage (the
+    last one stops when an iteration gains less than ``sub_gain`` of the error)."""
     X, w = rows.get(LLOYD_ROWS_PER_CORNER)
     C = _init.weighted_mean(X, w)[None, :]
     while C.shape[0] < k:
@@ -246,7 +250,7 @@ def _grow_by_splitting(rows, k, history, verbose, rng):
         final = C_new.shape[0] == k
         C, loss, it = stage.run(C_new, 0.0, LLOYD_SUB_ITER if final else LLOYD_STAGE_ITER,
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
-                                err_tol=LLOYD_SUB_GAIN if final else 0.0)
+                                err_tol=sub_gain if final else 0.0)
         if final:
             C, loss = _grow.relocate(stage, C, rng, rows.varying)
         _stage_record(history, C.shape[0], it, loss, t0, verbose,
@@ -264,11 +268,12 @@ def _grow_curve(lloyd, X, w, C, k, history, verbose):
     return C
 
 
-def _initial_corners(rows, k, init, options, history, verbose, rng):
+def _initial_corners(rows, k, init, options, history, verbose, rng, sub_gain):
     """k corners from the ``init`` option, converged on the subsample when
-    the data has one (on all rows the main run converges them)."""
+    the data has one (on all rows the main run converges them), until an
+    iteration gains less than ``sub_gain`` of the error."""
     if isinstance(init, str) and init == "split":
-        return _grow_by_splitting(rows, k, history, verbose, rng)
+        return _grow_by_splitting(rows, k, history, verbose, rng, sub_gain)
     if isinstance(init, np.ndarray) and init.shape[0] == k:
         # a full codebook is the start as given (as KMeans(init=array)):
         # converging it on the subsample first could only move it away from
@@ -284,7 +289,8 @@ def _initial_corners(rows, k, init, options, history, verbose, rng):
         C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
     if rows.subsampled:
         t0 = time.perf_counter()
-        C, loss, it = lloyd.run(C, 0.0, min(options["max_iter"], LLOYD_SUB_ITER))
+        C, loss, it = lloyd.run(C, 0.0, min(options["max_iter"], LLOYD_SUB_ITER),
+                                err_tol=sub_gain)
         _stage_record(history, k, it, loss, t0, verbose, f"lloyd: {X.shape[0]} rows")
     return C
 
@@ -341,12 +347,14 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C = _init.weighted_mean(X, w)[None, :]
         _stage_record(history, 1, 0, full.error(C), t_all, verbose, "lloyd")
         return rows.finish(C, 1, history, 0.0)
-    C = _initial_corners(rows, k, init, options, history, verbose, rng)
+    exact = not rows.subsampled or X.shape[0] * k * X.shape[1] <= LLOYD_EXACT_WORK
+    C = _initial_corners(rows, k, init, options, history, verbose, rng,
+                         LLOYD_SUB_GAIN if exact else LLOYD_SUB_GAIN_LARGE)
     keep_route = isinstance(init, np.ndarray)
     smoothness = options["smoothness"]
 
     t0 = time.perf_counter()
-    if not rows.subsampled or X.shape[0] * k * X.shape[1] <= LLOYD_EXACT_WORK:
+    if exact:
         C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
                              err_tol=LLOYD_ERR_TOL)
         _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")

@@ -92,3 +92,26 @@ def test_split_corners_follows_the_chain():
     directions = np.array([[0.0, 1.0], [-1.0, 0.0], [1.0, 0.0]])
     out = _init.split_corners(C, directions, np.array([0.1, 0.2, 0.3]), [1, 2])
     np.testing.assert_allclose(out, [[0, 0], [0.8, 0], [1.2, 0], [1.7, 0], [2.3, 0]])
+
+
+def test_large_path_stops_the_last_subsample_stage_on_the_error_gain(monkeypatch):
+    """Where passes over all rows follow (the large-data path), the last stage on the
+    subsample stops once an iteration gains less than LLOYD_SUB_GAIN_LARGE of the
+    error: fewer iterations than running it to convergence, at the same error."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(40, 6)) * 3.0)[rng.integers(0, 40, 60_000)]
+    X = (X + rng.normal(size=X.shape)).astype(np.float32)
+    monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", 1 << 16)  # this data takes the large path
+    k = 48
+    fits = {}
+    for gain in (0.0, 1e-3):
+        monkeypatch.setattr(_train, "LLOYD_SUB_GAIN_LARGE", gain)
+        est = SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
+        last = [h for h in est.history_ if h["n_clusters"] == k][0]  # the last split stage
+        fits[gain] = (last["n_iter"], est.inertia_)
+    assert fits[1e-3][0] < fits[0.0][0]
+    km = KMeans(k, n_init=1, random_state=0).fit(X)
+    assert fits[1e-3][1] <= 1.03 * km.inertia_
+    assert fits[1e-3][1] <= 1.01 * fits[0.0][1]
