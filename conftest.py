@@ -18,5 +18,5 @@ def _installed(name):
 
 collect_ignore = [] if _installed("torch") else ["sksfvq/torch.py"]
 collect_ignore_glob = [] if _installed("torch") else ["sksfvq/_torch_*.py"]
-if not _installed("dask"):  # sksfvq/_dask.py is imported only for dask inputs
-    collect_ignore.append("sksfvq/_dask.py")
+if not _installed("dask"):  # the sksfvq/_dask*.py modules are imported only for dask inputs
+    collect_ignore_glob.append("sksfvq/_dask*.py")

@@ -2,9 +2,8 @@
 reduction tree, the graph submission with its retries, and a pass.
 
 Used by :mod:`._dask_rows` (the trainer's rows) and :mod:`._dask` (the passes
-of ``partial_fit``; :class:`SchedulerLost`, importable from there too). dask
-and distributed are imported by the functions that build or wait for graphs,
-so the module itself imports without them.
+of ``partial_fit``; :class:`SchedulerLost`, importable from there too).
+distributed is imported by the functions that wait for graphs.
 
 * The tasks run on the workers: plain NumPy in, plain NumPy out (the column
   statistics and the projection keys of a chunk, a block's pass).
@@ -31,6 +30,7 @@ scheduler, :class:`SchedulerLost` says so.
 import asyncio
 import concurrent.futures
 
+import dask
 import numpy as np
 
 from ._chain import _CHUNK
@@ -131,8 +131,6 @@ def _add(*parts):
 
 def _tree(parts):
     """The fixed-order reduction tree over delayed block results."""
-    import dask
-
     add = dask.delayed(_add, pure=False)
     while len(parts) > 1:
         parts = [add(*parts[i:i + FAN_IN]) if len(parts[i:i + FAN_IN]) > 1 else parts[i]
@@ -230,8 +228,6 @@ def _chunked(X, w):
 
 def _per_chunk(client, func, X, w, what, *args):
     """``func(chunk, weights, *args)`` of every chunk of :func:`_chunked`, gathered."""
-    import dask
-
     def build():
         f = dask.delayed(func, pure=False)
         Xb, wb = _chunked(X, w)
@@ -261,8 +257,6 @@ class DaskAssignment:
 
 def assign_blocks(X, w, Ca, shift, scale, previous=None, what="a pass over the blocks"):
     """One pass over the row blocks of X: a :class:`DaskAssignment`."""
-    import dask
-
     def build():
         assign = dask.delayed(_block_assign, pure=False)
         result = dask.delayed(_block_result, pure=False)

@@ -5,9 +5,7 @@
 a :class:`DaskLloyd`, whose every pass over all rows is one round trip
 (:func:`._dask_cluster.assign_blocks`); the stages on a subsample run on the
 client on the rows a :class:`DaskRowSample` draws on the workers and gathers
-(about 256 rows per corner: their number depends on K, not on N). dask is
-imported by the functions that build graphs, so the module itself imports
-without it.
+(about 256 rows per corner: their number depends on K, not on N).
 
 * The subsample is the one in memory: the projection keys of
   :class:`._sample.RowSample` are computed on the workers by the same
@@ -25,6 +23,7 @@ without it.
   memory, exactly as there.
 """
 
+import dask
 import numpy as np
 
 from . import _init
@@ -115,8 +114,6 @@ class DaskRowSample(RowSample):
                              "fetching the subsample")[0].result()
 
     def _keys(self, X, v):
-        import dask
-
         def build():
             f = dask.delayed(_chunk_keys, pure=False)
             return [f(x, v) for x in _chunked(X, self._w)[0]]

@@ -405,11 +405,13 @@ def test_no_dask_import_for_arrays_in_memory():
 
 
 @slow
-def test_fit_modules_import_without_dask():
-    """Only sksfvq/_dask.py imports dask at its top (conftest.py leaves its doctests
-    out without dask); the fit's modules import dask where they build graphs."""
+def test_numpy_fit_needs_no_dask():
+    """dask and the sksfvq._dask* modules load only for dask input: with dask
+    unimportable, a NumPy fit, predict and transform work and load none of them."""
     code = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
-            "import sksfvq._dask_cluster, sksfvq._dask_rows")
+            "import numpy as np, sksfvq; X = np.random.default_rng(0).normal(size=(500, 3)); "
+            "m = sksfvq.SpaceFillingVQ(8, random_state=0).fit(X); m.predict(X); m.transform(X); "
+            "assert not [n for n in sys.modules if n.startswith('sksfvq._dask')]")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
 
 
