@@ -86,6 +86,7 @@ def _margin(xx, cmax, d, dtype):
     return 8 * eps * (xx + cmax) * (d + 2)
 
 
+@torch.no_grad()
 def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
     """Index of and squared distance to the nearest corner of every row.
 
@@ -113,35 +114,34 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
     labels : Tensor of shape (n,), int64
     dist2 : Tensor of shape (n,)
     """
-    with torch.no_grad():
-        if _use_numba(backend, X):
-            from ._engine import nearest_corner as assign_corners
+    if _use_numba(backend, X):
+        from ._engine import nearest_corner as assign_corners
 
-            with _numba_threads(n_jobs):
-                labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
-            return torch.from_numpy(labels).long(), torch.from_numpy(dist2)
-        C = C.detach().to(X.dtype)
-        center, Cc, cc = _centred(C)
-        cmax = cc.max()
-        labels, dist2 = [], []
-        chunk_size = _chunk_rows(chunk_size, C.shape[0])
-        for start in range(0, X.shape[0], chunk_size):
-            xc = X[start:start + chunk_size].detach() - center
-            xx = (xc * xc).sum(dim=1)
-            approx = xx[:, None] - 2 * (xc @ Cc.T) + cc
-            best = approx.min(dim=1).values
-            cand = approx <= (best + _margin(xx, cmax, X.shape[1], X.dtype))[:, None]
-            rows, cols = cand.nonzero(as_tuple=True)
-            diff = xc[rows] - Cc[cols]
-            exact = torch.full_like(approx, float("inf"))
-            exact[rows, cols] = (diff * diff).sum(dim=1)
-            d2, lab = exact.min(dim=1)
-            labels.append(lab)
-            dist2.append(d2)
-        return torch.cat(labels), torch.cat(dist2)
-
+        with _numba_threads(n_jobs):
+            labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
+        return torch.from_numpy(labels).long(), torch.from_numpy(dist2)
+    C = C.detach().to(X.dtype)
+    center, Cc, cc = _centred(C)
+    cmax = cc.max()
+    labels, dist2 = [], []
+    chunk_size = _chunk_rows(chunk_size, C.shape[0])
+    for start in range(0, X.shape[0], chunk_size):
+        xc = X[start:start + chunk_size].detach() - center
+        xx = (xc * xc).sum(dim=1)
+        approx = xx[:, None] - 2 * (xc @ Cc.T) + cc
+        best = approx.min(dim=1).values
+        cand = approx <= (best + _margin(xx, cmax, X.shape[1], X.dtype))[:, None]
+        rows, cols = cand.nonzero(as_tuple=True)
+        diff = xc[rows] - Cc[cols]
+        exact = torch.full_like(approx, float("inf"))
+        exact[rows, cols] = (diff * diff).sum(dim=1)
+        d2, lab = exact.min(dim=1)
+        labels.append(lab)
+        dist2.append(d2)
+    return torch.cat(labels), torch.cat(dist2)
 
 
+@torch.no_grad()
 def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     """Exact nearest point of the polyline through the corners, for every row.
 
@@ -182,57 +182,56 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     dist2 : Tensor of shape (n,)
         Squared distance to the curve.
     """
-    with torch.no_grad():
-        n, d = X.shape
-        if _use_numba(backend, X):
-            from ._engine import project
+    n, d = X.shape
+    if _use_numba(backend, X):
+        from ._engine import project
 
-            with _numba_threads(n_jobs):
-                pos, seg, dist2 = project(*_as_numpy_pair(X, C))
-            return torch.from_numpy(pos), torch.from_numpy(seg).long(), torch.from_numpy(dist2)
-        C = C.detach().to(X.dtype)
-        k = C.shape[0]
-        if k == 1:
-            diff = X.detach() - C[0]
-            return (torch.zeros(n, dtype=X.dtype, device=X.device),
-                    torch.zeros(n, dtype=torch.int64, device=X.device),
-                    (diff * diff).sum(dim=1))
-        center, Cc, cc = _centred(C)
-        cmax = cc.max()
-        Dseg = Cc[1:] - Cc[:-1]
-        dd = (Dseg * Dseg).sum(dim=1)
-        cd = (Cc[:-1] * Dseg).sum(dim=1)
-        inv_dd = torch.where(dd > 0, 1 / torch.where(dd > 0, dd, torch.ones_like(dd)),
-                             torch.zeros_like(dd))
-        nseg = k - 1
-        out_pos, out_seg, out_d2 = [], [], []
-        chunk_size = _chunk_rows(chunk_size, k)
-        for start in range(0, n, chunk_size):
-            xc = X[start:start + chunk_size].detach() - center
-            xx = (xc * xc).sum(dim=1)
-            G = xc @ Cc.T
-            a = G[:, 1:] - G[:, :-1] - cd
-            lam = (a * inv_dd).clamp(0, 1)
-            approx = xx[:, None] - 2 * G[:, :-1] + cc[:-1] - 2 * lam * a + lam * lam * dd
-            best = approx.min(dim=1).values
-            cand = approx <= (best + _margin(xx, cmax, d, X.dtype))[:, None]
-            rows, segs = cand.nonzero(as_tuple=True)
-            rel = xc[rows] - Cc[segs]
-            lam_c = ((rel * Dseg[segs]).sum(dim=1) * inv_dd[segs]).clamp(0, 1)
-            res = rel - lam_c[:, None] * Dseg[segs]
-            exact = torch.full_like(approx, float("inf"))
-            exact[rows, segs] = (res * res).sum(dim=1)
-            lam_all = torch.zeros_like(approx)
-            lam_all[rows, segs] = lam_c
-            d2, bj = exact.min(dim=1)
-            bl = lam_all.gather(1, bj[:, None])[:, 0]
-            far = (bl >= 1) & (bj + 1 < nseg)
-            bj = torch.where(far, bj + 1, bj)
-            bl = torch.where(far, torch.zeros_like(bl), bl)
-            out_pos.append(bj.to(X.dtype) + bl)
-            out_seg.append(bj)
-            out_d2.append(d2)
-        return torch.cat(out_pos), torch.cat(out_seg), torch.cat(out_d2)
+        with _numba_threads(n_jobs):
+            pos, seg, dist2 = project(*_as_numpy_pair(X, C))
+        return torch.from_numpy(pos), torch.from_numpy(seg).long(), torch.from_numpy(dist2)
+    C = C.detach().to(X.dtype)
+    k = C.shape[0]
+    if k == 1:
+        diff = X.detach() - C[0]
+        return (torch.zeros(n, dtype=X.dtype, device=X.device),
+                torch.zeros(n, dtype=torch.int64, device=X.device),
+                (diff * diff).sum(dim=1))
+    center, Cc, cc = _centred(C)
+    cmax = cc.max()
+    Dseg = Cc[1:] - Cc[:-1]
+    dd = (Dseg * Dseg).sum(dim=1)
+    cd = (Cc[:-1] * Dseg).sum(dim=1)
+    inv_dd = torch.where(dd > 0, 1 / torch.where(dd > 0, dd, torch.ones_like(dd)),
+                         torch.zeros_like(dd))
+    nseg = k - 1
+    out_pos, out_seg, out_d2 = [], [], []
+    chunk_size = _chunk_rows(chunk_size, k)
+    for start in range(0, n, chunk_size):
+        xc = X[start:start + chunk_size].detach() - center
+        xx = (xc * xc).sum(dim=1)
+        G = xc @ Cc.T
+        a = G[:, 1:] - G[:, :-1] - cd
+        lam = (a * inv_dd).clamp(0, 1)
+        approx = xx[:, None] - 2 * G[:, :-1] + cc[:-1] - 2 * lam * a + lam * lam * dd
+        best = approx.min(dim=1).values
+        cand = approx <= (best + _margin(xx, cmax, d, X.dtype))[:, None]
+        rows, segs = cand.nonzero(as_tuple=True)
+        rel = xc[rows] - Cc[segs]
+        lam_c = ((rel * Dseg[segs]).sum(dim=1) * inv_dd[segs]).clamp(0, 1)
+        res = rel - lam_c[:, None] * Dseg[segs]
+        exact = torch.full_like(approx, float("inf"))
+        exact[rows, segs] = (res * res).sum(dim=1)
+        lam_all = torch.zeros_like(approx)
+        lam_all[rows, segs] = lam_c
+        d2, bj = exact.min(dim=1)
+        bl = lam_all.gather(1, bj[:, None])[:, 0]
+        far = (bl >= 1) & (bj + 1 < nseg)
+        bj = torch.where(far, bj + 1, bj)
+        bl = torch.where(far, torch.zeros_like(bl), bl)
+        out_pos.append(bj.to(X.dtype) + bl)
+        out_seg.append(bj)
+        out_d2.append(d2)
+    return torch.cat(out_pos), torch.cat(out_seg), torch.cat(out_d2)
 
 
 def points_on_curve(positions, C):
