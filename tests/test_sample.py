@@ -104,6 +104,7 @@ def test_large_path_stops_the_last_subsample_stage_on_the_error_gain(monkeypatch
     X = (rng.normal(size=(40, 6)) * 3.0)[rng.integers(0, 40, 60_000)]
     X = (X + rng.normal(size=X.shape)).astype(np.float32)
     monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", 1 << 16)  # this data takes the large path
+    monkeypatch.setattr(_train, "LLOYD_HEAVY_GAIN", 0.0)  # (its stages are heavy, too)
     k = 48
     fits = {}
     for gain in (0.0, 1e-3):
@@ -115,3 +116,28 @@ def test_large_path_stops_the_last_subsample_stage_on_the_error_gain(monkeypatch
     km = KMeans(k, n_init=1, random_state=0).fit(X)
     assert fits[1e-3][1] <= 1.03 * km.inertia_
     assert fits[1e-3][1] <= 1.01 * fits[0.0][1]
+
+
+def test_heavy_last_stage_on_all_rows_stops_on_the_error_gain(monkeypatch):
+    """Data that is not subsampled but whose passes are heavy (rows x corners x
+    features above LLOYD_EXACT_WORK): the last split stage, on all rows, stops once
+    an iteration gains less than LLOYD_HEAVY_GAIN of the error, at nearly the error
+    of running it to convergence."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(30, 5)) * 3.0)[rng.integers(0, 30, 6000)]
+    X = X + rng.normal(size=X.shape)
+    k = 40
+    assert X.shape[0] < _train.LLOYD_ROWS_PER_CORNER * k  # not subsampled
+    fits = {}
+    for work in (1 << 40, 1 << 16):  # light (as by default at this size), then heavy
+        monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", work)
+        monkeypatch.setattr(_train, "LLOYD_HEAVY_GAIN", 1e-3)
+        est = SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
+        last = [h for h in est.history_ if h["n_clusters"] == k][0]  # the last split stage
+        fits[work] = (last["n_iter"], est.inertia_)
+    light, heavy = fits[1 << 40], fits[1 << 16]
+    assert heavy[0] < light[0]
+    assert heavy[1] <= 1.01 * light[1]
+    assert heavy[1] <= 1.03 * KMeans(k, n_init=1, random_state=0).fit(X).inertia_
