@@ -42,6 +42,10 @@ def split_stage(X, w, C, n_new, rng, varying):
     return _init.split_corners(C, V, np.sqrt(2.0 / np.pi * var), np.sort(chosen))
 
 
+#: rows per block of :func:`_two_nearest`: its (rows x corners) products stay in cache
+_TWO_NEAREST_BLOCK = 1024
+
+
 def _two_nearest(X, C):
     """(nearest corner, squared distance to it, squared distance to the second
     nearest) of every row, by matrix products per block (float64)."""
@@ -52,17 +56,21 @@ def _two_nearest(X, C):
     mean = C.mean(axis=0)
     Cc = C - mean
     cc = np.einsum("ij,ij->i", Cc, Cc)
-    rows = np.arange(min(n, 8192))
-    for start in range(0, n, 8192):
-        Z = X[start:start + 8192].astype(np.float64) - mean
-        D = np.einsum("ij,ij->i", Z, Z)[:, None] - 2.0 * (Z @ Cc.T) + cc[None, :]
+    minus_2C = -2.0 * Cc
+    step = _TWO_NEAREST_BLOCK
+    rows = np.arange(min(n, step))
+    for start in range(0, n, step):
+        Z = X[start:start + step].astype(np.float64) - mean
+        D = Z @ minus_2C.T  # |z - c|^2 - |z|^2, in place (no temporaries of this size)
+        D += cc
         r = rows[:Z.shape[0]]
         a = np.argmin(D, axis=1)
         da = D[r, a]
         D[r, a] = np.inf
-        first[start:start + 8192] = a
-        d1[start:start + 8192] = np.maximum(da, 0.0)
-        d2[start:start + 8192] = np.maximum(D.min(axis=1), 0.0)
+        zz = np.einsum("ij,ij->i", Z, Z)
+        first[start:start + step] = a
+        d1[start:start + step] = np.maximum(zz + da, 0.0)
+        d2[start:start + step] = np.maximum(zz + D.min(axis=1), 0.0)
     return first, d1, d2
 
 

@@ -124,7 +124,7 @@ def knn_rows(X, n_neighbors, query=None, products_dtype=None):
         out = np.empty((query.shape[0], n_neighbors), dtype=np.intp)
         for start in range(0, query.shape[0], _KNN_BLOCK):
             q = query[start:start + _KNN_BLOCK]
-            G = (Zp[q] @ Zp.T).astype(np.float64, copy=False)
+            G = Zp[q] @ Zp.T  # float32 products are widened in the kernel (no copy)
             nearest_by_products(G, sq[q], sq, q, n_neighbors, out[start:start + _KNN_BLOCK])
         return out
     from sklearn.neighbors import NearestNeighbors
