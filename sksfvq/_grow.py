@@ -8,9 +8,11 @@ from ._engine import nearest_corner
 
 #: Lanczos steps (passes over the rows) for the principal axes of the cells
 AXIS_STEPS = 10
-#: corner moves tried after the last split (at most), Lloyd iterations after each
+#: trials of corner moves after the last split (at most), Lloyd iterations after each
 MAX_MOVES = 16
 MOVE_ITER = 20
+#: one more move per trial for every this many corners (fewer than twice: one at a time)
+MOVE_BATCH_CORNERS = 64
 
 
 def _start_directions(rng, m, d, varying):
@@ -74,6 +76,43 @@ def _two_nearest(X, C):
     return first, d1, d2
 
 
+def _move_pairs(cost, gain, n_moves):
+    """Up to ``n_moves`` disjoint (donor a, receiver b) pairs, receivers by
+    decreasing gain, each with the cheapest donor left, while a donor's cost
+    stays below its receiver's gain; a corner takes part in one move at most."""
+    donors = np.argsort(cost, kind="stable")
+    used = np.zeros(cost.shape[0], dtype=bool)
+    pairs = []
+    d = 0
+    for b in np.argsort(-gain, kind="stable"):
+        if len(pairs) == n_moves:
+            break
+        if used[b]:
+            continue
+        while d < donors.shape[0] and (used[donors[d]] or donors[d] == b):
+            d += 1
+        if d == donors.shape[0] or not cost[donors[d]] < gain[b]:
+            break
+        a = int(donors[d])
+        used[a] = used[b] = True
+        pairs.append((a, int(b)))
+    return pairs
+
+
+def _moved(C, V, var, pairs):
+    """C after the moves: every donor leaves, every receiver becomes the two
+    halves of its cell's principal split in its place in the chain."""
+    donors = {a for a, _ in pairs}
+    steps = {b: np.sqrt(2.0 / np.pi * var[b]) * V[b] for _, b in pairs}
+    out = []
+    for i in range(C.shape[0]):
+        if i in steps:
+            out += [C[i] - steps[i], C[i] + steps[i]]
+        elif i not in donors:
+            out.append(C[i])
+    return np.array(out)
+
+
 def relocate(lloyd, C, rng, varying):
     """Moves of corners out of local optima (after Fritzke's ELBG).
 
@@ -83,7 +122,11 @@ def relocate(lloyd, C, rng, varying):
     when the gain exceeds the cost; a few Lloyd iterations follow and the
     move is kept when the error fell. k-means from splitting or seeding
     gets stuck with two corners in one cluster and one corner between two;
-    these moves take it out. Returns (corners, error).
+    these moves take it out. With many corners, one trial makes up to
+    ``k // MOVE_BATCH_CORNERS`` disjoint moves at once (the next cheapest
+    donors to the next best receivers) and falls back to the best single
+    move when the error did not fall: a trial costs ``MOVE_ITER`` passes,
+    whatever its number of moves. Returns (corners, error).
     """
     X, w = lloyd.X, lloyd.w
     err = lloyd.error(C)
@@ -96,17 +139,14 @@ def relocate(lloyd, C, rng, varying):
         V = _start_directions(rng, m, d, varying)
         V, var = _init.cell_axes(X, w, first, C, V, AXIS_STEPS)
         gain = 2.0 / np.pi * var * np.bincount(first, weights=w, minlength=m)
-        b = int(np.argmax(gain))
-        cost[b] = np.inf
-        a = int(np.argmin(cost))
-        if not cost[a] < gain[b]:
+        pairs = _move_pairs(cost, gain, max(1, m // MOVE_BATCH_CORNERS))
+        accepted = False
+        while pairs:
+            C_new, e_new, _ = lloyd.run(_moved(C, V, var, pairs), 0.0, MOVE_ITER)
+            if e_new < err * (1.0 - 1e-9):
+                C, err, accepted = C_new, e_new, True
+                break
+            pairs = pairs[:1] if len(pairs) > 1 else []
+        if not accepted:
             break
-        step = np.sqrt(2.0 / np.pi * var[b]) * V[b]
-        C_new = np.insert(C, b + 1, C[b] + step, axis=0)
-        C_new[b] -= step
-        C_new = np.delete(C_new, a + (a > b), axis=0)
-        C_new, e_new, _ = lloyd.run(C_new, 0.0, MOVE_ITER)
-        if not e_new < err * (1.0 - 1e-9):
-            break
-        C, err = C_new, e_new
     return C, err

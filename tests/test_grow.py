@@ -1,0 +1,99 @@
+"""Corner moves out of local optima (sksfvq._grow): the batched ELBG moves."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from sksfvq import _grow
+from sksfvq._chain import Lloyd
+
+
+def _reference_pairs(cost, gain, n_moves):
+    """Plain greedy: the best receiver left takes the cheapest donor left."""
+    free = set(range(len(cost)))
+    pairs = []
+    while len(pairs) < n_moves:
+        receivers = [b for b in free if any(a != b for a in free)]
+        if not receivers:
+            break
+        b = max(receivers, key=lambda i: (gain[i], -i))
+        a = min((i for i in free if i != b), key=lambda i: (cost[i], i))
+        if not cost[a] < gain[b]:
+            break
+        pairs.append((a, b))
+        free -= {a, b}
+    return pairs
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_move_pairs_match_the_plain_greedy(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 40))
+    cost = rng.exponential(size=k)
+    gain = rng.exponential(size=k) * rng.choice([0.5, 1.0, 3.0])
+    cost[rng.random(k) < 0.2] = 0.0  # dead corners cost nothing
+    n_moves = int(rng.integers(1, k))
+    pairs = _grow._move_pairs(cost, gain, n_moves)
+    assert pairs == _reference_pairs(cost, gain, n_moves)
+    used = [i for p in pairs for i in p]
+    assert len(used) == len(set(used))  # every corner in one move at most
+    assert all(cost[a] < gain[b] for a, b in pairs)
+
+
+def test_moves_keep_the_chain_in_place():
+    C = np.arange(12.0).reshape(6, 2)
+    V = np.tile([1.0, 0.0], (6, 1))
+    var = np.full(6, np.pi / 2)  # steps of length 1
+    out = _grow._moved(C, V, var, [(4, 1), (0, 5)])
+    expected = [C[1] - [1, 0], C[1] + [1, 0], C[2], C[3], C[5] - [1, 0], C[5] + [1, 0]]
+    np.testing.assert_array_equal(out, np.array(expected))
+
+
+@pytest.fixture
+def stuck():
+    """Tight clusters, and Lloyd corners crowded into a few of them."""
+    X, y = make_blobs(6000, 8, centers=60, cluster_std=0.3, center_box=(-20, 20),
+                      random_state=0)
+    rng = np.random.default_rng(0)
+    # 128 corners from the rows of only 20 clusters: most clusters have none
+    pool = np.flatnonzero(y < 20)
+    C0 = X[rng.choice(pool, 128, replace=False)]
+    lloyd = Lloyd(X, np.ones(len(X)), 128, 1e-4)
+    C, _, _ = lloyd.run(C0, 0.0, 50)
+    return lloyd, C
+
+
+def test_one_trial_of_batched_moves_beats_one_move(stuck, monkeypatch):
+    lloyd, C = stuck
+    err0 = lloyd.error(C)
+    monkeypatch.setattr(_grow, "MAX_MOVES", 1)
+    monkeypatch.setattr(_grow, "MOVE_BATCH_CORNERS", 10**9)
+    C1, e1 = _grow.relocate(lloyd, C, np.random.default_rng(1), lloyd.varying)
+    monkeypatch.setattr(_grow, "MOVE_BATCH_CORNERS", 16)  # 8 moves per trial
+    C8, e8 = _grow.relocate(lloyd, C, np.random.default_rng(1), lloyd.varying)
+    assert C1.shape == C8.shape == C.shape
+    assert e1 < err0
+    assert e8 < 0.8 * e1
+    assert e8 == pytest.approx(lloyd.error(C8))
+
+
+def test_a_rejected_batch_falls_back_to_the_best_single_move(stuck, monkeypatch):
+    lloyd, C = stuck
+    monkeypatch.setattr(_grow, "MAX_MOVES", 1)
+    monkeypatch.setattr(_grow, "MOVE_BATCH_CORNERS", 10**9)
+    C1, e1 = _grow.relocate(lloyd, C, np.random.default_rng(1), lloyd.varying)
+    # a batch whose Lloyd run never lowers the error: only the single move remains
+    run = lloyd.run
+    calls = []
+
+    def judged(C_try, *args, **kwargs):
+        calls.append(C_try.shape[0])
+        out = run(C_try, *args, **kwargs)
+        return (out[0], np.inf, out[2]) if len(calls) == 1 else out
+
+    monkeypatch.setattr(lloyd, "run", judged)
+    monkeypatch.setattr(_grow, "MOVE_BATCH_CORNERS", 16)
+    C_b, e_b = _grow.relocate(lloyd, C, np.random.default_rng(1), lloyd.varying)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(C_b, C1)
+    assert e_b == e1
