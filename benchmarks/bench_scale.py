@@ -41,6 +41,8 @@ FULL_N = GRID_N + [10_000_000]
 GRID_D = [32, 384]
 GRID_K = [256, 1024]
 BAR_CONFIGS = [(500_000, 32, 256), (100_000, 64, 1024)]
+#: clustered data at large K (not a bar): where k-means' local optima cost most
+CLUSTERED_CONFIG = (100_000, 64, 1024, 700)
 FAISS_BAR, KMEANS_TIME_BAR, MSE_BAR, GROWTH_BAR = 2.0, 1.0, 1.03, 3.0
 METHODS = ["sfvq", "faiss", "minibatch", "kmeans"]
 NAMES = {"sfvq": "SpaceFillingVQ() default", "faiss": "faiss.Kmeans(niter=25)",
@@ -82,21 +84,41 @@ def fit(method, X, k, seed, threads):
 def measure(X, C, est):
     from sksfvq import metrics
 
+    C = np.asarray(C, dtype=X.dtype)
     if est is not None:
         pos = est.transform(X)[:, 0]
+        labels = est.predict(X)
     else:
         from sklearn.metrics import pairwise_distances_argmin
 
-        pos = pairwise_distances_argmin(X, np.asarray(C, dtype=X.dtype)).astype(float)
-    return {"mse_corner": metrics.mse_corner(X, np.asarray(C, dtype=X.dtype)),
-            "adj_ratio": metrics.adj_ratio(C), "knn_spread": metrics.knn_spread(X, pos)}
+        labels = pairwise_distances_argmin(X, C)
+        pos = labels.astype(float)
+    return {"mse_corner": metrics.mse_corner(X, C), "adj_ratio": metrics.adj_ratio(C),
+            "knn_spread": metrics.knn_spread(X, pos),
+            "dead": int(C.shape[0] - np.unique(labels).shape[0])}
 
 
-def run_config(n, d, k, repeats, seed, threads, methods, verbose=True, force_kmeans=False):
+def clustered(n, d, centers, seed):
+    """Tight clusters: ``make_blobs`` with unit spread, centres in [-6, 6]^d (float32)."""
+    from sklearn.datasets import make_blobs
+
+    return make_blobs(n, d, centers=centers, cluster_std=1.0, center_box=(-6, 6),
+                      random_state=seed)[0].astype(np.float32)
+
+
+def run_config(n, d, k, repeats, seed, threads, methods, verbose=True, force_kmeans=False,
+               centers=None):
+    """One (N, D, K): embedding-like data, or ``centers`` clusters (:func:`clustered`)."""
+    import warnings
+
     from sksfvq import SpaceFillingVQ
     from sksfvq.datasets import make_embedding
 
-    X = make_embedding(n, d, random_state=seed)
+    if centers:
+        X = clustered(n, d, centers, seed)
+        warnings.filterwarnings("ignore", message=".*dead corners")  # reported per method
+    else:
+        X = make_embedding(n, d, random_state=seed)
     todo = [m for m in methods if m != "faiss" or have_faiss()]
     if "kmeans" in todo and n * k * d > KMEANS_MAX_WORK and not force_kmeans:
         todo.remove("kmeans")
@@ -127,7 +149,7 @@ def run_config(n, d, k, repeats, seed, threads, methods, verbose=True, force_kme
             row["vs_faiss"] = row["fit_s"] / rows["faiss"]["fit_s"]
         if "kmeans" in rows:
             row["vs_kmeans"] = row["fit_s"] / rows["kmeans"]["fit_s"]
-    return {"N": n, "D": d, "K": k, "methods": rows, "mse_ref": ref}
+    return {"N": n, "D": d, "K": k, "methods": rows, "mse_ref": ref, "centers": centers}
 
 
 def bar_check(cfg):
@@ -159,11 +181,12 @@ def _table(cfg):
     from sksfvq.metrics import markdown_table
 
     named = {NAMES[m]: {c: r.get(c) for c in ("fit_s", "vs_faiss", "vs_kmeans", "mse_rel",
-                                              "adj_ratio", "knn_spread", "repeats")}
+                                              "adj_ratio", "knn_spread", "dead", "repeats")}
              for m, r in cfg["methods"].items()}
     ref = {"kmeans": "KMeans", "faiss": "faiss"}.get(cfg["mse_ref"], "?")
-    return [f"### N={cfg['N']:,} x D={cfg['D']}, K={cfg['K']} (mse_rel relative to {ref})", "",
-            markdown_table(named), ""]
+    data = f", {cfg['centers']} clusters" if cfg.get("centers") else ""
+    return [f"### N={cfg['N']:,} x D={cfg['D']}, K={cfg['K']}{data} (mse_rel relative to "
+            f"{ref})", "", markdown_table(named), ""]
 
 
 def write(results, path):
@@ -203,6 +226,11 @@ def write(results, path):
     lines += ["", "## Bar configurations", ""]
     for cfg in results["bar_configs"]:
         lines += _table(cfg)
+    if results.get("clustered"):
+        lines += ["## Clustered data", "", "`make_blobs` (unit spread, centres in [-6, 6]^D, "
+                  "float32): k-means' local optima (several centres in one cluster, one "
+                  "between two) cost most here; `dead`: corners no row is nearest to.", ""]
+        lines += _table(results["clustered"])
     lines += ["## Grid", ""]
     for cfg in results["grid"]:
         lines += _table(cfg)
@@ -317,9 +345,12 @@ def run(quick=False, full=False, repeats=None, seed=0, threads=None, out="benchm
     with ctx:
         bar_configs = [run_config(n, d, k, reps, seed, threads, methods, verbose,
                                   force_kmeans=True) for n, d, k in (BAR_CONFIGS if bars else [])]
+        clustered_res = (run_config(*CLUSTERED_CONFIG[:3], reps, seed, threads, methods,
+                                    verbose, force_kmeans=True, centers=CLUSTERED_CONFIG[3])
+                         if bars else None)
         grid_res = [run_config(n, d, k, 1 if n >= 1_000_000 else reps, seed, threads,
                                methods, verbose) for n, d, k in grid]
-    results = {"bar_configs": bar_configs, "grid": grid_res, "growth": growth(grid_res),
+    results = {"bar_configs": bar_configs, "clustered": clustered_res, "grid": grid_res, "growth": growth(grid_res),
                "command": " ".join(["python benchmarks/bench_scale.py"] + sys.argv[1:]),
                "versions": _versions(), "threads": threads or "library defaults",
                "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),

@@ -227,12 +227,18 @@ def test_scale_benchmark_plumbing(tmp_path):
     grid = [{"N": 100_000, "D": 32, "K": 256, "methods": {"sfvq": {"fit_s": 1.0}}},
             {"N": 1_000_000, "D": 32, "K": 256, "methods": {"sfvq": {"fit_s": 2.5}}}]
     assert bench_scale.growth(grid) == {(32, 256): 2.5}
-    res = {"bar_configs": [cfg], "grid": [cfg], "growth": {}, "command": "x",
-           "versions": "v", "threads": 1, "started": "now", "elapsed_s": 1.0}
+    blobs = bench_scale.run_config(3000, 8, 48, 1, 0, None, ["sfvq", "kmeans"], verbose=False,
+                                   force_kmeans=True, centers=30)
+    assert blobs["centers"] == 30
+    for row in blobs["methods"].values():  # dead corners are counted per method
+        assert 0 <= row["dead"] < 48 and row["mse_rel"] < 1.2
+    res = {"bar_configs": [cfg], "clustered": blobs, "grid": [cfg], "growth": {},
+           "command": "x", "versions": "v", "threads": 1, "started": "now", "elapsed_s": 1.0}
     bench_scale.write(res, str(tmp_path / "scale.md"))
     bench_scale.plot(res, str(tmp_path / "scale.png"))
     text = (tmp_path / "scale.md").read_text()
     assert "N=3,000 x D=8, K=16" in text and "n/a (needs faiss and KMeans)" in text
+    assert "## Clustered data" in text and "K=48, 30 clusters" in text
     assert (tmp_path / "scale.png").stat().st_size > 1000
 
 
