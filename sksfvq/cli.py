@@ -7,16 +7,12 @@ with a one-line message on stderr and exit code 2, never a traceback.
 """
 
 import argparse
-import csv
 import os
-import re
 import sys
 import time
 import warnings
 
-
-class UserError(Exception):
-    """A problem with the user's input: reported in one line, exit code 2."""
+from ._cli_io import UserError, _one_line, _save, load_data
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,149 +23,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------ data I/O
-def _column_index(spec, names, n_columns, path):
-    """The 0-based index of the column ``spec``: a header name or a number."""
-    if names is not None and spec in names:
-        return names.index(spec)
-    try:
-        j = int(spec)
-    except ValueError:
-        known = f"columns: {', '.join(names)}" if names else "the file has no header"
-        raise UserError(f"{path}: no column {spec!r} ({known}; or give a 0-based "
-                        "column number)") from None
-    if not -n_columns <= j < n_columns:
-        raise UserError(f"{path}: column {j} does not exist ({n_columns} columns)")
-    return j % n_columns
-
-
-def _read_csv(path, label):
-    import numpy as np
-
-    with open(path, newline="") as f:
-        sample = f.read(65536)
-    lines = [ln for ln in sample.splitlines() if ln.strip()]
-    if not lines:
-        raise UserError(f"{path}: the file is empty")
-    try:
-        delimiter = csv.Sniffer().sniff(lines[0] + "\n" + "\n".join(lines[1:5]),
-                                        delimiters=",;\t ").delimiter
-    except csv.Error:
-        delimiter = ","
-    split = None if delimiter == " " else delimiter  # None: runs of white space
-    first = [c.strip().strip('"').strip("'") for c in lines[0].split(split)]
-
-    def numeric(cell):
-        try:
-            float(cell)
-            return True
-        except ValueError:
-            return False
-
-    header = not all(numeric(c) for c in first if c != "")
-    names = first if header else None
-    columns, y = None, None
-    if label is not None:
-        j = _column_index(label, names, len(first), path)
-        columns = [i for i in range(len(first)) if i != j]
-        try:
-            y = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=[j],
-                           dtype=str, quotechar='"', ndmin=1)
-        except ValueError as exc:
-            raise UserError(f"{path}: cannot read column {label!r} ({_one_line(exc)})") from None
-        if names is not None:
-            names = [names[i] for i in columns]
-    try:
-        X = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=columns,
-                       ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise UserError(f"{path}: not a table of numbers ({_one_line(exc)})") from None
-    return X, names, y
-
-
-def _read_parquet(path, label):
-    try:
-        import pandas as pd
-    except ImportError:
-        raise UserError("reading .parquet needs pandas and pyarrow "
-                        "(pip install pandas pyarrow)") from None
-    try:
-        frame = pd.read_parquet(path)
-    except ImportError as exc:
-        raise UserError(f"reading .parquet needs pyarrow ({_one_line(exc)})") from None
-    except Exception as exc:  # pyarrow raises its own error types
-        raise UserError(f"{path}: cannot read parquet ({_one_line(exc)})") from None
-    y = None
-    if label is not None:
-        names = [str(c) for c in frame.columns]
-        column = frame.columns[_column_index(label, names, len(names), path)]
-        y = frame[column].to_numpy()
-        frame = frame.drop(columns=[column])
-    try:
-        X = frame.to_numpy(dtype="float64")
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{path}: columns must be numeric ({_one_line(exc)})") from None
-    return X, [str(c) for c in frame.columns], y
-
-
-def _read_npy(path, label):
-    import numpy as np
-
-    X = np.load(path, allow_pickle=False)
-    if label is None or X.ndim != 2:
-        return X, None, None
-    j = _column_index(label, None, X.shape[1], path)
-    return np.delete(X, j, axis=1), None, X[:, j]
-
-
-def load_data(path, labels=None):
-    """Rows of ``path`` (.npy, .csv with or without header, .parquet) as a 2-D array.
-
-    ``labels`` names a column (header name, or 0-based number; negative
-    counts from the end) that holds a label per row instead of a feature: it
-    is taken out of ``X``. Returns ``(X, column_names_or_None, y_or_None)``.
-    """
-    import numpy as np
-
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
-    ext = os.path.splitext(path)[1].lower()
-    readers = {".npy": _read_npy, ".csv": _read_csv, ".txt": _read_csv, ".tsv": _read_csv,
-               ".parquet": _read_parquet, ".pq": _read_parquet}
-    if ext not in readers:
-        raise UserError(f"{path}: unknown data format {ext or '(none)'!r}; "
-                        "use .npy, .csv or .parquet")
-    try:
-        X, names, y = readers[ext](path, labels)
-    except UserError:
-        raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read ({_one_line(exc)})") from None
-    if X.ndim != 2:
-        raise UserError(f"{path}: expected a 2-D table (rows x features), got shape {X.shape}")
-    if X.dtype.kind not in "fiub":
-        raise UserError(f"{path}: expected numbers, got dtype {X.dtype}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise UserError(f"{path}: no data (shape {X.shape})")
-    if not np.isfinite(X).all():
-        bad = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
-        raise UserError(f"{path}: {bad} row(s) contain NaN or infinity")
-    return X, names, y
-
-
-def _save(path, values, header):
-    import numpy as np
-
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
-        np.save(path, values)
-    elif ext == ".csv":
-        fmt = "%d" if values.dtype.kind in "iu" else "%.9g"
-        np.savetxt(path, values.reshape(len(values), -1), delimiter=",", fmt=fmt,
-                   header=",".join(header), comments="")
-    else:
-        raise UserError(f"{path}: unknown output format {ext or '(none)'!r}; use .npy or .csv")
-
-
 def _load_model(path):
     import joblib
 
@@ -184,10 +37,6 @@ def _load_model(path):
     if not isinstance(model, SpaceFillingVQ):
         raise UserError(f"{path}: holds a {type(model).__name__}, not a SpaceFillingVQ")
     return model
-
-
-def _one_line(exc):
-    return re.sub(r"\s+", " ", str(exc)).strip() or type(exc).__name__
 
 
 def _check_output(path, extensions=None):

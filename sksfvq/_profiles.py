@@ -1,0 +1,228 @@
+"""Analyses of corner indices: per-label histograms, peaks, distances, transitions.
+
+The functions of :mod:`sksfvq.inspection` that need no estimator, only
+already computed corner indices (or the profiles made from them); all of
+them are importable from, and documented in, :mod:`sksfvq.inspection`.
+"""
+
+import numpy as np
+from sklearn.utils import check_array
+
+
+def _smooth(counts, window):
+    """Centred moving average along the last axis; edges average fewer bins."""
+    window = int(window)
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be an odd integer >= 1; got {window}.")
+    if window == 1:
+        return counts.astype(np.float64)
+    kernel = np.ones(window)
+    ones = np.convolve(np.ones(counts.shape[-1]), kernel, mode="same")
+    out = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1,
+                              counts.astype(np.float64))
+    return out / ones
+
+
+def profiles_from_indices(indices, labels, n_clusters, *, window=1, normalize="max",
+                          classes=None):
+    """Histogram of corner indices per label, optionally smoothed and normalised.
+
+    Parameters
+    ----------
+    indices : array-like of shape (n_samples,)
+        Integer corner index of every row (``estimator.predict(X)``).
+    labels : array-like of shape (n_samples,)
+        Label of every row (any hashable values numpy can sort).
+    n_clusters : int
+        Number of corners K (length of every profile).
+    window : int, default=1
+        Width (odd) of a centred moving average along the index axis; 1 means
+        no smoothing. Near the ends the average is over the bins that exist.
+    normalize : {"max", "sum"} or None, default="max"
+        ``"max"``: each profile divided by its maximum (the papers' figures);
+        ``"sum"``: each profile sums to 1; None: raw (smoothed) counts.
+    classes : array-like, optional
+        Labels to report, in this order (default: the sorted unique labels).
+
+    Returns
+    -------
+    profiles : ndarray of shape (n_classes, n_clusters)
+    classes : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> p, c = profiles_from_indices([0, 0, 1, 3, 3, 3], ["a", "a", "a", "b", "b", "b"], 4)
+    >>> c.tolist()
+    ['a', 'b']
+    >>> p.tolist()
+    [[1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    """
+    idx = np.asarray(indices).reshape(-1)
+    y = np.asarray(labels).reshape(-1)
+    if idx.shape[0] != y.shape[0]:
+        raise ValueError(f"{idx.shape[0]} indices but {y.shape[0]} labels.")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_clusters):
+        raise ValueError(f"indices must lie in [0, {n_clusters - 1}].")
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    counts = np.zeros((classes.shape[0], n_clusters))
+    for row, c in enumerate(classes):
+        counts[row] = np.bincount(idx[y == c].astype(np.intp), minlength=n_clusters)
+    prof = _smooth(counts, window)
+    if normalize == "max":
+        top = prof.max(axis=1, keepdims=True)
+        prof = np.divide(prof, top, out=np.zeros_like(prof), where=top > 0)
+    elif normalize == "sum":
+        tot = prof.sum(axis=1, keepdims=True)
+        prof = np.divide(prof, tot, out=np.zeros_like(prof), where=tot > 0)
+    elif normalize is not None:
+        raise ValueError(f"normalize must be 'max', 'sum' or None; got {normalize!r}.")
+    return prof, classes
+
+
+def peak_table(indices, labels, n_clusters, *, window=1, coverage=0.8, classes=None):
+    """Each label's peak index and the index range holding most of its rows.
+
+    Parameters
+    ----------
+    indices : array-like of shape (n_samples,)
+        Corner index (``predict``) or curve position (``transform``) per row.
+        Positions are floored to their segment's first corner for the peak.
+    labels : array-like of shape (n_samples,)
+    n_clusters : int
+    window : int, default=1
+        Smoothing of the histogram whose argmax is the peak.
+    coverage : float, default=0.8
+        The range is the central interval between the ``(1 - coverage) / 2``
+        and ``(1 + coverage) / 2`` quantiles of the label's indices.
+    classes : array-like, optional
+        Labels to report, in this order.
+
+    Returns
+    -------
+    table : dict of ndarray
+        ``label``, ``peak``, ``low``, ``median``, ``high`` and ``count``, one
+        entry per class (ready for ``pandas.DataFrame(table)``).
+
+    Examples
+    --------
+    >>> t = peak_table([0, 1, 1, 1, 2, 7, 8, 8], list("aaaaabbb"), 10, coverage=1.0)
+    >>> t["peak"].tolist(), t["low"].tolist(), t["high"].tolist()
+    ([1, 8], [0.0, 7.0], [2.0, 8.0])
+    """
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1]; got {coverage}.")
+    t = np.asarray(indices, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1)
+    idx = np.clip(np.floor(t).astype(np.intp), 0, n_clusters - 1)
+    prof, classes = profiles_from_indices(idx, y, n_clusters, window=window,
+                                          normalize=None, classes=classes)
+    lo_q, hi_q = (1 - coverage) / 2, (1 + coverage) / 2
+    rows = {"label": classes, "peak": [], "low": [], "median": [], "high": [], "count": []}
+    for c, p in zip(classes, prof):
+        tc = t[y == c]
+        rows["count"].append(tc.shape[0])
+        if tc.shape[0] == 0:
+            rows["peak"].append(-1)
+            rows["low"].append(np.nan)
+            rows["median"].append(np.nan)
+            rows["high"].append(np.nan)
+            continue
+        rows["peak"].append(int(np.argmax(p)))
+        lo, med, hi = np.quantile(tc, [lo_q, 0.5, hi_q])
+        rows["low"].append(float(lo))
+        rows["median"].append(float(med))
+        rows["high"].append(float(hi))
+    return {key: np.asarray(val) for key, val in rows.items()}
+
+
+def js_distances(profiles):
+    """Jensen-Shannon distances (base 2, in [0, 1]) between all pairs of profiles.
+
+    Each row is first normalised to sum to 1 (rows of zeros are left as they
+    are and get NaN distances).
+
+    Parameters
+    ----------
+    profiles : array-like of shape (n_profiles, n_bins)
+        Non-negative histograms, e.g. from :func:`profiles_from_indices`.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_profiles, n_profiles)
+        Symmetric, zero on the diagonal; 1 for profiles with disjoint support.
+
+    Examples
+    --------
+    >>> js_distances([[1, 0], [0, 1], [1, 1]]).round(3).tolist()
+    [[0.0, 1.0, 0.558], [1.0, 0.0, 0.558], [0.558, 0.558, 0.0]]
+    """
+    P = check_array(profiles, dtype=np.float64, ensure_min_features=1)
+    if (P < 0).any():
+        raise ValueError("profiles must be non-negative.")
+    tot = P.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        P = P / tot
+
+    def _kl_terms(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(a > 0, a * np.log2(a / b), 0.0)
+        return r.sum(axis=-1)
+
+    A = P[:, None, :]
+    B = P[None, :, :]
+    M = (A + B) / 2
+    jsd = 0.5 * _kl_terms(A, M) + 0.5 * _kl_terms(B, M)
+    D = np.sqrt(np.clip(jsd, 0, None))
+    D[(tot[:, 0] == 0)[:, None] | (tot[:, 0] == 0)[None, :]] = np.nan
+    np.fill_diagonal(D, np.where(tot[:, 0] > 0, 0.0, np.nan))
+    return D
+
+
+def transition_matrix(indices, n_clusters, *, sequences=None, normalize="row"):
+    """Counts (or frequencies) of index ``i`` followed by index ``j`` in a sequence.
+
+    Parameters
+    ----------
+    indices : array-like of shape (n_samples,)
+        Corner index of consecutive frames (``predict`` on ordered rows).
+    n_clusters : int
+    sequences : array-like of shape (n_samples,), optional
+        Sequence id of every frame; transitions between two different ids
+        (the end of one utterance and the start of the next) are not counted.
+    normalize : {"row", "all"} or None, default="row"
+        ``"row"``: each row sums to 1 (the probability of the next index given
+        the current one; rows never left stay 0); ``"all"``: the matrix sums to
+        1; None: counts.
+
+    Returns
+    -------
+    T : ndarray of shape (n_clusters, n_clusters)
+        ``T[i, j]`` for a frame at index ``i`` followed by one at ``j``.
+
+    Examples
+    --------
+    >>> transition_matrix([0, 1, 1, 2, 0], 3, sequences=[0, 0, 0, 0, 1], normalize=None)
+    array([[0., 1., 0.],
+           [0., 1., 1.],
+           [0., 0., 0.]])
+    """
+    idx = np.asarray(indices).reshape(-1).astype(np.intp)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_clusters):
+        raise ValueError(f"indices must lie in [0, {n_clusters - 1}].")
+    src, dst = idx[:-1], idx[1:]
+    if sequences is not None:
+        s = np.asarray(sequences).reshape(-1)
+        if s.shape[0] != idx.shape[0]:
+            raise ValueError(f"{idx.shape[0]} indices but {s.shape[0]} sequence ids.")
+        keep = s[:-1] == s[1:]
+        src, dst = src[keep], dst[keep]
+    T = np.bincount(src * n_clusters + dst, minlength=n_clusters * n_clusters)
+    T = T.reshape(n_clusters, n_clusters).astype(np.float64)
+    if normalize == "row":
+        tot = T.sum(axis=1, keepdims=True)
+        T = np.divide(T, tot, out=np.zeros_like(T), where=tot > 0)
+    elif normalize == "all":
+        T = T / max(T.sum(), 1.0)
+    elif normalize is not None:
+        raise ValueError(f"normalize must be 'row', 'all' or None; got {normalize!r}.")
+    return T
