@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_scale.py --quick         # CI size: N = 1e4, 1e5; D = 32; K = 256
     python benchmarks/bench_scale.py --full          # also N = 1e7 (KMeans skipped there)
     python benchmarks/bench_scale.py --memory 10000000 32 256   # peak memory of one fit
+    python benchmarks/bench_scale.py --no-grid       # the bar and clustered configurations only
 
 Data: ``sksfvq.datasets.make_embedding`` (float32; an 8-d latent through tanh
 and a random map, plus noise), the scale data of ``docs/metrics.rst``. For
@@ -231,7 +232,8 @@ def write(results, path):
                   "float32): k-means' local optima (several centres in one cluster, one "
                   "between two) cost most here; `dead`: corners no row is nearest to.", ""]
         lines += _table(results["clustered"])
-    lines += ["## Grid", ""]
+    if results["grid"]:
+        lines += ["## Grid", ""]
     for cfg in results["grid"]:
         lines += _table(cfg)
     with open(path, "w") as fh:
@@ -329,7 +331,7 @@ def _maxrss_kib():
 
 
 def run(quick=False, full=False, repeats=None, seed=0, threads=None, out="benchmarks/results",
-        methods=None, bars=True, mem=None, verbose=True):
+        methods=None, bars=True, mem=None, verbose=True, grid=True):
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -339,7 +341,7 @@ def run(quick=False, full=False, repeats=None, seed=0, threads=None, out="benchm
     t0 = time.perf_counter()
     grid_n = [10_000, 100_000] if quick else (FULL_N if full else GRID_N)
     grid = [(n, d, k) for d in ([32] if quick else GRID_D)
-            for k in ([256] if quick else GRID_K) for n in grid_n]
+            for k in ([256] if quick else GRID_K) for n in grid_n] if grid else []
     reps = repeats or (1 if quick else 3)
     ctx = threadpool_limits(threads) if threads else _null()
     with ctx:
@@ -360,8 +362,11 @@ def run(quick=False, full=False, repeats=None, seed=0, threads=None, out="benchm
     if out and str(out).lower() != "none":
         os.makedirs(out, exist_ok=True)
         suffix = "_quick" if quick else ("_full" if full else "")
+        if not grid:
+            suffix += "_bars"
         write(results, os.path.join(out, f"scale{suffix}.md"))
-        plot(results, os.path.join(out, f"scale{suffix}.png"))
+        if grid_res:
+            plot(results, os.path.join(out, f"scale{suffix}.png"))
     return results
 
 
@@ -400,6 +405,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="N = 1e4, 1e5; D = 32; K = 256")
     p.add_argument("--full", action="store_true", help="also N = 1e7")
     p.add_argument("--no-bars", action="store_true", help="skip the two bar configurations")
+    p.add_argument("--no-grid", action="store_true",
+                   help="only the bar and clustered configurations (written to scale_bars.md)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
@@ -410,7 +417,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     res = run(quick=args.quick, full=args.full, repeats=args.repeats, seed=args.seed,
               threads=args.threads, out=args.out, methods=args.methods,
-              bars=not args.no_bars, mem=args.memory)
+              bars=not args.no_bars, mem=args.memory, grid=not args.no_grid)
     for cfg in res["bar_configs"]:
         print(cfg["N"], cfg["D"], cfg["K"], bar_check(cfg))
     print("growth", res["growth"])

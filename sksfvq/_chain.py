@@ -102,7 +102,10 @@ class Lloyd:
         return labels, dist2
 
     def error(self, C):
-        """Mean weighted squared distance to the nearest corner (per row)."""
+        """Mean weighted squared distance to the nearest corner (per row);
+        no pass when the last :meth:`run` returned this very array."""
+        if self._assigned is not None and self._assigned[0] is C:
+            return self._assigned[1].err
         return float(np.sum(self.w * self.nearest(C)[1])) / self.W
 
     @property

@@ -135,6 +135,7 @@ LLOYD_GRAPH_ROWS_PER_CORNER = 20  # rows of the neighbour graph that orders the 
 LLOYD_GRAPH_MIN_ROWS = 4096
 LLOYD_GRAPH_MAX_ROWS = 10_000
 LLOYD_STAGE_ITER = 20  # Lloyd iterations of a coarse stage
+LLOYD_HEAVY_STAGE_ITER = 10  # ... whose pass is heavier than LLOYD_EXACT_WORK
 LLOYD_GROW_SMOOTHNESS = 0.2  # stages of init="pca" / "norm-quartiles"
 LLOYD_GROW_ITER = 20
 LLOYD_SCREEN_ITER = 5
@@ -150,6 +151,8 @@ LLOYD_SUB_GAIN_LARGE = 2e-5
 #: iterations gained 0.4 % of the error for 4.5 s (the main run's LLOYD_ERR_TOL)
 LLOYD_HEAVY_GAIN = 1e-4
 LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothed on all rows
+#: iterations of every smoothing try when a pass over all rows is heavier than that
+LLOYD_HEAVY_POLISH_ITER = 3
 LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
 LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
@@ -256,7 +259,10 @@ def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain):
         gain = sub_gain
         if X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK:
             gain = max(gain, LLOYD_HEAVY_GAIN)
-        C, loss, it = stage.run(C_new, 0.0, LLOYD_SUB_ITER if final else LLOYD_STAGE_ITER,
+        n_iter = LLOYD_STAGE_ITER
+        if X.shape[0] * C_new.shape[0] * X.shape[1] > LLOYD_EXACT_WORK:
+            n_iter = LLOYD_HEAVY_STAGE_ITER
+        C, loss, it = stage.run(C_new, 0.0, LLOYD_SUB_ITER if final else n_iter,
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
                                 err_tol=gain if final else 0.0)
         if final:
@@ -362,9 +368,15 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     smoothness = options["smoothness"]
 
     t0 = time.perf_counter()
+    heavy = X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK
     if exact:
-        C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
-                             err_tol=LLOYD_ERR_TOL)
+        if heavy and not rows.subsampled and isinstance(init, str) and init == "split":
+            # the last split stage and the moves ran on all rows already: another
+            # run would only confirm them, at two passes or more
+            e0, it = full.error(C), 0
+        else:
+            C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
+                                 err_tol=LLOYD_ERR_TOL)
         _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
         t0 = time.perf_counter()
         C = _order_stage(rows, C, rng, keep_route)
@@ -373,7 +385,9 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         n_before = full.n_iter
         err, reached = e0, 0.0
         if smoothness > 0:
-            C, err, reached = smooth_to_budget(full, C, e0, (1.0 + smoothness) * e0)
+            C, err, reached = smooth_to_budget(
+                full, C, e0, (1.0 + smoothness) * e0,
+                polish_iter=LLOYD_HEAVY_POLISH_ITER if heavy else POLISH_ITER)
         _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     else:
         C = _order_stage(rows, C, rng, keep_route)

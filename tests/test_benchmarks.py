@@ -240,6 +240,10 @@ def test_scale_benchmark_plumbing(tmp_path):
     assert "N=3,000 x D=8, K=16" in text and "n/a (needs faiss and KMeans)" in text
     assert "## Clustered data" in text and "K=48, 30 clusters" in text
     assert (tmp_path / "scale.png").stat().st_size > 1000
+    res["grid"] = []  # --no-grid: the bar and clustered configurations only
+    bench_scale.write(res, str(tmp_path / "scale_bars.md"))
+    text = (tmp_path / "scale_bars.md").read_text()
+    assert "## Bar configurations" in text and "## Grid" not in text
 
 
 def test_scale_benchmark_runs_faiss_when_installed():

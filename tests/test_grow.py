@@ -97,3 +97,22 @@ def test_a_rejected_batch_falls_back_to_the_best_single_move(stuck, monkeypatch)
     assert len(calls) == 2
     np.testing.assert_array_equal(C_b, C1)
     assert e_b == e1
+
+
+def test_error_of_the_corners_a_run_returned_takes_no_pass(monkeypatch):
+    """Lloyd.error of the very array the last run returned is that run's error,
+    without a pass over the rows; of any other array it is computed."""
+    X, _ = make_blobs(2000, 4, centers=6, random_state=0)
+    lloyd = Lloyd(X, np.ones(len(X)), 6, 1e-4)
+    C, err, _ = lloyd.run(X[:6].copy(), 0.0, 50)
+    passes = []
+    nearest = lloyd.nearest
+    monkeypatch.setattr(lloyd, "nearest", lambda C: passes.append(1) or nearest(C))
+    assert lloyd.error(C) == err
+    assert passes == []
+    other = C + 0.1
+    expected = float(np.mean(np.min(((X[:, None] - other[None]) ** 2).sum(-1), axis=1)))
+    assert lloyd.error(other) == pytest.approx(expected, rel=1e-5)
+    assert passes == [1]
+    assert lloyd.error(C.copy()) == pytest.approx(err, rel=1e-6)  # a copy: a pass
+    assert passes == [1, 1]

@@ -141,3 +141,46 @@ def test_heavy_last_stage_on_all_rows_stops_on_the_error_gain(monkeypatch):
     assert heavy[0] < light[0]
     assert heavy[1] <= 1.01 * light[1]
     assert heavy[1] <= 1.03 * KMeans(k, n_init=1, random_state=0).fit(X).inertia_
+
+
+def test_heavy_passes_on_all_rows_shorten_the_schedule(monkeypatch):
+    """Data that is not subsampled but whose passes are heavy: coarse stages whose
+    pass is heavy stop after LLOYD_HEAVY_STAGE_ITER iterations, no main run
+    follows the last split stage and its moves (they ran on all rows), and every
+    smoothing try polishes for LLOYD_HEAVY_POLISH_ITER iterations; the error stays
+    at that of the light schedule and of KMeans."""
+    from sklearn.cluster import KMeans
+
+    from sksfvq import _chain
+    from sksfvq._chain import Lloyd
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(30, 5)) * 3.0)[rng.integers(0, 30, 6000)]
+    X = X + rng.normal(size=X.shape)
+    k = 40
+    runs = []
+    run = Lloyd.run
+
+    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
+        out = run(self, C, smoothness, max_iter, tol_factor, err_tol)
+        runs.append((C.shape[0], smoothness, max_iter, tol_factor, err_tol, out[2]))
+        return out
+
+    monkeypatch.setattr(Lloyd, "run", spy)
+    fits = {}
+    for work in (1 << 40, 1 << 15):  # light (as by default at this size), then heavy
+        monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", work)
+        runs.clear()
+        est = SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
+        fits[work] = (list(runs), est.inertia_)
+    light, heavy = fits[1 << 40], fits[1 << 15]
+    main = (_train.LLOYD_MAIN_TOL, _train.LLOYD_ERR_TOL)
+    assert any((r[3], r[4]) == main for r in light[0])
+    assert not any((r[3], r[4]) == main for r in heavy[0])
+    assert {r[2] for r in light[0] if r[1] > 0} == {_chain.POLISH_ITER}
+    assert {r[2] for r in heavy[0] if r[1] > 0} == {_train.LLOYD_HEAVY_POLISH_ITER}
+    # the stages of 16 and 32 corners are heavy at this work bound (6000 x 16 x 5 > 2^15)
+    coarse = [r for r in heavy[0] if r[1] == 0 and r[0] in (16, 32)]
+    assert coarse and all(r[2] == _train.LLOYD_HEAVY_STAGE_ITER for r in coarse)
+    assert heavy[1] <= 1.01 * light[1]
+    assert heavy[1] <= 1.03 * KMeans(k, n_init=1, random_state=0).fit(X).inertia_
