@@ -151,7 +151,7 @@ LLOYD_SUB_GAIN_LARGE = 2e-5
 #: iterations gained 0.4 % of the error for 4.5 s (the main run's LLOYD_ERR_TOL)
 LLOYD_HEAVY_GAIN = 1e-4
 LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothed on all rows
-#: iterations of every smoothing try when a pass over all rows is heavier than that
+#: iterations of every smoothing try when a pass over its rows is heavier than that
 LLOYD_HEAVY_POLISH_ITER = 3
 LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
@@ -330,9 +330,16 @@ def _smooth_search(rows, C, smoothness):
     Returns (smoothed corners on the subsample, smoothness reached).
     """
     sub = rows.lloyd(LLOYD_ROWS_PER_CORNER * C.shape[0])
-    _, e_ref, _ = sub.run(C, 0.0, POLISH_ITER, tol_factor=POLISH_TOL)
-    C_s, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref)
+    polish = _polish_iter(sub.X, C.shape[0])
+    _, e_ref, _ = sub.run(C, 0.0, polish, tol_factor=POLISH_TOL)
+    C_s, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref, polish_iter=polish)
     return C_s, s
+
+
+def _polish_iter(X, k):
+    """Iterations of every smoothing try on rows X (fewer when a pass is heavy)."""
+    heavy = X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK
+    return LLOYD_HEAVY_POLISH_ITER if heavy else POLISH_ITER
 
 
 def train_lloyd(X, w, k, init, options, rng, verbose):
@@ -385,9 +392,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         n_before = full.n_iter
         err, reached = e0, 0.0
         if smoothness > 0:
-            C, err, reached = smooth_to_budget(
-                full, C, e0, (1.0 + smoothness) * e0,
-                polish_iter=LLOYD_HEAVY_POLISH_ITER if heavy else POLISH_ITER)
+            C, err, reached = smooth_to_budget(full, C, e0, (1.0 + smoothness) * e0,
+                                               polish_iter=_polish_iter(X, k))
         _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     else:
         C = _order_stage(rows, C, rng, keep_route)

@@ -68,8 +68,9 @@ def index_profiles(estimator, X, y, *, window=1, normalize="max", classes=None):
 
     Returns
     -------
-    profiles : ndarray of shape (n_classes, n_clusters)
-    classes : ndarray of shape (n_classes,)
+    (profiles, classes)
+        As :func:`profiles_from_indices` returns them: one row per class,
+        one column per corner index.
 
     Examples
     --------

@@ -184,3 +184,35 @@ def test_heavy_passes_on_all_rows_shorten_the_schedule(monkeypatch):
     assert coarse and all(r[2] == _train.LLOYD_HEAVY_STAGE_ITER for r in coarse)
     assert heavy[1] <= 1.01 * light[1]
     assert heavy[1] <= 1.03 * KMeans(k, n_init=1, random_state=0).fit(X).inertia_
+
+
+def test_heavy_passes_on_the_subsample_shorten_the_smoothing_tries(monkeypatch):
+    """Subsampled data whose subsample is heavy to pass over: the smoothing search on
+    the subsample polishes every try for LLOYD_HEAVY_POLISH_ITER iterations (light:
+    POLISH_ITER), and the passes over all rows still finish the corners."""
+    from sksfvq import _chain
+    from sksfvq._chain import Lloyd
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(40, 6)) * 3.0)[rng.integers(0, 40, 30_000)]
+    X = (X + rng.normal(size=X.shape)).astype(np.float32)
+    k = 24
+    assert X.shape[0] > _train.LLOYD_ROWS_PER_CORNER * k  # subsampled
+    runs = []
+    run = Lloyd.run
+
+    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
+        runs.append((self.X.shape[0], smoothness, max_iter))
+        return run(self, C, smoothness, max_iter, tol_factor, err_tol)
+
+    monkeypatch.setattr(Lloyd, "run", spy)
+    polish = {}
+    for work in (1 << 20, 1 << 16):  # the subsample's pass (6144 x 24 x 6) light, then heavy
+        monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", work)
+        runs.clear()
+        SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
+        sub = {r[2] for r in runs if r[0] < X.shape[0] and r[1] > 0}
+        assert any(r[0] == X.shape[0] and r[1] > 0 for r in runs)  # finished on all rows
+        polish[work] = sub
+    assert polish[1 << 20] == {_chain.POLISH_ITER}
+    assert polish[1 << 16] == {_train.LLOYD_HEAVY_POLISH_ITER}
