@@ -257,12 +257,8 @@ def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain):
         if C_new.shape[0] == m:  # no cell has spread left: the rest stay dead
             C_new = np.vstack([C, np.repeat(C[-1:], k - m, axis=0)])
         final = C_new.shape[0] == k
-        gain = sub_gain
-        if X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK:
-            gain = max(gain, LLOYD_HEAVY_GAIN)
-        n_iter = LLOYD_STAGE_ITER
-        if X.shape[0] * C_new.shape[0] * X.shape[1] > LLOYD_EXACT_WORK:
-            n_iter = LLOYD_HEAVY_STAGE_ITER
+        gain = max(sub_gain, LLOYD_HEAVY_GAIN) if _heavy(X, k) else sub_gain
+        n_iter = LLOYD_HEAVY_STAGE_ITER if _heavy(X, C_new.shape[0]) else LLOYD_STAGE_ITER
         C, loss, it = stage.run(C_new, 0.0, LLOYD_SUB_ITER if final else n_iter,
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
                                 err_tol=gain if final else 0.0)
@@ -337,10 +333,15 @@ def _smooth_search(rows, C, smoothness):
     return C_s, s
 
 
+def _heavy(X, k):
+    """Whether one pass of k corners over rows X is heavy (rows x corners x
+    features above LLOYD_EXACT_WORK)."""
+    return X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK
+
+
 def _polish_iter(X, k):
     """Iterations of every smoothing try on rows X (fewer when a pass is heavy)."""
-    heavy = X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK
-    return LLOYD_HEAVY_POLISH_ITER if heavy else POLISH_ITER
+    return LLOYD_HEAVY_POLISH_ITER if _heavy(X, k) else POLISH_ITER
 
 
 def train_lloyd(X, w, k, init, options, rng, verbose):
@@ -369,16 +370,16 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C = _init.weighted_mean(X, w)[None, :]
         _stage_record(history, 1, 0, full.error(C), t_all, verbose, "lloyd")
         return rows.finish(C, 1, history, 0.0)
-    exact = not rows.subsampled or X.shape[0] * k * X.shape[1] <= LLOYD_EXACT_WORK
+    heavy = _heavy(X, k)
+    exact = not rows.subsampled or not heavy
     C = _initial_corners(rows, k, init, options, history, verbose, rng,
                          LLOYD_SUB_GAIN if exact else LLOYD_SUB_GAIN_LARGE)
     keep_route = isinstance(init, np.ndarray)
     smoothness = options["smoothness"]
 
     t0 = time.perf_counter()
-    heavy = X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK
     if exact:
-        if heavy and not rows.subsampled and isinstance(init, str) and init == "split":
+        if heavy and isinstance(init, str) and init == "split":  # heavy and exact: all rows
             # the last split stage and the moves ran on all rows already: another
             # run would only confirm them, at two passes or more
             e0, it = full.error(C), 0
