@@ -11,6 +11,7 @@ raises the penalty as far as the user's error budget allows.
 import numpy as np
 
 from . import _init
+from ._bounds import Bounds
 from ._engine import nearest_corner
 from ._train_kernels import corner_sums, solve_penta
 
@@ -44,6 +45,11 @@ def solve_corners(counts, sums, mu, C_prev, ridge):
 
 #: float64 data up to this many values is assigned in float32 during training
 LLOYD_FLOAT32_VALUES = 1 << 27
+#: passes of more rows x corners x features than this keep bounds between passes
+#: (:mod:`._bounds`: a row far inside its cell is not measured again) ...
+LLOYD_BOUNDS_WORK = 3 * 10**8
+#: ... on at most this many rows (the bounds take 4 bytes per row and group)
+LLOYD_BOUNDS_ROWS = 1 << 20
 #: rows per chunk of the set-up passes
 _CHUNK = 1 << 16
 
@@ -59,7 +65,9 @@ class Lloyd:
     float64 orders of summation.
     """
 
-    def __init__(self, X, w, k, tol):
+    bounds = None  # a Bounds object when the passes keep bounds
+
+    def __init__(self, X, w, k, tol, bounds=True):
         self.X, self.w, self.tol = X, w, tol
         self.W = float(w.sum())
         n, d = X.shape
@@ -92,11 +100,17 @@ class Lloyd:
             self.Xa = np.empty(X.shape, dtype=np.float32)
             for start in range(0, n, _CHUNK):
                 self.Xa[start:start + _CHUNK] = (X[start:start + _CHUNK] - mean) * self.scale
+        self.bounds = None
+        if bounds and n * k * d > LLOYD_BOUNDS_WORK and n <= LLOYD_BOUNDS_ROWS:
+            self.bounds = Bounds(self.Xa)
 
     def nearest(self, C):
         """(labels, squared distances in float64) of the rows to corners C."""
         Ca = ((C - self.shift) * self.scale).astype(self.Xa.dtype)
-        labels, dist2 = nearest_corner(self.Xa, Ca)
+        if self.bounds is not None:
+            labels, dist2 = self.bounds.nearest(Ca)
+        else:
+            labels, dist2 = nearest_corner(self.Xa, Ca)
         if self.scale != 1.0:
             dist2 /= self.scale**2  # a power of two: exact
         return labels, dist2
@@ -123,9 +137,11 @@ class Lloyd:
     def permute(self, C, order):
         """``C[order]``, keeping the assignment cached by :meth:`run` valid."""
         C_new = C[order]
+        inverse = np.empty(order.shape[0], dtype=np.intp)
+        inverse[order] = np.arange(order.shape[0])
+        if self.bounds is not None:
+            self.bounds.permute(order, inverse)
         if self._assigned is not None and self._assigned[0] is C:
-            inverse = np.empty(order.shape[0], dtype=np.intp)
-            inverse[order] = np.arange(order.shape[0])
             a = self._assigned[1]
             self._assigned = (C_new, Assignment(self, inverse[a.labels], a.dist2, a.err))
         return C_new

@@ -1,0 +1,223 @@
+"""Nearest corners of many Lloyd passes, skipping what cannot have changed.
+
+Late in a Lloyd run, few rows change their corner, yet every pass measures
+every row against every corner. :class:`Bounds` keeps, per row, its label
+and a lower bound on its distance to each *group* of corners (other than its
+label), both relative to the corners of its last pass. When the corners
+move, each group's bound drops by the largest move in the group (triangle
+inequality); a row whose distance to its own corner stays below every bound
+keeps its label, and otherwise only the groups whose bound it reaches are
+measured (the "Yinyang" scheme of Ding et al., ICML 2015). The distances are
+direct float64 sums over the features, and the bounds are rounded down, so
+no row is skipped that could have changed: the labels are those of a full
+scan in float64 (ties: the lower index), the skipping only saves work.
+"""
+
+import numba
+import numpy as np
+from numba import prange
+
+from ._engine import nearest_corner
+from ._numba import jit
+
+#: rows per block of the parallel driver (per-block scratch; rows independent)
+BLOCK = 1024
+#: relative slack of every comparison with a bound, far above the rounding of
+#: a float64 distance and of the float32 the bounds are stored in
+SLACK = 1e-6
+#: corners per group, while the bounds (rows x groups float32) stay within
+#: BOUNDS_VALUES
+CORNERS_PER_GROUP = 8
+BOUNDS_VALUES = 1 << 24
+
+
+@jit()
+def _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, start, stop,
+           gmin, gidx, gsec, checked, acc):
+    """Rows ``start .. stop``: see the module docstring. ``CT``: the corners
+    in group order, transposed (d, k) float64, so that the distances of a row
+    to a group's corners are one loop over the features of a loop over the
+    corners (the inner one vectorises; every sum still runs over the features
+    in order). Returns the number of rows measured."""
+    d = X.shape[1]
+    n_groups = gstart.shape[0] - 1
+    lo_f = 1.0 - SLACK
+    hi_f = 1.0 + SLACK
+    measured = 0
+    for i in range(start, stop):
+        a = labels[i]
+        s = 0.0
+        for f in range(d):
+            v = np.float64(X[i, f]) - C[a, f]
+            s += v * v
+        best, bd = a, s
+        u = np.sqrt(bd)
+        m = np.inf
+        for g in range(n_groups):
+            lg = (np.float64(low[i, g]) - drop[g]) * lo_f
+            gmin[g] = lg
+            m = min(m, lg)
+        if u * hi_f < m:
+            dist2[i] = bd
+            for g in range(n_groups):
+                low[i, g] = gmin[g]
+            continue
+        measured += 1
+        for g in range(n_groups):
+            checked[g] = False
+            if gmin[g] > np.sqrt(bd) * hi_f:
+                continue  # no corner of g can be as near as the best so far
+            checked[g] = True
+            p0, p1 = gstart[g], gstart[g + 1]
+            for p in range(p0, p1):
+                acc[p - p0] = 0.0
+            for f in range(d):
+                xf = np.float64(X[i, f])
+                for p in range(p0, p1):
+                    v = xf - CT[f, p]
+                    acc[p - p0] += v * v
+            m1, i1, m2 = np.inf, -1, np.inf
+            for p in range(p0, p1):
+                j = gorder[p]
+                s = acc[p - p0]
+                if s < m1 or (s == m1 and j < i1):
+                    m2 = m1
+                    m1, i1 = s, j
+                elif s < m2:
+                    m2 = s
+                if s < bd or (s == bd and j < best):
+                    best, bd = j, s
+            gmin[g], gidx[g], gsec[g] = m1, i1, m2
+        for g in range(n_groups):
+            if checked[g]:
+                v = gsec[g] if gidx[g] == best else gmin[g]
+                low[i, g] = np.sqrt(v) * lo_f
+            else:
+                low[i, g] = gmin[g]
+        if best != a and not checked[gof[a]]:
+            # the old corner joins the bound of its (unmeasured) group
+            low[i, gof[a]] = min(np.float64(low[i, gof[a]]), u * lo_f)
+        labels[i] = best
+        dist2[i] = bd
+    return measured
+
+
+@jit(inline=True)
+def _scratch(g, size):
+    return (np.empty(g), np.empty(g, dtype=np.int64), np.empty(g), np.empty(g, dtype=np.bool_),
+            np.empty(size))
+
+
+@jit()
+def _serial(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, size):
+    g = gstart.shape[0] - 1
+    gmin, gidx, gsec, checked, acc = _scratch(g, size)
+    return _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, 0,
+                  X.shape[0], gmin, gidx, gsec, checked, acc)
+
+
+@jit(parallel=True)
+def _parallel(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, size):
+    n = X.shape[0]
+    g = gstart.shape[0] - 1
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    counts = np.zeros(n_blocks, dtype=np.int64)
+    for b in prange(n_blocks):
+        gmin, gidx, gsec, checked, acc = _scratch(g, size)
+        counts[b] = _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop,
+                           b * BLOCK, min(n, b * BLOCK + BLOCK), gmin, gidx, gsec, checked, acc)
+    return counts.sum()
+
+
+def groups_of(C, n_groups):
+    """Every corner's group: a few Lloyd iterations on the corners themselves,
+    from evenly spaced ones (deterministic)."""
+    k = C.shape[0]
+    C = np.asarray(C, dtype=np.float64)
+    G = C[np.linspace(0, k - 1, n_groups).astype(np.intp)]
+    gof = np.zeros(k, dtype=np.intp)
+    for _ in range(5):
+        D = np.einsum("ij,ij->i", C, C)[:, None] - 2.0 * C @ G.T + np.einsum("ij,ij->i", G, G)
+        gof = np.argmin(D, axis=1)
+        for g in range(n_groups):
+            members = gof == g
+            if members.any():
+                G[g] = C[members].mean(axis=0)
+    return gof
+
+
+#: rows per block of the first pass's matrix products
+_FRESH_BLOCK = 1024
+
+
+def _fresh_bounds(X, C, labels, gorder, gstart, low):
+    """The group bounds of a first pass, by matrix products per block (float64):
+    each group's smallest expanded distance, the row's own corner left out,
+    less a margin for the rounding of the expansion."""
+    C64 = C.astype(np.float64)[gorder]
+    cc = np.einsum("ij,ij->i", C64, C64)
+    inv = np.empty(gorder.shape[0], dtype=np.intp)
+    inv[gorder] = np.arange(gorder.shape[0])
+    starts = gstart[:-1]
+    for start in range(0, X.shape[0], _FRESH_BLOCK):
+        Z = X[start:start + _FRESH_BLOCK].astype(np.float64)
+        zz = np.einsum("ij,ij->i", Z, Z)
+        D = Z @ (-2.0 * C64).T
+        D += cc
+        D += zz[:, None]
+        D[np.arange(Z.shape[0]), inv[labels[start:start + _FRESH_BLOCK]]] = np.inf
+        margin = 1e-9 * (zz + cc.max())
+        m = np.minimum.reduceat(D, starts, axis=1) - margin[:, None]
+        low[start:start + _FRESH_BLOCK] = np.sqrt(np.maximum(m, 0.0)) * (1.0 - SLACK)
+
+
+class Bounds:
+    """Labels and group bounds of rows X, relative to the corners of the last
+    :meth:`nearest` (see the module docstring)."""
+
+    def __init__(self, X):
+        self.X = X
+        self.C = None
+        self.n_measured = 0
+
+    def nearest(self, C):
+        """(new labels array, squared distances in float64) of the rows to C
+        (C: the dtype of X)."""
+        X = self.X
+        n, k = X.shape[0], C.shape[0]
+        fresh = self.C is None or self.C.shape[0] != k
+        if fresh:
+            n_groups = int(max(min(k // CORNERS_PER_GROUP, BOUNDS_VALUES // max(n, 1)), 1))
+            gof = np.unique(groups_of(C, n_groups), return_inverse=True)[1].ravel()
+            n_groups = int(gof.max()) + 1  # the groups with corners
+            order = np.argsort(gof, kind="stable")
+            self.gorder = order.astype(np.int64)
+            self.gstart = np.searchsorted(gof[order], np.arange(n_groups + 1)).astype(np.int64)
+            self.gof = gof.astype(np.int64)
+            self.low = np.empty((n, n_groups), dtype=np.float32)
+            labels, dist2 = nearest_corner(X, C)
+            labels = labels.astype(np.int64)
+            _fresh_bounds(X, C, labels, self.gorder, self.gstart, self.low)
+            self.C, self.labels = np.array(C), labels
+            return labels, dist2
+        moved = np.sqrt(np.sum((C.astype(np.float64) - self.C.astype(np.float64)) ** 2, axis=1))
+        drop = np.zeros(self.gstart.shape[0] - 1)
+        np.maximum.at(drop, self.gof, moved)
+        labels = self.labels.copy()
+        dist2 = np.empty(n)
+        C64 = np.ascontiguousarray(C, dtype=np.float64)
+        CT = np.ascontiguousarray(C64[self.gorder].T)
+        size = int(np.max(np.diff(self.gstart)))
+        run = _serial if numba.get_num_threads() == 1 or n < 2 * BLOCK else _parallel
+        self.n_measured += int(run(X, C64, CT, self.gstart, self.gorder, self.gof, labels,
+                                   dist2, self.low, drop, size))
+        self.C, self.labels = np.array(C), labels
+        return labels, dist2
+
+    def permute(self, order, inverse):
+        """The bounds of the corners ``C[order]`` (``inverse``: its inverse)."""
+        if self.C is not None and self.C.shape[0] == order.shape[0]:
+            self.C = self.C[order]
+            self.labels = inverse[self.labels].astype(np.int64)
+            self.gof = self.gof[order]
+            self.gorder = inverse[self.gorder].astype(np.int64)
