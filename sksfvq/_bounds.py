@@ -17,8 +17,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._engine import nearest_corner
-from ._numba import jit
+from ._engine import jit, nearest_corner
 
 #: rows per block of the parallel driver (per-block scratch; rows independent)
 BLOCK = 1024
@@ -102,31 +101,24 @@ def _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, start, stop,
     return measured
 
 
-@jit(inline=True)
-def _scratch(g, size):
-    return (np.empty(g), np.empty(g, dtype=np.int64), np.empty(g), np.empty(g, dtype=np.bool_),
-            np.empty(size))
-
-
 @jit()
-def _serial(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, size):
-    g = gstart.shape[0] - 1
-    gmin, gidx, gsec, checked, acc = _scratch(g, size)
-    return _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, 0,
-                  X.shape[0], gmin, gidx, gsec, checked, acc)
+def _serial(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, gmin, gidx, gsec,
+            checked, acc):
+    return _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, 0, X.shape[0],
+                  gmin[0], gidx[0], gsec[0], checked[0], acc[0])
 
 
 @jit(parallel=True)
-def _parallel(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, size):
+def _parallel(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, gmin, gidx, gsec,
+              checked, acc):
     n = X.shape[0]
-    g = gstart.shape[0] - 1
     n_blocks = (n + BLOCK - 1) // BLOCK
-    counts = np.zeros(n_blocks, dtype=np.int64)
+    measured = 0
     for b in prange(n_blocks):
-        gmin, gidx, gsec, checked, acc = _scratch(g, size)
-        counts[b] = _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop,
-                           b * BLOCK, min(n, b * BLOCK + BLOCK), gmin, gidx, gsec, checked, acc)
-    return counts.sum()
+        measured += _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop,
+                           b * BLOCK, min(n, b * BLOCK + BLOCK), gmin[b], gidx[b], gsec[b],
+                           checked[b], acc[b])
+    return measured
 
 
 def groups_of(C, n_groups):
@@ -207,10 +199,15 @@ class Bounds:
         dist2 = np.empty(n)
         C64 = np.ascontiguousarray(C, dtype=np.float64)
         CT = np.ascontiguousarray(C64[self.gorder].T)
-        size = int(np.max(np.diff(self.gstart)))
-        run = _serial if numba.get_num_threads() == 1 or n < 2 * BLOCK else _parallel
+        serial = numba.get_num_threads() == 1 or n < 2 * BLOCK
+        slots = 1 if serial else (n + BLOCK - 1) // BLOCK  # scratch per block of rows
+        g, size = drop.shape[0], int(np.max(np.diff(self.gstart)))
+        scratch = (np.empty((slots, g)), np.empty((slots, g), dtype=np.int64),
+                   np.empty((slots, g)), np.empty((slots, g), dtype=np.bool_),
+                   np.empty((slots, size)))
+        run = _serial if serial else _parallel
         self.n_measured += int(run(X, C64, CT, self.gstart, self.gorder, self.gof, labels,
-                                   dist2, self.low, drop, size))
+                                   dist2, self.low, drop, *scratch))
         self.C, self.labels = np.array(C), labels
         return labels, dist2
 
