@@ -28,6 +28,9 @@ SLACK = 1e-6
 #: BOUNDS_VALUES
 CORNERS_PER_GROUP = 8
 BOUNDS_VALUES = 1 << 24
+#: a pass starts afresh when more than FAR_GROUPS of the groups have a corner
+#: that moved more than FAR times the rows' root mean square distance
+FAR, FAR_GROUPS = 0.5, 0.25
 
 
 @jit()
@@ -142,25 +145,40 @@ def groups_of(C, n_groups):
 _FRESH_BLOCK = 1024
 
 
+@jit()
+def _group_minima(P, cc, zz, skip, gstart, margin, low, start):
+    """Rows of one block of products ``P = -2 Z C'`` (corners in group order):
+    every group's smallest ``|z|^2 + P + |c|^2`` without the row's own corner
+    (column ``skip``), less ``margin`` times ``|z|^2 + max |c|^2``, as a
+    distance rounded down into ``low[start + r]``."""
+    n_groups = gstart.shape[0] - 1
+    cmax = 0.0
+    for p in range(cc.shape[0]):
+        cmax = max(cmax, cc[p])
+    for r in range(P.shape[0]):
+        for g in range(n_groups):
+            m = np.inf
+            for p in range(gstart[g], gstart[g + 1]):
+                v = P[r, p] + cc[p]
+                if p != skip[r] and v < m:
+                    m = v
+            v = m + zz[r] - margin * (zz[r] + cmax)
+            low[start + r, g] = np.sqrt(max(v, 0.0)) * (1.0 - SLACK)
+
+
 def _fresh_bounds(X, C, labels, gorder, gstart, low):
-    """The group bounds of a first pass, by matrix products per block (float64):
-    each group's smallest expanded distance, the row's own corner left out,
-    less a margin for the rounding of the expansion."""
+    """The group bounds of a first pass, by matrix products per block (float64;
+    the expansion's rounding is far below the margin of 1e-9)."""
     C64 = C.astype(np.float64)[gorder]
     cc = np.einsum("ij,ij->i", C64, C64)
-    inv = np.empty(gorder.shape[0], dtype=np.intp)
+    inv = np.empty(gorder.shape[0], dtype=np.int64)
     inv[gorder] = np.arange(gorder.shape[0])
-    starts = gstart[:-1]
+    minus_2C = -2.0 * C64
     for start in range(0, X.shape[0], _FRESH_BLOCK):
         Z = X[start:start + _FRESH_BLOCK].astype(np.float64)
         zz = np.einsum("ij,ij->i", Z, Z)
-        D = Z @ (-2.0 * C64).T
-        D += cc
-        D += zz[:, None]
-        D[np.arange(Z.shape[0]), inv[labels[start:start + _FRESH_BLOCK]]] = np.inf
-        margin = 1e-9 * (zz + cc.max())
-        m = np.minimum.reduceat(D, starts, axis=1) - margin[:, None]
-        low[start:start + _FRESH_BLOCK] = np.sqrt(np.maximum(m, 0.0)) * (1.0 - SLACK)
+        _group_minima(Z @ minus_2C.T, cc, zz, inv[labels[start:start + _FRESH_BLOCK]], gstart,
+                      1e-9, low, start)
 
 
 class Bounds:
@@ -178,6 +196,14 @@ class Bounds:
         X = self.X
         n, k = X.shape[0], C.shape[0]
         fresh = self.C is None or self.C.shape[0] != k
+        if not fresh:
+            moved = np.sqrt(np.sum((C.astype(np.float64) - self.C.astype(np.float64)) ** 2,
+                                   axis=1))
+            drop = np.zeros(self.gstart.shape[0] - 1)
+            np.maximum.at(drop, self.gof, moved)
+            # corners renumbered or moved far (e.g. inserted in the chain): the
+            # bounds would send most rows to the slower measuring loop
+            fresh = np.mean(drop > FAR * self.typical) > FAR_GROUPS
         if fresh:
             n_groups = int(max(min(k // CORNERS_PER_GROUP, BOUNDS_VALUES // max(n, 1)), 1))
             gof = np.unique(groups_of(C, n_groups), return_inverse=True)[1].ravel()
@@ -190,11 +216,8 @@ class Bounds:
             labels, dist2 = nearest_corner(X, C)
             labels = labels.astype(np.int64)
             _fresh_bounds(X, C, labels, self.gorder, self.gstart, self.low)
-            self.C, self.labels = np.array(C), labels
+            self._keep(C, labels, dist2)
             return labels, dist2
-        moved = np.sqrt(np.sum((C.astype(np.float64) - self.C.astype(np.float64)) ** 2, axis=1))
-        drop = np.zeros(self.gstart.shape[0] - 1)
-        np.maximum.at(drop, self.gof, moved)
         labels = self.labels.copy()
         dist2 = np.empty(n)
         C64 = np.ascontiguousarray(C, dtype=np.float64)
@@ -208,8 +231,12 @@ class Bounds:
         run = _serial if serial else _parallel
         self.n_measured += int(run(X, C64, CT, self.gstart, self.gorder, self.gof, labels,
                                    dist2, self.low, drop, *scratch))
-        self.C, self.labels = np.array(C), labels
+        self._keep(C, labels, dist2)
         return labels, dist2
+
+    def _keep(self, C, labels, dist2):
+        self.C, self.labels = np.array(C), labels
+        self.typical = float(np.sqrt(np.mean(dist2, dtype=np.float64)))
 
     def permute(self, order, inverse):
         """The bounds of the corners ``C[order]`` (``inverse``: its inverse)."""

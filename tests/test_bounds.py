@@ -119,3 +119,21 @@ def test_lloyd_with_bounds_runs_as_without(monkeypatch, dtype):
     np.testing.assert_allclose(C1, C2, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose([e1, s1], [e2, s2], rtol=1e-6)
     np.testing.assert_array_equal(l1, l2)
+
+
+def test_renumbered_corners_start_afresh():
+    """Corners shifted along the chain (a move inserts one): a full scan, not
+    a pass that would measure every row group by group."""
+    rng = np.random.default_rng(3)
+    centres = 10.0 * rng.normal(size=(32, 4))
+    X = (centres[rng.integers(0, 32, 3000)] + rng.normal(size=(3000, 4))).astype(np.float32)
+    b = _bounds.Bounds(X)
+    b.nearest(centres.astype(np.float32))
+    groups = b.gstart.copy()
+    shifted = np.roll(centres, 1, axis=0).astype(np.float32)
+    labels, dist2 = b.nearest(shifted)
+    assert b.n_measured == 0  # the second pass was a fresh one too
+    _check(X, shifted, labels, dist2)
+    b.nearest(shifted + np.float32(0.01))  # a small move: bounded again
+    assert 0 <= b.n_measured < 0.05 * len(X)
+    assert groups.shape == b.gstart.shape
