@@ -54,6 +54,7 @@ def _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, start, stop,
             s += v * v
         best, bd = a, s
         u = np.sqrt(bd)
+        ub = u  # sqrt(bd), kept with bd
         m = np.inf
         for g in range(n_groups):
             lg = (np.float64(low[i, g]) - drop[g]) * lo_f
@@ -67,7 +68,7 @@ def _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, start, stop,
         measured += 1
         for g in range(n_groups):
             checked[g] = False
-            if gmin[g] > np.sqrt(bd) * hi_f:
+            if gmin[g] > ub * hi_f:
                 continue  # no corner of g can be as near as the best so far
             checked[g] = True
             p0, p1 = gstart[g], gstart[g + 1]
@@ -89,6 +90,7 @@ def _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, start, stop,
                     m2 = s
                 if s < bd or (s == bd and j < best):
                     best, bd = j, s
+                    ub = np.sqrt(bd)
             gmin[g], gidx[g], gsec[g] = m1, i1, m2
         for g in range(n_groups):
             if checked[g]:
@@ -131,8 +133,9 @@ def groups_of(C, n_groups):
     C = np.asarray(C, dtype=np.float64)
     G = C[np.linspace(0, k - 1, n_groups).astype(np.intp)]
     gof = np.zeros(k, dtype=np.intp)
+    cc = np.einsum("ij,ij->i", C, C)[:, None]
     for _ in range(5):
-        D = np.einsum("ij,ij->i", C, C)[:, None] - 2.0 * C @ G.T + np.einsum("ij,ij->i", G, G)
+        D = cc - 2.0 * C @ G.T + np.einsum("ij,ij->i", G, G)
         gof = np.argmin(D, axis=1)
         for g in range(n_groups):
             members = gof == g
@@ -191,8 +194,9 @@ class Bounds:
         self.n_measured = 0
 
     def nearest(self, C):
-        """(new labels array, squared distances in float64) of the rows to C
-        (C: the dtype of X)."""
+        """(new labels array, squared distances) of the rows to C (C: the
+        dtype of X; the distances in float64, or in X's dtype from
+        ``nearest_corner`` on a fresh pass)."""
         X = self.X
         n, k = X.shape[0], C.shape[0]
         fresh = self.C is None or self.C.shape[0] != k

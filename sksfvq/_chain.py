@@ -100,7 +100,6 @@ class Lloyd:
             self.Xa = np.empty(X.shape, dtype=np.float32)
             for start in range(0, n, _CHUNK):
                 self.Xa[start:start + _CHUNK] = (X[start:start + _CHUNK] - mean) * self.scale
-        self.bounds = None
         if bounds and n * k * d > LLOYD_BOUNDS_WORK and n <= LLOYD_BOUNDS_ROWS:
             self.bounds = Bounds(self.Xa)
 
