@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _init
 from ._bounds import Bounds
-from ._engine import nearest_corner
+from ._engine import bounds_pay, nearest_corner
 from ._train_kernels import corner_sums, solve_penta
 
 #: fixed parts of the smoothing search (chosen by the measurements in benchmarks/)
@@ -46,7 +46,8 @@ def solve_corners(counts, sums, mu, C_prev, ridge):
 #: float64 data up to this many values is assigned in float32 during training
 LLOYD_FLOAT32_VALUES = 1 << 27
 #: passes of more rows x corners x features than this keep bounds between passes
-#: (:mod:`._bounds`: a row far inside its cell is not measured again) ...
+#: (:mod:`._bounds`: a row far inside its cell is not measured again), where
+#: they pay (:func:`._engine.bounds_pay`) ...
 LLOYD_BOUNDS_WORK = 3 * 10**8
 #: ... on at most this many rows (the bounds take 4 bytes per row and group)
 LLOYD_BOUNDS_ROWS = 1 << 20
@@ -100,7 +101,7 @@ class Lloyd:
             self.Xa = np.empty(X.shape, dtype=np.float32)
             for start in range(0, n, _CHUNK):
                 self.Xa[start:start + _CHUNK] = (X[start:start + _CHUNK] - mean) * self.scale
-        if bounds and n * k * d > LLOYD_BOUNDS_WORK and n <= LLOYD_BOUNDS_ROWS:
+        if bounds and n * k * d > LLOYD_BOUNDS_WORK and n <= LLOYD_BOUNDS_ROWS and bounds_pay():
             self.bounds = Bounds(self.Xa)
 
     def nearest(self, C):
@@ -163,6 +164,10 @@ class Lloyd:
         Returns (corners, their mean squared error, iterations).
         """
         m = C.shape[0]
+        if smoothness > 0 and self.bounds is not None:
+            # the penalty moves every corner at every pass (and a smoothing
+            # search restarts from earlier corners): bounds would not pay
+            self.bounds.give_up()
         mu = smoothness * self.W / m
         ridge = 1e-9 * self.W / m
         shift = np.inf

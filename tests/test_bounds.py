@@ -66,7 +66,8 @@ def test_bounded_passes_find_the_nearest_corner(dtype, n, d, k):
     assert min(measured[1:]) < n
 
 
-def test_serial_and_parallel_passes_agree():
+def test_serial_and_parallel_passes_agree(monkeypatch):
+    monkeypatch.setattr(_bounds, "GIVE_UP", 1.0)  # keep the bounds to compare them
     rng = np.random.default_rng(0)
     X = rng.normal(size=(5000, 8)).astype(np.float32)
     C0 = X[:64].copy()
@@ -105,12 +106,16 @@ def test_lloyd_with_bounds_runs_as_without(monkeypatch, dtype):
     w = rng.integers(1, 3, len(X)).astype(np.float64)
     C0 = X[rng.choice(len(X), 48, replace=False)].astype(np.float64)
     monkeypatch.setattr(_chain, "LLOYD_BOUNDS_WORK", 0)
+    monkeypatch.setattr(_chain, "bounds_pay", lambda: True)  # whatever this machine's CPU
+    monkeypatch.setattr(_bounds, "GIVE_UP", 1.0)  # bounded passes up to the smoothing
     results = []
     for bounds in (True, False):
         lloyd = _chain.Lloyd(X, w, 48, 1e-4, bounds=bounds)
         assert (lloyd.bounds is not None) == bounds
         C, err, it = lloyd.run(C0, 0.0, 50)
+        assert not bounds or not lloyd.bounds.given_up
         C, err_s, it_s = lloyd.run(C, 0.05, 10)  # smoothed, from the cached corners
+        assert not bounds or lloyd.bounds.given_up  # the penalty moves every corner
         order = np.arange(48)[::-1].copy()
         C = lloyd.permute(C, order)
         results.append((C, err, it, err_s, it_s, lloyd.nearest(C)[0]))
@@ -137,3 +142,52 @@ def test_renumbered_corners_start_afresh():
     b.nearest(shifted + np.float32(0.01))  # a small move: bounded again
     assert 0 <= b.n_measured < 0.05 * len(X)
     assert groups.shape == b.gstart.shape
+
+
+def test_a_pass_that_measures_many_distances_gives_the_bounds_up():
+    """All corners moved (as when the chain is smoothed): the bounded pass
+    computed many distances, so the bounds are dropped and the later passes
+    are plain full scans, still exact."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 16))
+    C = X[rng.choice(3000, 40, replace=False)].copy()
+    b = _bounds.Bounds(X)
+    b.nearest(C)
+    C = C + 0.2 * rng.normal(size=C.shape)  # all move, not far enough for a fresh pass
+    labels, dist2 = b.nearest(C)
+    assert b.n_computed > _bounds.GIVE_UP * len(X) * len(C)
+    assert b.given_up and b.low is None
+    _check(X, C, labels, dist2)
+    before = b.n_measured
+    C = C + 0.01
+    labels, dist2 = b.nearest(C)
+    assert b.n_measured == before  # a plain pass: no row measured group by group
+    _check(X, C, labels, dist2)
+
+
+def test_a_small_move_keeps_the_bounds():
+    rng = np.random.default_rng(5)
+    centres = 10.0 * rng.normal(size=(20, 5))
+    X = centres[rng.integers(0, 20, 3000)] + rng.normal(size=(3000, 5))
+    b = _bounds.Bounds(X)
+    b.nearest(centres)
+    b.nearest(centres + 0.02)
+    assert not b.given_up and b.low is not None
+
+
+@pytest.mark.parametrize("backend, features, pay", [
+    ("simd", {"avx512f", "avx2", "fma"}, False),
+    ("simd", {"avx2", "fma"}, True),
+    ("portable", {"avx512f", "avx2", "fma"}, True),
+])
+def test_bounds_are_kept_where_they_pay(monkeypatch, backend, features, pay):
+    from sksfvq import _engine
+
+    monkeypatch.setattr(_engine, "backend", lambda: backend)
+    monkeypatch.setattr(_engine, "compile_target_features", lambda: features)
+    assert _engine.bounds_pay() is pay
+    monkeypatch.setattr(_chain, "LLOYD_BOUNDS_WORK", 0)
+    monkeypatch.setattr(_chain, "bounds_pay", _engine.bounds_pay)
+    X = np.random.default_rng(0).normal(size=(500, 4))
+    lloyd = _chain.Lloyd(X, np.ones(500), 16, 1e-4)
+    assert (lloyd.bounds is not None) is pay
