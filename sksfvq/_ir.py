@@ -11,10 +11,18 @@ and :func:`emit_tile_products` (the register-blocked products of a tile of
 rows with corners packed in panels). The job-specific intrinsics are in
 :mod:`._simd`. Vector width, tile and panel are those of :mod:`._layout`.
 
+Loops that are not the hot loop of a kernel are emitted with
+:func:`rolled_range`, which tells LLVM not to unroll them: unrolled (the
+row loops fully, TILE times, the others four times over with a remainder
+loop) they made the vector kernels' bodies about 40 % larger, machine code
+that LLVM optimizes and emits on first use, for no measured speed.
+
 These use ``numba.core.cgutils`` and llvmlite's IR builder: numba internals
 with no stability promise. If lowering fails, the engine falls back to the
 portable back end (:mod:`._engine`).
 """
+
+from contextlib import contextmanager
 
 from llvmlite import ir
 from llvmlite.binding import llvm_version_info
@@ -26,6 +34,56 @@ from numba.np.numpy_support import as_dtype
 from ._layout import PANEL_VECTORS, TILE, lanes
 
 I32 = ir.IntType(32)
+
+
+class _LoopID(ir.values.MDValue):
+    """A loop's ``llvm.loop`` metadata node: distinct, its first operand itself, then
+    the loop's options."""
+
+    def __init__(self, module, options):
+        super().__init__(module, [], name=str(len(module.metadata)))
+        self.operands = (self,) + tuple(options)
+
+    def descr(self, buf):
+        buf += ("distinct ",)
+        super().descr(buf)
+
+    # a node that contains itself: compared and hashed by identity
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+
+@contextmanager
+def rolled_range(builder, count):
+    """``cgutils.for_range(builder, count)`` that LLVM is told not to unroll.
+
+    Yields a ``cgutils.Loop`` (its ``index`` counts 0 .. count - 1). For the
+    loops that are not a kernel's hot loop: LLVM would otherwise copy their
+    body (a constant trip count of TILE fully, an unknown one four times over
+    with a remainder loop), which costs compile time on first use and, where
+    measured, no speed.
+    """
+    intp = count.type
+    module = builder.module
+    bbcond = builder.append_basic_block("rolled.cond")
+    bbbody = builder.append_basic_block("rolled.body")
+    bbend = builder.append_basic_block("rolled.end")
+    bbstart = builder.basic_block
+    builder.branch(bbcond)
+    with builder.goto_block(bbcond):
+        index = builder.phi(intp, name="rolled.index")
+        builder.cbranch(builder.icmp_signed("<", index, count), bbbody, bbend)
+    with builder.goto_block(bbbody):
+        yield cgutils.Loop(index, None)
+        incr = builder.add(index, ir.Constant(intp, 1), flags=["nsw"])
+        latch = builder.basic_block
+        back = builder.branch(bbcond)
+        no_unroll = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+        back.set_metadata("llvm.loop", _LoopID(module, [no_unroll]))
+    index.add_incoming(ir.Constant(intp, 0), bbstart)
+    index.add_incoming(incr, latch)
+    builder.position_at_end(bbend)
 
 
 def vector(context, dt):
@@ -75,17 +133,18 @@ def feature_sum(builder, d, width, acc_type, term):
     partial vector goes feature by feature into the first lanes
     (``term(off, False)``, a scalar), then the lanes are added in a fixed
     tree (:func:`lane_sum`). acc_type: the vector type of the sums. The
-    portable back end sums in the same order (``_nearest.lane_order_sum``).
+    portable back end sums in the same order (``_nearest.sq_dist``,
+    ``_project.segment_exact``).
     """
     intp = d.type
     wconst = ir.Constant(intp, width)
     nfull = builder.udiv(d, wconst)
     acc = cgutils.alloca_once_value(builder, ir.Constant(acc_type, [0.0] * width))
-    with cgutils.for_range(builder, nfull) as loop:
+    with rolled_range(builder, nfull) as loop:
         t = term(builder.mul(loop.index, wconst), True)
         builder.store(builder.fadd(builder.load(acc), t), acc)
     base = builder.mul(nfull, wconst)
-    with cgutils.for_range(builder, builder.sub(d, base)) as loop:  # feature base + i -> lane i
+    with rolled_range(builder, builder.sub(d, base)) as loop:  # feature base + i -> lane i
         t = term(builder.add(base, loop.index), False)
         v = builder.load(acc)
         lane = builder.trunc(loop.index, I32)
@@ -137,7 +196,7 @@ def candidate_range(builder, width, ilty, count, load_row, thrs, first, last):
         builder.store(thrs[r], builder.gep(thr_all, [ir.Constant(intp, r)]))
     lo = cgutils.alloca_once(builder, ivty)
     hi = cgutils.alloca_once(builder, ivty)
-    with cgutils.for_range(builder, ir.Constant(intp, TILE)) as rows:
+    with rolled_range(builder, ir.Constant(intp, TILE)) as rows:  # (the loop inside is not)
         r = rows.index
         thr = builder.load(builder.gep(thr_all, [r]))
         builder.store(splat(builder, count_i, width), lo)
@@ -293,7 +352,7 @@ def tile_rows(typingctx, X, start, nr, center, scale, xc, xx):
         def at(ptr, off):
             return builder.bitcast(builder.gep(ptr, [off]), vty.as_pointer())
 
-        with cgutils.for_range(builder, ir.Constant(intp, TILE)) as rows:
+        with rolled_range(builder, ir.Constant(intp, TILE)) as rows:
             ic = rows.index
             xrow = builder.gep(Xa.data, [builder.mul(builder.add(start, ic), d)])
             crow = builder.gep(xca.data, [builder.mul(ic, d)])
@@ -301,14 +360,14 @@ def tile_rows(typingctx, X, start, nr, center, scale, xc, xx):
             with builder.if_else(builder.icmp_signed("<", ic, nr)) as (present, absent):
                 with present:
                     acc = cgutils.alloca_once_value(builder, vzero)
-                    with cgutils.for_range(builder, nfull) as loop:
+                    with rolled_range(builder, nfull) as loop:
                         off = builder.mul(loop.index, wconst)
                         v = builder.fmul(builder.fsub(
                             builder.load(at(xrow, off), align=align),
                             builder.load(at(ca.data, off), align=align)), sv)
                         builder.store(v, at(crow, off), align=align)
                         builder.store(builder.call(fma, [v, v, builder.load(acc)]), acc)
-                    with cgutils.for_range(builder, builder.sub(d, base)) as loop:
+                    with rolled_range(builder, builder.sub(d, base)) as loop:
                         off = builder.add(base, loop.index)
                         v = builder.fmul(builder.fsub(
                             builder.load(builder.gep(xrow, [off])),
@@ -322,7 +381,7 @@ def tile_rows(typingctx, X, start, nr, center, scale, xc, xx):
                         builder.store(a, acc)
                     builder.store(lane_sum(builder, builder.load(acc), width), xxp)
                 with absent:
-                    with cgutils.for_range(builder, d) as loop:
+                    with rolled_range(builder, d) as loop:
                         builder.store(ir.Constant(fty, 0.0), builder.gep(crow, [loop.index]))
                     builder.store(ir.Constant(fty, 0.0), xxp)
         # ask for the rows two tiles ahead now: they arrive while this tile's
@@ -334,7 +393,7 @@ def tile_rows(typingctx, X, start, nr, center, scale, xc, xx):
         ahead = builder.gep(Xa.data, [builder.mul(builder.add(start, ir.Constant(
             intp, 2 * TILE)), d)])
         ahead = builder.bitcast(ahead, i8p)
-        with cgutils.for_range(builder, builder.udiv(builder.mul(
+        with rolled_range(builder, builder.udiv(builder.mul(
                 nbytes, ir.Constant(intp, TILE)), ir.Constant(intp, 64))) as loop:
             builder.call(prefetch, [builder.gep(ahead, [builder.mul(loop.index, ir.Constant(
                 intp, 64))]), ir.Constant(I32, 0), ir.Constant(I32, 3), ir.Constant(I32, 1)])

@@ -1,12 +1,13 @@
 """Vector width, block shape and the kernels' inputs: defined once, for both back ends.
 
 The kernels see the corners only through the named tuples built here
-(:func:`nearest_args`, :func:`projection_args`): the corners shifted by their
-mean, scaled by a power of two, and the constants each kernel needs, in the
-layout of the back end that will read them (``"simd"``: corners packed in
-panels of two vectors, per-segment constants padded to whole vectors;
-``"portable"``: plain arrays). The arrays are built with NumPy; :func:`lanes`
-and :func:`panel` are also compile-time constants inside jitted code.
+(:func:`nearest_args`, :func:`direct_args`, :func:`projection_args`): the
+corners shifted by their mean, scaled by a power of two, and the constants
+each kernel needs, in the layout of the back end that will read them
+(``"simd"``: corners packed in panels of two vectors, per-segment constants
+padded to whole vectors; ``"portable"``: plain arrays). The arrays are
+built with NumPy; :func:`lanes` and :func:`panel` are also compile-time
+constants inside jitted code.
 """
 
 from collections import namedtuple
@@ -86,10 +87,15 @@ def direct(k, d):
 #: (simd: panels, see :func:`pack_panels`; portable: (k, d)); cc: |Cc|^2
 #: (simd: NaN-padded to the packed columns; portable: (k,)); cmax = max cc;
 #: mscale = 8 (d + 2) eps: the relative rounding margin of the expanded
-#: form; one = 1; ints: an empty integer array as wide as the data (the
-#: dtype of candidate indices in vector lanes). Scalars in the dtype of X.
+#: form; one = 1. Scalars in the dtype of X. Every field is one more value
+#: to unbox on each call and more code to compile on first use: a kernel's
+#: tuple holds what it reads and nothing else.
 NearestArgs = namedtuple("NearestArgs",
-                         "center scale inv2 Cc W cc cmax mscale one ints")
+                         "center scale inv2 Cc W cc cmax mscale one")
+
+#: inputs of the direct nearest-corner kernel: those of :class:`NearestArgs`
+#: it reads (it computes no products).
+DirectArgs = namedtuple("DirectArgs", "center scale inv2 Cc one")
 
 #: inputs of the projection kernels: those of :class:`NearestArgs` (cc: the
 #: squared norms of the segments' first corners) plus, per segment j, cd2 =
@@ -98,7 +104,7 @@ NearestArgs = namedtuple("NearestArgs",
 #: (k-1, d) the segment vectors d_j = c_{j+1} - c_j and inv_dd (k-1,) 1/|d_j|^2
 #: (0 for a zero-length segment), unpadded.
 ProjectionArgs = namedtuple("ProjectionArgs",
-                            "center scale inv2 Cc W cc cmax mscale one ints "
+                            "center scale inv2 Cc W cc cmax mscale one "
                             "cd2 dd ih Dseg inv_dd")
 
 #: Largest binary exponent of the working scale (its square stays a normal number).
@@ -145,8 +151,9 @@ def pack_panels(Cc):
     return np.ascontiguousarray(full.reshape(nb, P, d).transpose(0, 2, 1).reshape(nb * d, P))
 
 
-def _ints(dtype):
-    return np.empty(0, dtype=f"i{np.dtype(dtype).itemsize}")
+def lane_ints(dtype):
+    """Integer dtype of candidate indices in vector lanes: as wide as ``dtype``."""
+    return np.dtype(f"i{np.dtype(dtype).itemsize}")
 
 
 def _padded(a, n, fill):
@@ -163,7 +170,13 @@ def nearest_args(C, backend):
         cc = _padded(cc, (W.shape[0] // Cc.shape[1]) * W.shape[1], np.nan)
     else:
         W = np.ascontiguousarray(Cc * C.dtype.type(-2))
-    return NearestArgs(center, scale, inv2, Cc, W, cc, cmax, mscale, one, _ints(C.dtype))
+    return NearestArgs(center, scale, inv2, Cc, W, cc, cmax, mscale, one)
+
+
+def direct_args(C):
+    """:class:`DirectArgs` of corners C (k >= 1)."""
+    center, scale, inv2, Cc, _, _, _, one = centred(C)
+    return DirectArgs(center, scale, inv2, Cc, one)
 
 
 def projection_args(C, backend):
@@ -184,4 +197,4 @@ def projection_args(C, backend):
     else:
         W = np.ascontiguousarray(Cc * C.dtype.type(-2))
     return ProjectionArgs(center, scale, inv2, Cc, W, np.ascontiguousarray(cc), cmax, mscale,
-                          one, _ints(C.dtype), cd2, dd, ih, Dseg, inv_dd)
+                          one, cd2, dd, ih, Dseg, inv_dd)

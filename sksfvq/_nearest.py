@@ -32,7 +32,8 @@ import numpy as np
 
 from . import _simd
 from ._ir import tile_rows
-from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, lanes, nearest_args)
+from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, direct_args, lane_ints,
+                      lanes, nearest_args)
 from ._numba import jit, parallel_over_blocks, serial
 
 
@@ -99,25 +100,34 @@ def _no_candidate(labels, dist2, i, zero):
 def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     """Rows ``start .. stop`` with every distance computed directly (no re-check).
 
-    Rows are taken in chunks held feature-major (``s.rows[t]``: at most
-    DIRECT_FLOATS values, so they stay in L1), and every corner updates a
-    running minimum over the chunk's rows at once (vectorized, branch-free);
-    a strict ``<`` in corner order gives ties to the lowest index, and a row
-    whose distances are never finite keeps -1. Returns the rows with label
-    -1 or a distance that is not finite.
+    a: :class:`._layout.DirectArgs`; s: :class:`DirectScratch`. Rows are
+    taken in chunks held feature-major (``s.rows[t]``: at most DIRECT_FLOATS
+    values, so they stay in L1), and every corner updates a running minimum
+    over the chunk's rows at once (vectorized, branch-free); a strict ``<``
+    in corner order gives ties to the lowest index, and a row whose distances
+    are never finite keeps -1. Returns the rows with label -1 or a distance
+    that is not finite.
     """
+    # one array or value per statement: a tuple of four or more arrays built
+    # and unpacked costs compile time on first use
     d = X.shape[1]
+    center = a.center
+    scale = a.scale
+    inv2 = a.inv2
     Cc = a.Cc
     k = Cc.shape[0]
     zero = a.one - a.one
-    xt, sq, best, idx = s.rows[t], s.norms[t], s.best[t], s.lo[t]
+    xt = s.rows[t]
+    sq = s.sq[t]
+    best = s.best[t]
+    idx = s.idx[t]
     rows = xt.shape[1]
     nbad = 0
     for r0 in range(start, stop, rows):
-        m = min(rows, stop - r0)
+        m = stop - r0 if stop - r0 < rows else rows
         for i in range(m):
             for f in range(d):
-                xt[f, i] = (X[r0 + i, f] - a.center[f]) * a.scale
+                xt[f, i] = (X[r0 + i, f] - center[f]) * scale
             best[i] = np.inf
             idx[i] = -1
         for c in range(k):
@@ -128,8 +138,14 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
                 sq[i] = u * u
             f = 1
             while f + 3 < d:  # four features per sweep, still summed in order
-                xa, xb, xc, xd = xt[f], xt[f + 1], xt[f + 2], xt[f + 3]
-                ca, cb, cc, cd = Cc[c, f], Cc[c, f + 1], Cc[c, f + 2], Cc[c, f + 3]
+                xa = xt[f]
+                xb = xt[f + 1]
+                xc = xt[f + 2]
+                xd = xt[f + 3]
+                ca = Cc[c, f]
+                cb = Cc[c, f + 1]
+                cc = Cc[c, f + 2]
+                cd = Cc[c, f + 3]
                 for i in range(m):
                     ua = xa[i] - ca
                     ub = xb[i] - cb
@@ -154,7 +170,7 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
             if idx[i] < 0:  # never a finite distance
                 nbad += _no_candidate(labels, dist2, r0 + i, zero)
             else:
-                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], a.inv2, zero)
+                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], inv2, zero)
     return nbad
 
 
@@ -167,39 +183,38 @@ _direct_parallel = parallel_over_blocks(_rows_direct, "_direct_parallel")
 
 
 @jit(inline=True)
-def chunk_products(X, r0, stop, a, s, t, count):
+def chunk_products(X, r0, stop, center, scale, W, xc, xx, A, best, lo, hi, count):
     """Portable back end: the next chunk of rows, centred and scaled, and their products;
     returns its row count m (at most PORTABLE_ROWS).
 
-    out (scratch slot t): rows (R, d) the rows (zero rows past m), norms (R,)
-    their squared norms, A (k, R) = W rows.T, the products with the corners
+    out (one scratch slot): xc (R, d) the rows (zero rows past m), xx (R,)
+    their squared norms, A (k, R) = W xc.T, the products with the corners
     times -2 (one matrix product, BLAS; the rows' transpose is read in place);
     best = inf, lo = count, hi = -1 (R = PORTABLE_ROWS).
     """
     R = PORTABLE_ROWS  # a constant: loops of known length
-    m = min(R, stop - r0)
-    xc, xx = s.rows[t], s.norms[t]
-    zero = a.one - a.one
+    m = stop - r0 if stop - r0 < R else R
+    zero = scale - scale
     for i in range(R):
         q = zero
         if i < m:
             for f in range(X.shape[1]):
-                v = (X[r0 + i, f] - a.center[f]) * a.scale
+                v = (X[r0 + i, f] - center[f]) * scale
                 xc[i, f] = v
                 q += v * v
         else:
             for f in range(X.shape[1]):
                 xc[i, f] = zero
         xx[i] = q
-        s.best[t, i] = np.inf
-        s.lo[t, i] = count
-        s.hi[t, i] = -1
-    np.dot(a.W, xc.T, s.A[t])
+        best[i] = np.inf
+        lo[i] = count
+        hi[i] = -1
+    np.dot(W, xc.T, A)
     return m
 
 
 @jit(inline=True)
-def candidate_ranges(A, count, xx, a, thr, lo, hi):
+def candidate_ranges(A, count, xx, mscale, cmax, thr, lo, hi):
     """Portable back end: thresholds and each row's first and last candidate.
 
     in: A (>= count, R) expanded distances, one row per corner or segment;
@@ -208,12 +223,12 @@ def candidate_ranges(A, count, xx, a, thr, lo, hi):
     A[j, i] <= thr[i] (unchanged if none).
     """
     for i in range(PORTABLE_ROWS):
-        thr[i] = thr[i] + a.mscale * (xx[i] + a.cmax)
+        thr[i] = thr[i] + mscale * (xx[i] + cmax)
     for j in range(count):
         jj = lo.dtype.type(j)
         for i in range(PORTABLE_ROWS):
             hit = A[j, i] <= thr[i]
-            lo[i] = min(lo[i], jj) if hit else lo[i]
+            lo[i] = (jj if jj < lo[i] else lo[i]) if hit else lo[i]
             hi[i] = jj if hit else hi[i]
 
 
@@ -229,19 +244,27 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
     finite.
     """
     Cc = a.Cc
+    cc = a.cc
+    inv2 = a.inv2
     k = Cc.shape[0]
-    A, thr, lo, hi = s.A[t], s.best[t], s.lo[t], s.hi[t]
     zero = a.one - a.one
+    xc = s.rows[t]
+    xx = s.norms[t]
+    A = s.A[t]
+    thr = s.best[t]
+    lo = s.lo[t]
+    hi = s.hi[t]
+    acc = s.acc[t]
     nbad = 0
     for r0 in range(start, stop, PORTABLE_ROWS):
-        m = chunk_products(X, r0, stop, a, s, t, k)
+        m = chunk_products(X, r0, stop, a.center, a.scale, a.W, xc, xx, A, thr, lo, hi, k)
         for c in range(k):
-            cc = a.cc[c]
+            cc_c = cc[c]
             for i in range(PORTABLE_ROWS):
-                v = A[c, i] + cc
+                v = A[c, i] + cc_c
                 A[c, i] = v
                 thr[i] = v if v < thr[i] else thr[i]
-        candidate_ranges(A, k, s.norms[t], a, thr, lo, hi)
+        candidate_ranges(A, k, xx, a.mscale, a.cmax, thr, lo, hi)
         for r in range(m):
             if hi[r] < 0:  # not finite: no candidate
                 nbad += _no_candidate(labels, dist2, r0 + r, zero)
@@ -250,10 +273,10 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
             bi, bd = lo[r], 0.0
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or A[j, r] <= thr[r]:
-                    v = sq_dist(s.rows[t], r, Cc, j, s.acc[t])
+                    v = sq_dist(xc, r, Cc, j, acc)
                     if j == lo[r] or v < bd:
                         bi, bd = j, v
-            nbad += _store(labels, dist2, r0 + r, bi, bd, a.inv2, zero)
+            nbad += _store(labels, dist2, r0 + r, bi, bd, inv2, zero)
     return nbad
 
 
@@ -271,14 +294,26 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
     (:func:`._simd.tile_nearest`), then each row's candidates directly
     (:func:`._simd.sq_dist`), usually one.
     """
+    center = a.center
+    scale = a.scale
+    W = a.W
+    cc = a.cc
+    mscale = a.mscale
+    cmax = a.cmax
     Cc = a.Cc
+    inv2 = a.inv2
     zero = a.one - a.one
-    xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
+    xc = s.rows[t]
+    xx = s.norms[t]
+    A = s.A[t]
+    thr = s.best[t]
+    first = s.lo[t]
+    last = s.hi[t]
     nbad = 0
     for t0 in range(start, stop, TILE):
-        nr = min(TILE, stop - t0)
-        tile_rows(X, t0, nr, a.center, a.scale, xc, xx)
-        _simd.tile_nearest(xc, xx, a.W, a.cc, a.mscale, a.cmax, A, thr, first, last)
+        nr = stop - t0 if stop - t0 < TILE else TILE
+        tile_rows(X, t0, nr, center, scale, xc, xx)
+        _simd.tile_nearest(xc, xx, W, cc, mscale, cmax, A, thr, first, last)
         for r in range(nr):
             lo = first[r]
             hi = last[r]
@@ -293,7 +328,7 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
                     v = _simd.sq_dist(xc, r, Cc, j)
                     if j == lo or v < bd:
                         bi, bd = j, v
-            nbad += _store(labels, dist2, i, bi, bd, a.inv2, zero)
+            nbad += _store(labels, dist2, i, bi, bd, inv2, zero)
     return nbad
 
 
@@ -307,24 +342,31 @@ KERNELS = {"direct": (_rows_direct, _direct_parallel),
 
 #: work arrays, one slot per thread (leading axis): rows of a tile or chunk,
 #: their squared norms, products or expanded distances A, minima/thresholds
-#: best, candidate ranges lo and hi, the re-check's float64 lanes acc, one row,
-#: and V, a second array like A (the portable projection's segment values)
-Scratch = namedtuple("Scratch", "rows norms A best lo hi acc row V")
+#: best, candidate ranges lo and hi, the re-check's float64 lanes acc, and V,
+#: the projection's segment values
+Scratch = namedtuple("Scratch", "rows norms A best lo hi acc V")
+
+#: work arrays of the direct kernel, one slot per thread: the rows
+#: feature-major, their squared distances to one corner, minima and labels
+DirectScratch = namedtuple("DirectScratch", "rows sq best idx")
 
 
 def scratch(which, slots, a):
     """Preallocated work arrays, one slot per thread, for kernel path ``which``.
 
     Allocated here (NumPy) rather than in the kernels: every allocation inside
-    a kernel is one more numba function to compile on first use.
+    a kernel is one more numba function to compile on first use. Each array
+    is also one more value to unbox per call and more code to compile: a
+    kernel gets the ones it reads (V is a placeholder here).
     """
     k, d = a.Cc.shape
     dt = a.Cc.dtype
-    ints = a.ints.dtype
+    ints = lane_ints(dt)
     if which == "direct":
         rows = min(BLOCK, max(16, DIRECT_FLOATS // d))
-        shape, na = (d, rows), (1, 1)
-    elif which == "portable":
+        return DirectScratch(np.empty((slots, d, rows), dt), np.empty((slots, rows), dt),
+                             np.empty((slots, rows), dt), np.empty((slots, rows), ints))
+    if which == "portable":
         rows = PORTABLE_ROWS
         shape, na = (rows, d), (k, rows)
     else:
@@ -333,8 +375,7 @@ def scratch(which, slots, a):
     return Scratch(np.empty((slots,) + shape, dt), np.empty((slots, rows), dt),
                    np.empty((slots,) + na, dt), np.empty((slots, rows), dt),
                    np.empty((slots, rows), ints), np.empty((slots, rows), ints),
-                   np.zeros((slots, lanes(dt)), np.float64), np.empty((slots, 1, d), dt),
-                   np.empty((1, 1, 1), dt))
+                   np.zeros((slots, lanes(dt)), np.float64), np.empty((1, 1, 1), dt))
 
 
 # --------------------------------------------------------------------------
@@ -374,7 +415,7 @@ def nearest_corner(X, C, backend, kernel=None):
     which = path(C.shape[0], X.shape[1], backend)
     if which == "simd" and not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
-    args = nearest_args(C, "simd" if which == "simd" else "portable")
+    args = direct_args(C) if which == "direct" else nearest_args(C, which)
     if kernel is None:
         kernel = "serial" if serial(n * C.shape[0] * (X.shape[1] + 8)) else "parallel"
     rows_kernel, parallel_kernel = KERNELS[which]

@@ -28,7 +28,7 @@ from numba import prange
 
 from . import _simd
 from ._ir import tile_products, tile_rows
-from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lanes, like, panel,
+from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lane_ints, lanes, like, panel,
                       projection_args)
 from ._nearest import Scratch, candidate_ranges, chunk_products, failed_rows, lane_tree_sum
 from ._numba import jit, parallel_over_blocks, serial
@@ -69,19 +69,20 @@ def segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc):
 
 
 @jit(inline=True)
-def _store(pos, seg, dist2, i, j, v, lam, a):
+def _store(pos, seg, dist2, i, j, v, lam, nseg, one, inv2):
     """Write row i's projection (segment j, lambda lam, distance v); 1 if not finite.
 
     A projection onto the far end of a segment is reported as the start of
-    the next one (j + 1, 0), so that positions are unique.
+    the next one (j + 1, 0), so that positions are unique (nseg: the number
+    of segments; inv2: the working scale's 1 / scale^2).
     """
-    zero = a.one - a.one
-    far = (lam >= a.one) & (j + 1 < a.Dseg.shape[0])
+    zero = one - one
+    far = (lam >= one) & (j + 1 < nseg)
     j = j + 1 if far else j
     lam = zero if far else lam
     seg[i] = j
     pos[i] = j + lam
-    dist2[i] = v * a.inv2
+    dist2[i] = v * inv2
     w = dist2[i]
     return 0 if w - w == zero else 1
 
@@ -105,26 +106,42 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
     vectorized: 8x slower), each row's minimum, candidate range, and the
     candidates re-checked.
     """
-    nseg = a.Dseg.shape[0]
-    zero = a.one - a.one
-    G, V, thr, lo, hi = s.A[t], s.V[t], s.best[t], s.lo[t], s.hi[t]
-    xc, acc = s.rows[t], s.acc[t]
+    Cc = a.Cc
+    Dseg = a.Dseg
+    inv_dd = a.inv_dd
+    one = a.one
+    inv2 = a.inv2
+    nseg = Dseg.shape[0]
+    zero = one - one
+    xc = s.rows[t]
+    xx = s.norms[t]
+    G = s.A[t]
+    V = s.V[t]
+    thr = s.best[t]
+    lo = s.lo[t]
+    hi = s.hi[t]
+    acc = s.acc[t]
     nbad = 0
     for r0 in range(start, stop, PORTABLE_ROWS):
-        m = chunk_products(X, r0, stop, a, s, t, nseg)
+        m = chunk_products(X, r0, stop, a.center, a.scale, a.W, xc, xx, G, thr, lo, hi, nseg)
         for j in range(nseg):
-            cc, cd2, dd, ih = a.cc[j], a.cd2[j], a.dd[j], a.ih[j]
-            g, g1, out = G[j], G[j + 1], V[j]  # out of place: the loop is vectorized
+            cc = a.cc[j]
+            cd2 = a.cd2[j]
+            dd = a.dd[j]
+            ih = a.ih[j]
+            g = G[j]
+            g1 = G[j + 1]
+            out = V[j]  # out of place: the loop is vectorized
             for i in range(PORTABLE_ROWS):
                 h = g[i]
                 u = h - g1[i] - cd2
                 lam = u * ih
                 lam = lam if lam > zero else zero
-                lam = lam if lam < a.one else a.one
+                lam = lam if lam < one else one
                 v = cc + h - lam * (u - lam * dd)
                 out[i] = v
                 thr[i] = v if v < thr[i] else thr[i]
-        candidate_ranges(V, nseg, s.norms[t], a, thr, lo, hi)
+        candidate_ranges(V, nseg, xx, a.mscale, a.cmax, thr, lo, hi)
         for r in range(m):
             if hi[r] < 0:  # not finite: no candidate
                 nbad += _no_candidate(pos, seg, dist2, r0 + r, zero)
@@ -133,10 +150,10 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
             bj, bd, bl = lo[r], zero, zero
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or V[j, r] <= thr[r]:
-                    v, lam = segment_exact(xc, r, a.Cc, a.Dseg, a.inv_dd, j, zero, a.one, acc)
+                    v, lam = segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
-            nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, a)
+            nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one, inv2)
     return nbad
 
 
@@ -145,28 +162,48 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
     """Rows ``start .. stop`` on the vector back end (C-contiguous X): per tile the
     rows (:func:`._ir.tile_rows`), their products (:func:`._ir.tile_products`),
     the segment pass (:func:`._simd.tile_pass`), then each row's candidates."""
-    zero = a.one - a.one
-    xc, xx, G, thr = s.rows[t], s.norms[t], s.A[t], s.best[t]
-    A, first, last = s.row[t], s.lo[t], s.hi[t]
+    center = a.center
+    scale = a.scale
+    W = a.W
+    cc = a.cc
+    cd2 = a.cd2
+    dd = a.dd
+    ih = a.ih
+    mscale = a.mscale
+    cmax = a.cmax
+    Cc = a.Cc
+    Dseg = a.Dseg
+    inv_dd = a.inv_dd
+    one = a.one
+    inv2 = a.inv2
+    nseg = Dseg.shape[0]
+    zero = one - one
+    xc = s.rows[t]
+    xx = s.norms[t]
+    G = s.A[t]
+    thr = s.best[t]
+    A = s.V[t]
+    first = s.lo[t]
+    last = s.hi[t]
     nbad = 0
     for t0 in range(start, stop, TILE):
-        nr = min(TILE, stop - t0)
-        tile_rows(X, t0, nr, a.center, a.scale, xc, xx)
-        tile_products(xc, a.W, G)
-        _simd.tile_pass(G, xx, a.cc, a.cd2, a.dd, a.ih, a.mscale, a.cmax, a.one, A, thr,
-                        first, last)
+        nr = stop - t0 if stop - t0 < TILE else TILE
+        tile_rows(X, t0, nr, center, scale, xc, xx)
+        tile_products(xc, W, G)
+        _simd.tile_pass(G, xx, cc, cd2, dd, ih, mscale, cmax, one, A, thr, first, last)
         for r in range(nr):
-            lo, hi = first[r], last[r]
+            lo = first[r]
+            hi = last[r]
             if hi < 0:  # not finite: no candidate
                 nbad += _no_candidate(pos, seg, dist2, t0 + r, zero)
                 continue
             bj, bd, bl = lo, zero, zero
             for j in range(lo, hi + 1):
                 if j == lo or A[r, j] <= thr[r]:
-                    v, lam = _simd.segment_exact(xc, r, a.Cc, a.Dseg, a.inv_dd, j, zero, a.one)
+                    v, lam = _simd.segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
                     if j == lo or v < bd:
                         bj, bd, bl = j, v, lam
-            nbad += _store(pos, seg, dist2, t0 + r, bj, bd, bl, a)
+            nbad += _store(pos, seg, dist2, t0 + r, bj, bd, bl, nseg, one, inv2)
     return nbad
 
 
@@ -183,25 +220,25 @@ def scratch(backend, slots, a):
 
     simd: rows (TILE, d), norms, products G (TILE, packed columns + SEGMENT_PAD:
     room for the padded segments' far corner), thresholds, first, last, and
-    the segment values A in ``row`` (TILE, padded segments).
+    the segment values V (TILE, padded segments).
     portable: rows (R, d), norms, G (k, R), thresholds, lo, hi, acc and the
     segment values V (k, R).
     """
     k, d = a.Cc.shape
     dt = a.Cc.dtype
+    ints = lane_ints(dt)
     if backend == "simd":
         R = TILE
         ncol = (a.W.shape[0] // d) * panel(dt) + SEGMENT_PAD
-        rows, G, row = (TILE, d), (TILE, ncol), (TILE, a.cc.shape[0])
+        rows, G, V = (TILE, d), (TILE, ncol), (TILE, a.cc.shape[0])
     else:
         R = PORTABLE_ROWS
-        rows, G, row = (R, d), (k, R), (1, 1)
+        rows, G, V = (R, d), (k, R), (k, R)
     Gs = np.zeros((slots,) + G, dt)  # simd: the columns past the corners stay 0
     return Scratch(np.empty((slots,) + rows, dt), np.empty((slots, R), dt), Gs,
-                   np.empty((slots, R), dt), np.empty((slots, R), a.ints.dtype),
-                   np.empty((slots, R), a.ints.dtype), np.zeros((slots, lanes(dt)), np.float64),
-                   np.empty((slots,) + row, dt),
-                   np.empty((slots,) + (G if backend == "portable" else (1, 1)), dt))
+                   np.empty((slots, R), dt), np.empty((slots, R), ints),
+                   np.empty((slots, R), ints), np.zeros((slots, lanes(dt)), np.float64),
+                   np.empty((slots,) + V, dt))
 
 
 def project(X, C, backend, kernel=None):

@@ -10,8 +10,8 @@ import pytest
 
 import _reference as ref
 from sksfvq import _ir, _nearest, _project, _simd
-from sksfvq._layout import (SEGMENT_PAD, TILE, lanes, nearest_args, pack_panels, panel,
-                            projection_args)
+from sksfvq._layout import (SEGMENT_PAD, TILE, lane_ints, lanes, nearest_args, pack_panels,
+                            panel, projection_args)
 from sksfvq._numba import DISABLE_JIT, jit
 
 pytestmark = pytest.mark.skipif(DISABLE_JIT, reason="the IR runs only compiled")
@@ -125,7 +125,7 @@ def test_tile_nearest_against_float64(k, d, dtype):
     xx = np.einsum("ij,ij->i", xc, xc).astype(dtype)
     A = np.full((TILE, ncol), 7, dtype=dtype)
     thr = np.empty(TILE, dtype=dtype)
-    first, last = np.empty(TILE, dtype=a.ints.dtype), np.empty(TILE, dtype=a.ints.dtype)
+    first, last = np.empty(TILE, dtype=lane_ints(dtype)), np.empty(TILE, dtype=lane_ints(dtype))
     _tile_nearest(xc, xx, a.W, a.cc, a.mscale, a.cmax, A, thr, first, last)
     D = ref.corner_distances(xc, a.Cc)
     eps = np.finfo(dtype).eps
@@ -193,7 +193,7 @@ def test_tile_pass_against_float64(k, dtype):
     _tile_products(xc, a.W, G)
     A = np.full((TILE, nsp), 7, dtype=dtype)
     thr = np.empty(TILE, dtype=dtype)
-    first, last = np.empty(TILE, dtype=a.ints.dtype), np.empty(TILE, dtype=a.ints.dtype)
+    first, last = np.empty(TILE, dtype=lane_ints(dtype)), np.empty(TILE, dtype=lane_ints(dtype))
     _tile_pass(G, xx, a.cc, a.cd2, a.dd, a.ih, a.mscale, a.cmax, a.one, A, thr, first, last)
     seg_d, _ = ref.segment_distances(xc, a.Cc)
     eps = np.finfo(dtype).eps
