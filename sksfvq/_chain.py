@@ -175,7 +175,10 @@ class Lloyd:
         previous = None
         last_err = np.inf
         while True:
-            assigned = self.assign(C, previous)
+            if it == 0 and self._assigned is not None and self._assigned[0] is C:
+                assigned = self._assigned[1]  # the last run ended on these very corners
+            else:
+                assigned = self.assign(C, previous)
             err = assigned.err
             if it == max_iter or shift <= self.tol_shift * tol_factor:
                 break
