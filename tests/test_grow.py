@@ -116,3 +116,25 @@ def test_error_of_the_corners_a_run_returned_takes_no_pass(monkeypatch):
     assert passes == [1]
     assert lloyd.error(C.copy()) == pytest.approx(err, rel=1e-6)  # a copy: a pass
     assert passes == [1, 1]
+
+
+def test_a_run_from_the_corners_the_last_run_returned_reuses_its_pass(monkeypatch):
+    """A run starting on the very array the last run returned takes its first
+    assignment from that run (one pass fewer) and gives what a run from a
+    copy of it gives."""
+    X, _ = make_blobs(3000, 5, centers=8, random_state=1)
+    w = np.ones(len(X))
+    results = []
+    for start_on_copy in (False, True):
+        lloyd = Lloyd(X, w, 8, 1e-4)
+        C, _, _ = lloyd.run(X[:8].copy(), 0.0, 3)  # stopped early: more to do
+        passes = []
+        nearest = lloyd.nearest
+        monkeypatch.setattr(lloyd, "nearest", lambda C: passes.append(1) or nearest(C))
+        start = C.copy() if start_on_copy else C
+        C2, err2, it2 = lloyd.run(start, 0.05, 4)
+        assert len(passes) == it2 + (1 if start_on_copy else 0)
+        results.append((C2, err2, it2))
+    (C_a, e_a, i_a), (C_b, e_b, i_b) = results
+    np.testing.assert_array_equal(C_a, C_b)
+    assert e_a == e_b and i_a == i_b > 0
