@@ -39,7 +39,8 @@ def solve_corners(counts, sums, mu, C_prev, ridge):
     if k <= 2 or mu == 0.0:
         return (sums + ridge * C_prev) / (counts + ridge)[:, None]
     out = np.empty_like(sums)
-    solve_penta(counts + ridge, float(mu), np.ascontiguousarray(sums + ridge * C_prev), out)
+    solve_penta(counts + ridge, float(mu), np.ascontiguousarray(sums + ridge * C_prev), out,
+                np.empty((3, k)))
     return out
 
 

@@ -33,15 +33,15 @@ def cell_axes(X, w, labels, C, V, n_steps):
     m = max(1, min(n_steps, d))
     cnt = np.bincount(labels, weights=w, minlength=k)
     Q = np.zeros((k, m + 1, d))
-    Z = np.empty((k, d))
+    Z, work = np.empty((k, d)), np.empty((2, k))
     Q[:, 0] = V
-    scatter_times(X, w, labels, C, Q, 0, Z)
+    scatter_times(X, w, labels, C, Q, 0, Z, work)
     norm = np.linalg.norm(Z, axis=1)
     live = norm > 0
     Q[:, 0] = np.where(live[:, None], Z / np.where(live, norm, 1.0)[:, None], 0.0)
     T = np.zeros((k, m, m))
     for j in range(m):
-        scatter_times(X, w, labels, C, Q, j, Z)
+        scatter_times(X, w, labels, C, Q, j, Z, work)
         T[:, j, j] = np.einsum("kd,kd->k", Q[:, j], Z)
         if j + 1 == m:
             break

@@ -122,10 +122,11 @@ def knn_rows(X, n_neighbors, query=None, products_dtype=None):
         sq = np.einsum("ij,ij->i", Z, Z)
         Zp = Z.astype(products_dtype or KNN_PRODUCTS_DTYPE)
         out = np.empty((query.shape[0], n_neighbors), dtype=np.intp)
+        best = np.empty(n_neighbors)
         for start in range(0, query.shape[0], _KNN_BLOCK):
             q = query[start:start + _KNN_BLOCK]
             G = Zp[q] @ Zp.T  # float32 products are widened in the kernel (no copy)
-            nearest_by_products(G, sq[q], sq, q, n_neighbors, out[start:start + _KNN_BLOCK])
+            nearest_by_products(G, sq[q], sq, q, n_neighbors, out[start:start + _KNN_BLOCK], best)
         return out
     from sklearn.neighbors import NearestNeighbors
 
@@ -217,9 +218,10 @@ def arrange(W, D, order, a_gap, a_len, window=ORDER_WINDOW, max_rounds=ORDER_MAX
     """Local moves (insertion sweeps, then reversal sweeps) until none helps.
 
     ``order`` is improved in place and returned."""
+    rows, left, pos = np.empty(len(order)), np.empty(len(order)), np.empty_like(order)
     for _ in range(max_rounds):
-        moved = arrange_insert(W, D, a_gap, a_len, order, ORDER_INSERT_WINDOW)
-        moved += arrange_reverse(W, D, a_gap, a_len, order, window)
+        moved = arrange_insert(W, D, a_gap, a_len, order, ORDER_INSERT_WINDOW, rows, left, pos)
+        moved += arrange_reverse(W, D, a_gap, a_len, order, window, rows, left)
         if moved == 0:
             break
     return order

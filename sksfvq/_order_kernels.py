@@ -13,17 +13,7 @@ local moves from a given order, deterministically (scanned in index order):
   this is global order (``knn_spread``) traded against local order.
 """
 
-import numpy as np
-
 from ._engine import jit
-
-
-@jit()
-def _path_length(Dm, order):
-    s = 0.0
-    for i in range(order.shape[0] - 1):
-        s += Dm[order[i], order[i + 1]]
-    return s
 
 
 @jit(inline=True)
@@ -38,22 +28,27 @@ def _reverse(order, lo, hi):
 
 
 @jit(inline=True)
-def _move_stretch(order, i, L, p, rev, buf):
-    """Move order[i..i+L-1] (reversed if ``rev``) to just after the element now
-    at position ``p`` (p = -1: the front), with explicit loops (numba's
-    concatenation and slice assignment pull in a lot of compiled code)."""
-    for t in range(L):
-        buf[t] = order[i + L - 1 - t] if rev else order[i + t]
+def _move_stretch(order, i, L, p, rev):
+    """Move order[i..i+L-1] (1 <= L <= 3; reversed if ``rev``) to just after
+    the element now at position ``p`` (p = -1: the front), with explicit loops
+    (numba's concatenation and slice assignment pull in a lot of compiled
+    code). The stretch is held in three values: its first, middle (L = 3)
+    and last element in their new order."""
+    first = order[i + L - 1] if rev else order[i]
+    mid = order[i + 1] if L == 3 else first
+    last = order[i] if rev else order[i + L - 1]
     if p < i:  # to the left: shift order[p+1 .. i-1] right by L
         for t in range(i - 1, p, -1):
             order[t + L] = order[t]
-        for t in range(L):
-            order[p + 1 + t] = buf[t]
+        q = p + 1
     else:  # to the right: shift order[i+L .. p] left by L
         for t in range(i + L, p + 1):
             order[t - L] = order[t]
-        for t in range(L):
-            order[p - L + 1 + t] = buf[t]
+        q = p - L + 1
+    order[q] = first
+    order[q + L - 1] = last
+    if L == 3:
+        order[q + 1] = mid
 
 
 @jit()
@@ -68,7 +63,6 @@ def improve_path(Dm, order, max_sweeps):
     """
     k = order.shape[0]
     tiny = 1e-12
-    buf = np.empty(3, dtype=order.dtype)
     for _ in range(max_sweeps):
         improved = False
         # 2-opt: reverse order[i..j]
@@ -118,12 +112,15 @@ def improve_path(Dm, order, max_sweeps):
                             best_pos = p
                             best_rev = rev
                 if best_pos != -2:
-                    _move_stretch(order, i, L, best_pos, best_rev, buf)
+                    _move_stretch(order, i, L, best_pos, best_rev)
                     improved = True
                 i += 1
         if not improved:
             break
-    return _path_length(Dm, order)
+    length = 0.0
+    for i in range(k - 1):
+        length += Dm[order[i], order[i + 1]]
+    return length
 
 
 # --------------------------------------------------------------------------
@@ -144,9 +141,9 @@ def left_weights(W, order, LW):
     in: W (k, k) symmetric, order (k,) permutation. out: LW (k,) float64.
     """
     k = order.shape[0]
-    LW[:] = 0.0
     for a in range(k):
         s = order[a]
+        LW[s] = 0.0
         for b in range(a):
             LW[s] += W[s, order[b]]
 
@@ -167,22 +164,26 @@ def _link(D, a, b):
 
 
 @jit(inline=True)
-def _arrangement_state(W, D, a_gap, a_len, order):
-    """(row sums of W, left weights of ``order``, the margin a move must beat)."""
+def _arrangement_state(W, D, a_gap, a_len, order, rows, LW):
+    """Fill ``rows`` (row sums of W) and ``LW`` (left weights of ``order``);
+    return the margin a move must beat. The sums are sequential loops, in the
+    order of numba's np.sum (same bits)."""
     k = order.shape[0]
-    rows = np.empty(k)
-    for i in range(k):
-        rows[i] = np.sum(W[i])
-    LW = np.empty(k)
-    left_weights(W, order, LW)
     scale = 0.0
+    length = 0.0
     for i in range(k):
-        scale += rows[i]
-    return rows, LW, 1e-12 * (a_gap * scale * k + a_len * np.sum(D) / k + 1e-300)
+        r = 0.0
+        for j in range(k):
+            r += W[i, j]
+            length += D[i, j]
+        rows[i] = r
+        scale += r
+    left_weights(W, order, LW)
+    return 1e-12 * (a_gap * scale * k + a_len * length / k + 1e-300)
 
 
 @jit()
-def arrange_insert(W, D, a_gap, a_len, order, window):
+def arrange_insert(W, D, a_gap, a_len, order, window, rows, LW, pos):
     """One sweep of insertion moves: each corner goes to its best place
     within ``window`` places of where it is.
 
@@ -191,10 +192,10 @@ def arrange_insert(W, D, a_gap, a_len, order, window):
     in/out: order (k,) permutation. Corners are visited in index order; a
     corner moves when the best place lowers the cost by more than a
     relative 1e-12. Returns the number of moves.
+    scratch (overwritten): rows, LW (k,) float64; pos (k,) intp.
     """
     k = order.shape[0]
-    rows, LW, tiny = _arrangement_state(W, D, a_gap, a_len, order)
-    pos = np.empty(k, dtype=np.intp)
+    tiny = _arrangement_state(W, D, a_gap, a_len, order, rows, LW)
     for t in range(k):
         pos[order[t]] = t
     n_moves = 0
@@ -208,7 +209,8 @@ def arrange_insert(W, D, a_gap, a_len, order, window):
         # to the right: u passes order[i+1..j] and lands between order[j], order[j+1]
         gap = 0.0
         lwu = LW[u]
-        for j in range(i + 1, min(k, i + window + 1)):
+        stop = i + window + 1  # min(k, .): a conditional compiles less than min
+        for j in range(i + 1, stop if stop < k else k):
             s = order[j]
             gap += _swap_gain(W, rows, u, s, lwu, LW[s])
             lwu += W[u, s]
@@ -222,7 +224,8 @@ def arrange_insert(W, D, a_gap, a_len, order, window):
         # to the left: u passes order[j..i-1] and lands between order[j-1], order[j]
         gap = 0.0
         lwu = LW[u]
-        for j in range(i - 1, max(-1, i - window - 1), -1):
+        stop = i - window - 1
+        for j in range(i - 1, stop if stop > -1 else -1, -1):
             s = order[j]
             gap += _swap_gain(W, rows, s, u, LW[s], lwu)
             lwu -= W[u, s]
@@ -256,18 +259,19 @@ def arrange_insert(W, D, a_gap, a_len, order, window):
 
 
 @jit()
-def arrange_reverse(W, D, a_gap, a_len, order, window):
+def arrange_reverse(W, D, a_gap, a_len, order, window, rows, LW):
     """One sweep of reversals: order[i..j] (j - i <= window) is reversed when
     that lowers the arrangement cost (the best j for every i, in order).
 
     Reversing a stretch keeps the gaps inside it and changes every gap
     between a corner s inside and a corner v outside by ``i + j - 2 p_s``
     (v before the stretch) or its opposite (v after it), which the sums
-    below accumulate as the stretch grows. in/out: order. Returns the number
-    of reversals.
+    below accumulate as the stretch grows. in: as :func:`arrange_insert`.
+    in/out: order. scratch (overwritten): rows, LW (k,) float64. Returns the
+    number of reversals.
     """
     k = order.shape[0]
-    rows, LW, tiny = _arrangement_state(W, D, a_gap, a_len, order)
+    tiny = _arrangement_state(W, D, a_gap, a_len, order, rows, LW)
     n_rev = 0
     for i in range(k - 1):
         a = order[i - 1] if i > 0 else -1
@@ -279,7 +283,8 @@ def arrange_reverse(W, D, a_gap, a_len, order, window):
         P = 0.0
         best = -tiny
         best_j = -1
-        for j in range(i, min(k - 1, i + window) + 1):
+        last = i + window if i + window < k - 1 else k - 1
+        for j in range(i, last + 1):
             e = order[j]
             inside = 0.0
             moment = 0.0
@@ -317,25 +322,26 @@ def arrange_reverse(W, D, a_gap, a_len, order, window):
 
 
 @jit()
-def nearest_by_products(G, sq_rows, sq_cols, skip, n_smallest, out):
+def nearest_by_products(G, sq_rows, sq_cols, skip, n_smallest, out, best):
     """Per row r, the columns j (j != skip[r]) with the ``n_smallest`` smallest
     squared distances ``sq_rows[r] + sq_cols[j] - 2 G[r, j]``, nearest first
     (ties: the lower index first).
 
     in: G (m, n) float64 or float32 dot products (widened to float64); sq_rows (m,), sq_cols (n,) squared
     norms; skip (m,) a column to leave out per row (-1: none); 1 <=
-    n_smallest <= n - 1. out: out (m, n_smallest) intp.
+    n_smallest <= n - 1. out: out (m, n_smallest) intp. scratch: best
+    (n_smallest,) float64 (overwritten: the distances of a row's list).
     """
     m, n = G.shape
-    best = np.empty(n_smallest)
     for r in range(m):
         size = 0
         base = sq_rows[r]
+        worst = 0.0  # best[n_smallest - 1] once the list is full (a local: no reload)
         for j in range(n):
             if j == skip[r]:
                 continue
             v = base + sq_cols[j] - 2.0 * G[r, j]
-            if size == n_smallest and not v < best[size - 1]:
+            if size == n_smallest and not v < worst:
                 continue
             # insertion into the sorted list (strict <: earlier index wins ties)
             p = size if size < n_smallest else n_smallest - 1
@@ -348,3 +354,4 @@ def nearest_by_products(G, sq_rows, sq_cols, skip, n_smallest, out):
             out[r, p] = j
             if size < n_smallest:
                 size += 1
+            worst = best[n_smallest - 1]

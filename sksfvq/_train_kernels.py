@@ -18,9 +18,11 @@ def corner_sums(X, w, labels, k, counts, sums):
     in: X (n, d); w (n,) float64; labels (n,). out: counts (k,), sums (k, d)
     (both float64, overwritten).
     """
-    counts[:] = 0.0
-    sums[:, :] = 0.0
     n, d = X.shape
+    for c in range(k):  # loops, not slice assignments: less compiled code
+        counts[c] = 0.0
+        for f in range(d):
+            sums[c, f] = 0.0
     for i in range(n):
         wi = w[i]
         if wi == 0.0:
@@ -119,19 +121,20 @@ def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_
 
 
 @jit()
-def solve_penta(diag, mu, rhs, out):
+def solve_penta(diag, mu, rhs, out, factor):
     """Solve ``(diag(diag) + mu D'D) x = rhs`` for every column of ``rhs``.
 
     ``D`` is the (k-2, k) second-difference operator, so the matrix is
     symmetric, pentadiagonal and (with a positive ``diag``) positive
     definite; it is factorized as L D L' without pivoting. in: diag (k,),
-    mu >= 0, rhs (k, d). out: out (k, d). Requires k >= 3.
+    mu >= 0, rhs (k, d). out: out (k, d); factor (3, k) float64, the
+    factorization: the diagonal of D, then the first and second
+    sub-diagonals of the unit lower L (0 past their ends). Requires k >= 3.
     """
     k, d = rhs.shape
-    # bands of D'D: main, first and second off-diagonals
-    a = np.empty(k)
-    b = np.zeros(k)
-    c = np.zeros(k)
+    # L D L' row by row, with the matrix's bands (main: diag + mu m, first
+    # off-band: u, second: mu) formed where they are used; L's bands are
+    # l1 (i+1, i) = factor[1] and l2 (i+2, i) = factor[2], D is factor[0]
     for i in range(k):
         m = 0.0
         if i >= 2:
@@ -140,45 +143,37 @@ def solve_penta(diag, mu, rhs, out):
             m += 4.0
         if i <= k - 3:
             m += 1.0
-        a[i] = diag[i] + mu * m
-    for i in range(k - 1):
-        b[i] = -2.0 * mu * ((1.0 if i >= 1 else 0.0) + (1.0 if i + 1 <= k - 2 else 0.0))
-    for i in range(k - 2):
-        c[i] = mu
-    # L D L': L unit lower with bands l1 (i+1, i), l2 (i+2, i)
-    dd = np.empty(k)
-    l1 = np.zeros(k)
-    l2 = np.zeros(k)
-    for i in range(k):
-        v = a[i]
+        v = diag[i] + mu * m
         if i >= 1:
-            v -= l1[i - 1] * l1[i - 1] * dd[i - 1]
+            v -= factor[1, i - 1] * factor[1, i - 1] * factor[0, i - 1]
         if i >= 2:
-            v -= l2[i - 2] * l2[i - 2] * dd[i - 2]
-        dd[i] = v
+            v -= factor[2, i - 2] * factor[2, i - 2] * factor[0, i - 2]
+        factor[0, i] = v
+        factor[1, i] = 0.0
+        factor[2, i] = 0.0
         if i + 1 < k:
-            u = b[i]
+            u = -2.0 * mu * ((1.0 if i >= 1 else 0.0) + (1.0 if i + 1 <= k - 2 else 0.0))
             if i >= 1:
-                u -= l2[i - 1] * l1[i - 1] * dd[i - 1]
-            l1[i] = u / v
+                u -= factor[2, i - 1] * factor[1, i - 1] * factor[0, i - 1]
+            factor[1, i] = u / v
         if i + 2 < k:
-            l2[i] = c[i] / v
+            factor[2, i] = mu / v
     for f in range(d):
         for i in range(k):
             v = rhs[i, f]
             if i >= 1:
-                v -= l1[i - 1] * out[i - 1, f]
+                v -= factor[1, i - 1] * out[i - 1, f]
             if i >= 2:
-                v -= l2[i - 2] * out[i - 2, f]
+                v -= factor[2, i - 2] * out[i - 2, f]
             out[i, f] = v
         for i in range(k):
-            out[i, f] /= dd[i]
+            out[i, f] /= factor[0, i]
         for i in range(k - 1, -1, -1):
             v = out[i, f]
             if i + 1 < k:
-                v -= l1[i] * out[i + 1, f]
+                v -= factor[1, i] * out[i + 1, f]
             if i + 2 < k:
-                v -= l2[i] * out[i + 2, f]
+                v -= factor[2, i] * out[i + 2, f]
             out[i, f] = v
 
 
@@ -188,24 +183,24 @@ def solve_penta(diag, mu, rhs, out):
 
 
 @jit()
-def scatter_times(X, w, labels, C, Q, j, Z):
+def scatter_times(X, w, labels, C, Q, j, Z, work):
     """``Z[c] = sum_i w_i ((x_i - c) . Q[c, j]) (x_i - c)`` over the rows of
     every cell c: the cells' scatter matrices times their vectors ``Q[:, j]``,
     in one pass over the rows.
 
     in: X (n, d); w (n,) float64; labels (n,); C (k, d) float64 cell centres;
     Q (k, m, d) float64; j the vector of every cell to multiply.
-    out: Z (k, d) float64."""
+    out: Z (k, d) float64. scratch: work (2, k) float64 (overwritten: the
+    products ``c . Q[c, j]`` and the sums of ``w_i (x_i - c) . Q[c, j]``)."""
     n, d = X.shape
     k = C.shape[0]
-    Z[:, :] = 0.0
-    shift = np.zeros(k)
-    cq = np.empty(k)
     for c in range(k):
         s = 0.0
         for f in range(d):
             s += C[c, f] * Q[c, j, f]
-        cq[c] = s
+            Z[c, f] = 0.0
+        work[0, c] = s
+        work[1, c] = 0.0
     for i in range(n):
         wi = w[i]
         if wi == 0.0:
@@ -214,10 +209,10 @@ def scatter_times(X, w, labels, C, Q, j, Z):
         s = 0.0
         for f in range(d):
             s += X[i, f] * Q[c, j, f]
-        s = wi * (s - cq[c])
-        shift[c] += s
+        s = wi * (s - work[0, c])
+        work[1, c] += s
         for f in range(d):
             Z[c, f] += s * X[i, f]
     for c in range(k):
         for f in range(d):
-            Z[c, f] -= shift[c] * C[c, f]
+            Z[c, f] -= work[1, c] * C[c, f]

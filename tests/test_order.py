@@ -75,6 +75,11 @@ def _problem(k, seed):
     return W, D, rng.permutation(k).astype(np.intp), rng.random(), rng.random()
 
 
+def _scratch(k):
+    """The arrangement kernels' scratch arrays (rows, LW, pos), filled with junk."""
+    return np.full(k, np.nan), np.full(k, np.nan), np.full(k, -7, dtype=np.intp)
+
+
 def _insertions(order):
     k = len(order)
     for i in range(k):
@@ -89,7 +94,7 @@ def test_arrange_insert_reaches_an_insertion_optimum(seed):
     W, D, order, a_gap, a_len = _problem(11, seed)
     start = _cost(W, D, order, a_gap, a_len)
     for _ in range(100):
-        if arrange_insert(W, D, a_gap, a_len, order, 11) == 0:
+        if arrange_insert(W, D, a_gap, a_len, order, 11, *_scratch(11)) == 0:
             break
     assert sorted(order) == list(range(11))
     best = _cost(W, D, order, a_gap, a_len)
@@ -103,7 +108,7 @@ def test_arrange_reverse_takes_the_best_reversal(seed):
     W, D, order, a_gap, a_len = _problem(10, seed)
     window = 4
     got = order.copy()
-    arrange_reverse(W, D, a_gap, a_len, got, window)
+    arrange_reverse(W, D, a_gap, a_len, got, window, *_scratch(10)[:2])
     # the same sweep, written out: for i in order, the best reversal of
     # order[i..j] (j - i <= window) if it lowers the cost
     ref = order.copy()
@@ -147,7 +152,7 @@ def test_nearest_by_products_matches_a_stable_sort(seed):
     D2[np.arange(7)[skip >= 0], skip[skip >= 0]] = np.inf
     for n in (1, 3, 24):
         out = np.empty((7, n), dtype=np.intp)
-        nearest_by_products(G, sq_rows, sq_cols, skip, n, out)
+        nearest_by_products(G, sq_rows, sq_cols, skip, n, out, np.full(n, np.nan))
         np.testing.assert_array_equal(out, np.argsort(D2, axis=1, kind="stable")[:, :n])
 
 
@@ -256,7 +261,7 @@ def test_arrange_insert_window_matches_the_reference(window):
     for seed in range(4):
         W, D, order, a_gap, a_len = _problem(11, seed)
         got = order.copy()
-        arrange_insert(W, D, a_gap, a_len, got, window)
+        arrange_insert(W, D, a_gap, a_len, got, window, *_scratch(11))
         np.testing.assert_array_equal(got, _insert_sweep_reference(W, D, a_gap, a_len,
                                                                    order, window))
 
@@ -278,5 +283,5 @@ def test_move_stretch_matches_concatenation():
                     rest = np.concatenate((order[:i], order[i + L:]))
                     q = p if p < i else p - L
                     ref = np.concatenate((rest[:q + 1], stretch, rest[q + 1:]))
-                    _move_stretch(order, i, L, p, rev, np.empty(3, dtype=np.intp))
+                    _move_stretch(order, i, L, p, rev)
                     np.testing.assert_array_equal(order, ref)

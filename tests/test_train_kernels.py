@@ -96,8 +96,13 @@ def test_solve_penta_matches_dense_solve(k):
     D = np.diff(np.eye(k), n=2, axis=0)  # (k-2, k) second differences
     A = np.diag(diag) + mu * D.T @ D
     out = np.full_like(rhs, np.nan)
-    solve_penta(diag, mu, rhs, out)
+    factor = np.full((3, k), np.nan)
+    solve_penta(diag, mu, rhs, out, factor)
     np.testing.assert_allclose(out, np.linalg.solve(A, rhs), rtol=1e-8, atol=1e-10)
+    # the factorization it returns: A = L D L' (L unit lower, two sub-diagonals)
+    L = np.eye(k) + np.diag(factor[1, :-1], -1) + np.diag(factor[2, :-2], -2)
+    np.testing.assert_allclose(L @ np.diag(factor[0]) @ L.T, A, rtol=1e-10, atol=1e-10)
+    assert factor[1, -1] == 0.0 and not factor[2, -2:].any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -139,8 +144,8 @@ def test_scatter_times_matches_numpy(dtype):
     labels = rng.integers(0, 3, 300).astype(np.intp)
     C = rng.normal(size=(3, 5))
     Q = rng.normal(size=(3, 2, 5))
-    Z = np.empty((3, 5))
-    scatter_times(X, w, labels, C, Q, 1, Z)
+    Z = np.full((3, 5), np.nan)
+    scatter_times(X, w, labels, C, Q, 1, Z, np.full((2, 3), np.nan))
     for c in range(3):
         R = X[labels == c].astype(np.float64) - C[c]
         ref = (R * w[labels == c][:, None]).T @ (R @ Q[c, 1])
