@@ -116,11 +116,12 @@ def bounds_pay():
 
     A bounded pass still visits every row and its group bounds, and measures
     the rows it must in float64 loops; on AVX-512 the vector kernel's float32
-    pass is as fast as that. Measured on one AVX-512 machine (identical
-    losses): 1e5 x 64, K=1024 fit 10.4 s with bounds, 8.6 s without; 1e5 x
-    384, K=1024 65.7 s with, 38.0 s without. Compiled for AVX2 on the same
-    machine (``NUMBA_CPU_NAME=haswell``), the last split stage at 1e5 x 64,
-    K=1024 took 3.1-3.4 s with bounds against 5.3-5.9 s without.
+    pass is as fast as that. Measured on one quiet AVX-512 machine at 1e5
+    rows, K=1024 (identical losses; the bounds as they are kept since
+    5bb6f1e): D=64 fit 5.3-5.7 s with bounds, 4.7-5.1 s without; D=384 25.9
+    s with, 26.4 s without. Compiled for AVX2 on the same machine
+    (``NUMBA_CPU_NAME=haswell``): D=64 6.9 s with, 7.7 s without; D=384
+    32.9 s with, 41.0 s without.
     """
     return not (backend() == "simd" and "avx512f" in compile_target_features())
 
