@@ -135,9 +135,10 @@ class Lloyd:
         labels, dist2 = self.nearest(C)
         return Assignment(self, labels, dist2, float(np.sum(self.w * dist2)) / self.W)
 
-    def permute(self, C, order):
-        """``C[order]``, keeping the assignment cached by :meth:`run` valid."""
-        C_new = C[order]
+    def permute(self, C, order, C_new=None):
+        """``C[order]`` (or ``C_new``, that array already made), keeping the
+        assignment cached by :meth:`run` valid."""
+        C_new = C[order] if C_new is None else C_new
         inverse = np.empty(order.shape[0], dtype=np.intp)
         inverse[order] = np.arange(order.shape[0])
         if self.bounds is not None:

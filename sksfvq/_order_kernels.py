@@ -327,10 +327,11 @@ def nearest_by_products(G, sq_rows, sq_cols, skip, n_smallest, out, best):
     squared distances ``sq_rows[r] + sq_cols[j] - 2 G[r, j]``, nearest first
     (ties: the lower index first).
 
-    in: G (m, n) float64 or float32 dot products (widened to float64); sq_rows (m,), sq_cols (n,) squared
-    norms; skip (m,) a column to leave out per row (-1: none); 1 <=
-    n_smallest <= n - 1. out: out (m, n_smallest) intp. scratch: best
-    (n_smallest,) float64 (overwritten: the distances of a row's list).
+    in: G (m, n) float64 or float32 dot products (widened to float64);
+    sq_rows (m,), sq_cols (n,) squared norms; skip (m,) a column to leave
+    out per row (-1: none); 1 <= n_smallest <= n - 1. out: out (m,
+    n_smallest) intp. scratch: best (n_smallest,) float64 (overwritten: the
+    distances of a row's list).
     """
     m, n = G.shape
     for r in range(m):

@@ -204,6 +204,16 @@ class _Rows:
             self._last = (n, Lloyd(X, w, self.k, self.tol))
         return self._last[1]
 
+    def permute(self, C, order):
+        """``C[order]``, keeping valid the assignments cached by the Lloyd of
+        all rows and by that of the last subsample (whose run the smoothing
+        search continues)."""
+        C_new = self.full.permute(C, order)
+        sub = self._last[1]
+        if sub is not None and sub is not self.full:
+            sub.permute(C, order, C_new)
+        return C_new
+
     def finish(self, C, n_iter, history, reached):
         """The :class:`TrainResult` of corners C on these rows."""
         return _finish(self.X, self.w, C, n_iter, history, reached, self.full)
@@ -316,7 +326,7 @@ def _order_stage(rows, C, rng, keep_route=False):
     labels, _ = nearest_corner(Xg, C.astype(Xg.dtype))
     W = _order.neighbour_graph(Xg, labels, k)
     order, _ = _order.order_corners(C, W, rng, keep_route=keep_route)
-    return rows.full.permute(C, order)
+    return rows.permute(C, order)
 
 
 def _smooth_search(rows, C, smoothness):

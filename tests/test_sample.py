@@ -216,3 +216,47 @@ def test_heavy_passes_on_the_subsample_shorten_the_smoothing_tries(monkeypatch):
         polish[work] = sub
     assert polish[1 << 20] == {_chain.POLISH_ITER}
     assert polish[1 << 16] == {_train.LLOYD_HEAVY_POLISH_ITER}
+
+
+def test_the_order_keeps_the_last_subsample_assignment_for_the_smoothing_search(monkeypatch):
+    """Subsampled data heavy to pass over: the corners permuted into their
+    order keep the assignment of the last subsample stage, so the smoothing
+    search's first
+    (reference) run on that subsample makes one pass fewer, and the fit is
+    the same as when that pass is made."""
+    from sksfvq._chain import Lloyd
+
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(30, 5)) * 3.0)[rng.integers(0, 30, 20_000)]
+    X = X + rng.normal(size=X.shape)
+    k = 16
+    assert X.shape[0] > _train.LLOYD_ROWS_PER_CORNER * k  # subsampled
+    fits, first_passes = [], []
+    for keep in (True, False):
+        # the subsample's passes heavy: its search on the subsample, passes over all rows after
+        monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", 1 << 16)
+        if not keep:  # the subsample's cache is not carried through the order
+            monkeypatch.setattr(_train._Rows, "permute",
+                                lambda self, C, order: self.full.permute(C, order))
+        passes = []
+        nearest, run = Lloyd.nearest, Lloyd.run
+
+        def count(self, C):
+            passes.append(self.X.shape[0])
+            return nearest(self, C)
+
+        def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
+            if self.X.shape[0] < X.shape[0] and smoothness == 0 and max_iter < 10:
+                before = len(passes)
+                out = run(self, C, smoothness, max_iter, tol_factor, err_tol)
+                first_passes.append((len(passes) - before, out[2]))
+                return out
+            return run(self, C, smoothness, max_iter, tol_factor, err_tol)
+
+        monkeypatch.setattr(Lloyd, "nearest", count)
+        monkeypatch.setattr(Lloyd, "run", spy)
+        fits.append(SpaceFillingVQ(n_clusters=k, random_state=0).fit(X).cluster_centers_)
+        monkeypatch.undo()
+    (kept_passes, kept_it), (fresh_passes, fresh_it) = first_passes[0], first_passes[-1]
+    assert kept_it == fresh_it and kept_passes == fresh_passes - 1
+    np.testing.assert_array_equal(fits[0], fits[1])
