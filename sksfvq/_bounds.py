@@ -84,8 +84,8 @@ def _block(X, C, CT, gstart, gorder, gof, labels, dist2, low, drop, start, stop,
                 continue  # no corner of g can be as near as the best so far
             checked[g] = True
             p0, p1 = gstart[g], gstart[g + 1]
-            computed += p1 - p0
             size = p1 - p0
+            computed += size
             for q in range(size):
                 acc[q] = 0.0
             for f in range(d):
