@@ -248,13 +248,8 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
     inv2 = a.inv2
     k = Cc.shape[0]
     zero = a.one - a.one
-    xc = s.rows[t]
-    xx = s.norms[t]
-    A = s.A[t]
-    thr = s.best[t]
-    lo = s.lo[t]
-    hi = s.hi[t]
-    acc = s.acc[t]
+    xc, xx, A, thr, lo, hi, acc = (s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t],
+                                   s.acc[t])
     nbad = 0
     for r0 in range(start, stop, PORTABLE_ROWS):
         m = chunk_products(X, r0, stop, a.center, a.scale, a.W, xc, xx, A, thr, lo, hi, k)
@@ -303,12 +298,7 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
     Cc = a.Cc
     inv2 = a.inv2
     zero = a.one - a.one
-    xc = s.rows[t]
-    xx = s.norms[t]
-    A = s.A[t]
-    thr = s.best[t]
-    first = s.lo[t]
-    last = s.hi[t]
+    xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
     nbad = 0
     for t0 in range(start, stop, TILE):
         nr = stop - t0 if stop - t0 < TILE else TILE

@@ -106,21 +106,11 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
     vectorized: 8x slower), each row's minimum, candidate range, and the
     candidates re-checked.
     """
-    Cc = a.Cc
-    Dseg = a.Dseg
-    inv_dd = a.inv_dd
     one = a.one
-    inv2 = a.inv2
-    nseg = Dseg.shape[0]
+    nseg = a.Dseg.shape[0]
     zero = one - one
-    xc = s.rows[t]
-    xx = s.norms[t]
-    G = s.A[t]
-    V = s.V[t]
-    thr = s.best[t]
-    lo = s.lo[t]
-    hi = s.hi[t]
-    acc = s.acc[t]
+    xc, xx, G, V, thr, lo, hi, acc = (s.rows[t], s.norms[t], s.A[t], s.V[t], s.best[t],
+                                      s.lo[t], s.hi[t], s.acc[t])
     nbad = 0
     for r0 in range(start, stop, PORTABLE_ROWS):
         m = chunk_products(X, r0, stop, a.center, a.scale, a.W, xc, xx, G, thr, lo, hi, nseg)
@@ -150,10 +140,10 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
             bj, bd, bl = lo[r], zero, zero
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or V[j, r] <= thr[r]:
-                    v, lam = segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc)
+                    v, lam = segment_exact(xc, r, a.Cc, a.Dseg, a.inv_dd, j, zero, one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
-            nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one, inv2)
+            nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one, a.inv2)
     return nbad
 
 
@@ -178,13 +168,8 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
     inv2 = a.inv2
     nseg = Dseg.shape[0]
     zero = one - one
-    xc = s.rows[t]
-    xx = s.norms[t]
-    G = s.A[t]
-    thr = s.best[t]
-    A = s.V[t]
-    first = s.lo[t]
-    last = s.hi[t]
+    xc, xx, G, thr, A, first, last = (s.rows[t], s.norms[t], s.A[t], s.best[t], s.V[t],
+                                      s.lo[t], s.hi[t])
     nbad = 0
     for t0 in range(start, stop, TILE):
         nr = stop - t0 if stop - t0 < TILE else TILE
