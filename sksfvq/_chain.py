@@ -54,6 +54,35 @@ LLOYD_BOUNDS_WORK = 3 * 10**8
 LLOYD_BOUNDS_ROWS = 1 << 20
 #: rows per chunk of the set-up passes
 _CHUNK = 1 << 16
+#: values per piece of a chunk in those passes (their float64 temporaries stay in cache)
+_PIECE_VALUES = 1 << 16
+
+
+def _piece_rows(d):
+    """Rows per piece of a chunk: a power of two (so pieces tile a chunk) of
+    about ``_PIECE_VALUES`` values."""
+    return 1 << max(0, (_PIECE_VALUES // max(d, 1)).bit_length() - 1)
+
+
+def column_spread(X, w, mean):
+    """Per column: the weighted sum of squared deviations from ``mean``, and the
+    largest deviation, of the rows X (one chunk of the set-up passes).
+
+    Summed piece by piece from row 0 (pieces of :func:`_piece_rows` rows), so
+    the result depends on the chunk alone: data held elsewhere computes its
+    chunks the same way and gets the same bits.
+    """
+    n, d = X.shape
+    col_sq = np.zeros(d)
+    spread = 0.0
+    step = _piece_rows(d)
+    for start in range(0, n, step):
+        Z = np.abs(X[start:start + step] - mean)
+        if Z.size:
+            spread = max(spread, float(Z.max()))
+        np.multiply(Z, Z, out=Z)
+        col_sq += w[start:start + step] @ Z
+    return col_sq, spread
 
 
 class Lloyd:
@@ -79,10 +108,9 @@ class Lloyd:
         col_sq = np.zeros(d)
         spread = 0.0
         for start in range(0, n, _CHUNK):
-            Z = X[start:start + _CHUNK] - mean
-            col_sq += w[start:start + _CHUNK] @ (Z * Z)
-            if Z.size:
-                spread = max(spread, float(np.max(np.abs(Z))))
+            part, dev = column_spread(X[start:start + _CHUNK], w[start:start + _CHUNK], mean)
+            col_sq += part
+            spread = max(spread, dev)
         col_var = col_sq / self.W
         # the tolerance is relative to the mean variance of the columns that
         # vary (as KMeans', but constant columns do not change it)
@@ -100,8 +128,9 @@ class Lloyd:
             self.shift = mean
             self.scale = float(np.ldexp(1.0, -np.frexp(spread)[1]))
             self.Xa = np.empty(X.shape, dtype=np.float32)
-            for start in range(0, n, _CHUNK):
-                self.Xa[start:start + _CHUNK] = (X[start:start + _CHUNK] - mean) * self.scale
+            step = _piece_rows(d)  # elementwise: the pieces change no bit
+            for start in range(0, n, step):
+                self.Xa[start:start + step] = (X[start:start + step] - mean) * self.scale
         if bounds and n * k * d > LLOYD_BOUNDS_WORK and n <= LLOYD_BOUNDS_ROWS and bounds_pay():
             self.bounds = Bounds(self.Xa)
 

@@ -33,7 +33,7 @@ import concurrent.futures
 import dask
 import numpy as np
 
-from ._chain import _CHUNK
+from ._chain import _CHUNK, column_spread
 from ._engine import kernel_threads, nearest_corner, one_blas_thread
 from ._train_kernels import corner_sums
 
@@ -76,10 +76,8 @@ def _chunk_spread(X, w, mean):
     """Per column: the weighted sum of squared deviations and the largest
     deviation, as ``_chain.Lloyd`` computes them for a chunk."""
     X = _rows_of(X)
-    Z = X - mean
     with one_blas_thread():
-        col_sq = _ones_or(w, X.shape[0]) @ (Z * Z)
-    return col_sq, float(np.max(np.abs(Z))) if Z.size else 0.0
+        return column_spread(X, _ones_or(w, X.shape[0]), mean)
 
 
 def _chunk_keys(X, v):

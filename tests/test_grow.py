@@ -1,11 +1,12 @@
-"""Corner moves out of local optima (sksfvq._grow): the batched ELBG moves."""
+"""Corner moves out of local optima (sksfvq._grow): the batched ELBG moves; and
+the Lloyd object they run on (sksfvq._chain)."""
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
 from sksfvq import _grow
-from sksfvq._chain import Lloyd
+from sksfvq._chain import Lloyd, column_spread
 
 
 def _reference_pairs(cost, gain, n_moves):
@@ -138,3 +139,30 @@ def test_a_run_from_the_corners_the_last_run_returned_reuses_its_pass(monkeypatc
     (C_a, e_a, i_a), (C_b, e_b, i_b) = results
     np.testing.assert_array_equal(C_a, C_b)
     assert e_a == e_b and i_a == i_b > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, d", [(700, 1), (700, 3), (1500, 384), (5, 70_000)])
+def test_column_spread_is_the_weighted_squared_deviation_and_the_largest_one(n, d, dtype):
+    """Summed piece by piece, the column sums equal the plain float64 sums to
+    rounding, and the largest deviation is exact."""
+    rng = np.random.default_rng(d)
+    X = (rng.standard_normal((n, d)) * rng.uniform(0.1, 10.0, d) + 3.0).astype(dtype)
+    w = rng.uniform(0.0, 3.0, n)
+    mean = w @ X.astype(np.float64) / w.sum()
+    col_sq, spread = column_spread(X, w, mean)
+    Z = X.astype(np.float64) - mean
+    np.testing.assert_allclose(col_sq, np.einsum("i,ij,ij->j", w, Z, Z), rtol=1e-12)
+    assert spread == np.max(np.abs(Z))
+
+
+def test_the_float32_rows_of_float64_data_are_shifted_and_scaled_exactly():
+    """Lloyd's float32 working copy of float64 data, made piece by piece, has
+    the bits of the whole-array formula."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 40)) * 50.0 + 7.0
+    lloyd = Lloyd(X, np.ones(len(X)), 4, 1e-4)
+    assert lloyd.Xa.dtype == np.float32 and lloyd.scale != 1.0
+    np.testing.assert_array_equal(lloyd.Xa, ((X - lloyd.shift) * lloyd.scale).astype(np.float32))
+    spread = np.max(np.abs(X - lloyd.shift))
+    assert 0.5 <= spread * lloyd.scale < 1.0  # the power of two below the spread
