@@ -97,6 +97,7 @@ class Lloyd:
     """
 
     bounds = None  # a Bounds object when the passes keep bounds
+    _started = None  # (corners, Assignment) where the last run started
 
     def __init__(self, X, w, k, tol, bounds=True):
         self.X, self.w, self.tol = X, w, tol
@@ -147,9 +148,10 @@ class Lloyd:
 
     def error(self, C):
         """Mean weighted squared distance to the nearest corner (per row);
-        no pass when the last :meth:`run` returned this very array."""
-        if self._assigned is not None and self._assigned[0] is C:
-            return self._assigned[1].err
+        no pass when the last :meth:`run` started or ended on this very array."""
+        cached = self._cached(C)
+        if cached is not None:
+            return cached.err
         return float(np.sum(self.w * self.nearest(C)[1])) / self.W
 
     @property
@@ -172,17 +174,28 @@ class Lloyd:
         inverse[order] = np.arange(order.shape[0])
         if self.bounds is not None:
             self.bounds.permute(order, inverse)
-        if self._assigned is not None and self._assigned[0] is C:
-            a = self._assigned[1]
+        a = self._assigned[1] if self._assigned is not None and self._assigned[0] is C else None
+        self._started = None
+        if a is not None:
             self._assigned = (C_new, Assignment(self, inverse[a.labels], a.dist2, a.err))
         return C_new
 
     def assignment(self, C):
         """:meth:`nearest` of C, without a pass when the last :meth:`run`
-        returned this very array."""
-        if self._assigned is not None and self._assigned[0] is C:
-            return self._assigned[1].labels, self._assigned[1].dist2
+        started or ended on this very array."""
+        cached = self._cached(C)
+        if cached is not None:
+            return cached.labels, cached.dist2
         return self.nearest(C)
+
+    def _cached(self, C):
+        """The assignment of the very array C if the last run started or ended
+        on it (a smoothing try after a rejected one starts where that one
+        started), else None."""
+        for memo in (self._assigned, self._started):
+            if memo is not None and memo[0] is C:
+                return memo[1]
+        return None
 
     def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
         """Iterate until the corners move less than the tolerance.
@@ -206,10 +219,11 @@ class Lloyd:
         previous = None
         last_err = np.inf
         while True:
-            if it == 0 and self._assigned is not None and self._assigned[0] is C:
-                assigned = self._assigned[1]  # the last run ended on these very corners
-            else:
+            assigned = self._cached(C) if it == 0 else None
+            if assigned is None:
                 assigned = self.assign(C, previous)
+            if it == 0:
+                started = (C, assigned)
             err = assigned.err
             if it == max_iter or shift <= self.tol_shift * tol_factor:
                 break
@@ -226,7 +240,7 @@ class Lloyd:
             C = C_new
             it += 1
         self.n_iter += it
-        self._assigned = (C, assigned)
+        self._assigned, self._started = (C, assigned), started
         return C, err, it
 
 

@@ -97,7 +97,7 @@ class DaskLloyd(Lloyd):
 
     def permute(self, C, order):
         """``C[order]``; the labels held by the workers are for the old order (dropped)."""
-        self._assigned = None
+        self._assigned = self._started = None
         return C[order]
 
 

@@ -166,3 +166,26 @@ def test_the_float32_rows_of_float64_data_are_shifted_and_scaled_exactly():
     np.testing.assert_array_equal(lloyd.Xa, ((X - lloyd.shift) * lloyd.scale).astype(np.float32))
     spread = np.max(np.abs(X - lloyd.shift))
     assert 0.5 <= spread * lloyd.scale < 1.0  # the power of two below the spread
+
+
+def test_a_run_from_where_the_last_run_started_reuses_its_first_pass(monkeypatch):
+    """A smoothing try after a rejected one starts where that one started: its
+    first assignment comes from that run (one pass fewer), and it gives what a
+    run from a copy gives."""
+    X, _ = make_blobs(3000, 5, centers=8, random_state=2)
+    w = np.ones(len(X))
+    results = []
+    for start_on_copy in (False, True):
+        lloyd = Lloyd(X, w, 8, 1e-4)
+        C0 = X[:8].copy()
+        lloyd.run(C0, 0.3, 2)  # the rejected try
+        passes = []
+        nearest = lloyd.nearest
+        monkeypatch.setattr(lloyd, "nearest", lambda C: passes.append(1) or nearest(C))
+        C1, err1, it1 = lloyd.run(C0.copy() if start_on_copy else C0, 0.05, 3)
+        assert len(passes) == it1 + (1 if start_on_copy else 0)
+        assert lloyd.error(C0) == pytest.approx(lloyd.error(C0.copy()), rel=1e-12)
+        results.append((C1, err1, it1))
+    (C_a, e_a, i_a), (C_b, e_b, i_b) = results
+    np.testing.assert_array_equal(C_a, C_b)
+    assert e_a == e_b and i_a == i_b > 0
