@@ -97,7 +97,7 @@ class Lloyd:
     """
 
     bounds = None  # a Bounds object when the passes keep bounds
-    _started = None  # (corners, Assignment) where the last run started
+    _started = None  # (corners, Assignment) where the last run started, if it kept it
 
     def __init__(self, X, w, k, tol, bounds=True):
         self.X, self.w, self.tol = X, w, tol
@@ -189,22 +189,24 @@ class Lloyd:
         return self.nearest(C)
 
     def _cached(self, C):
-        """The assignment of the very array C if the last run started or ended
-        on it (a smoothing try after a rejected one starts where that one
-        started), else None."""
+        """The assignment of the very array C if the last run ended on it, or
+        started on it and kept that (a smoothing try after a rejected one
+        starts where that one started), else None."""
         for memo in (self._assigned, self._started):
             if memo is not None and memo[0] is C:
                 return memo[1]
         return None
 
-    def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0):
+    def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
         """Iterate until the corners move less than the tolerance.
 
         ``smoothness`` is the weight of the bending penalty relative to the
         mean weight per corner (0: plain Lloyd iterations). With ``err_tol``,
         also stop when an iteration lowers the error by less than that
         fraction (flat objectives, e.g. high-dimensional Gaussians, crawl on
-        for hundreds of iterations for a last 0.1 %).
+        for hundreds of iterations for a last 0.1 %). ``keep_start``: keep
+        the assignment of the corners the run starts on too (one more array
+        of labels and distances held, for a next run that starts there).
         Returns (corners, their mean squared error, iterations).
         """
         m = C.shape[0]
@@ -217,12 +219,13 @@ class Lloyd:
         shift = np.inf
         it = 0
         previous = None
+        started = None  # (held only when kept: an array of labels and distances per row)
         last_err = np.inf
         while True:
             assigned = self._cached(C) if it == 0 else None
             if assigned is None:
                 assigned = self.assign(C, previous)
-            if it == 0:
+            if it == 0 and keep_start:
                 started = (C, assigned)
             err = assigned.err
             if it == max_iter or shift <= self.tol_shift * tol_factor:
@@ -288,7 +291,7 @@ def smooth_to_budget(lloyd, C, err, budget, start=SMOOTH_START, tries=SMOOTH_TRI
     s = start
     last = None
     for _ in range(tries):
-        C_try, e, _ = lloyd.run(best, s, polish_iter, tol_factor=POLISH_TOL)
+        C_try, e, _ = lloyd.run(best, s, polish_iter, tol_factor=POLISH_TOL, keep_start=True)
         if e <= budget:
             best, best_err, lo = C_try, e, s
             if e - e0 >= SMOOTH_ENOUGH * allowed:
@@ -305,4 +308,5 @@ def smooth_to_budget(lloyd, C, err, budget, start=SMOOTH_START, tries=SMOOTH_TRI
         if not lo < s_next < hi:  # outside the bracket: its geometric middle
             s_next = np.sqrt(lo * hi) if lo > 0 else hi / 4
         s = s_next
+    lloyd._started = None  # no later run starts where a try started
     return best, best_err, lo

@@ -339,7 +339,7 @@ def _smooth_search(rows, C, smoothness):
     """
     sub = rows.lloyd(LLOYD_ROWS_PER_CORNER * C.shape[0])
     polish = _polish_iter(sub.X, C.shape[0])
-    _, e_ref, _ = sub.run(C, 0.0, polish, tol_factor=POLISH_TOL)
+    _, e_ref, _ = sub.run(C, 0.0, polish, tol_factor=POLISH_TOL, keep_start=True)
     C_s, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref, polish_iter=polish)
     return C_s, s
 

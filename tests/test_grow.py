@@ -178,7 +178,7 @@ def test_a_run_from_where_the_last_run_started_reuses_its_first_pass(monkeypatch
     for start_on_copy in (False, True):
         lloyd = Lloyd(X, w, 8, 1e-4)
         C0 = X[:8].copy()
-        lloyd.run(C0, 0.3, 2)  # the rejected try
+        lloyd.run(C0, 0.3, 2, keep_start=True)  # the rejected try
         passes = []
         nearest = lloyd.nearest
         monkeypatch.setattr(lloyd, "nearest", lambda C: passes.append(1) or nearest(C))
