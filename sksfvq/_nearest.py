@@ -108,8 +108,6 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     are never finite keeps -1. Returns the rows with label -1 or a distance
     that is not finite.
     """
-    # one array or value per statement: a tuple of four or more arrays built
-    # and unpacked costs compile time on first use
     d = X.shape[1]
     center = a.center
     scale = a.scale
@@ -117,10 +115,7 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     Cc = a.Cc
     k = Cc.shape[0]
     zero = a.one - a.one
-    xt = s.rows[t]
-    sq = s.sq[t]
-    best = s.best[t]
-    idx = s.idx[t]
+    xt, sq, best, idx = s.rows[t], s.sq[t], s.best[t], s.idx[t]
     rows = xt.shape[1]
     nbad = 0
     for r0 in range(start, stop, rows):
@@ -138,14 +133,8 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
                 sq[i] = u * u
             f = 1
             while f + 3 < d:  # four features per sweep, still summed in order
-                xa = xt[f]
-                xb = xt[f + 1]
-                xc = xt[f + 2]
-                xd = xt[f + 3]
-                ca = Cc[c, f]
-                cb = Cc[c, f + 1]
-                cc = Cc[c, f + 2]
-                cd = Cc[c, f + 3]
+                xa, xb, xc, xd = xt[f], xt[f + 1], xt[f + 2], xt[f + 3]
+                ca, cb, cc, cd = Cc[c, f], Cc[c, f + 1], Cc[c, f + 2], Cc[c, f + 3]
                 for i in range(m):
                     ua = xa[i] - ca
                     ub = xb[i] - cb
