@@ -148,7 +148,7 @@ class Lloyd:
 
     def error(self, C):
         """Mean weighted squared distance to the nearest corner (per row);
-        no pass when the last :meth:`run` started or ended on this very array."""
+        no pass for an array :meth:`_cached` holds."""
         cached = self._cached(C)
         if cached is not None:
             return cached.err
@@ -174,15 +174,14 @@ class Lloyd:
         inverse[order] = np.arange(order.shape[0])
         if self.bounds is not None:
             self.bounds.permute(order, inverse)
-        a = self._assigned[1] if self._assigned is not None and self._assigned[0] is C else None
-        self._started = None
-        if a is not None:
+        self._started = None  # kept for the smoothing tries only: not carried over
+        if self._assigned is not None and self._assigned[0] is C:
+            a = self._assigned[1]
             self._assigned = (C_new, Assignment(self, inverse[a.labels], a.dist2, a.err))
         return C_new
 
     def assignment(self, C):
-        """:meth:`nearest` of C, without a pass when the last :meth:`run`
-        started or ended on this very array."""
+        """:meth:`nearest` of C, without a pass for an array :meth:`_cached` holds."""
         cached = self._cached(C)
         if cached is not None:
             return cached.labels, cached.dist2
