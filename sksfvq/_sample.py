@@ -20,6 +20,8 @@ draws, so the subsamples of successive stages are nested.
 
 import numpy as np
 
+from ._init import float64_chunks
+
 #: rows per chunk when computing the projection keys (bounds the float64 copy)
 _KEY_CHUNK = 1 << 16
 
@@ -84,11 +86,9 @@ def projection_keys(X, v):
     """``X @ v`` in float64, by chunks of ``_KEY_CHUNK`` rows from row 0 (the
     products of a chunk are one matrix-vector call: its rounding depends on
     the rows of the call, so other chunks give other last bits)."""
-    n = X.shape[0]
-    key = np.empty(n)
-    for start in range(0, n, _KEY_CHUNK):
-        stop = min(start + _KEY_CHUNK, n)
-        key[start:stop] = X[start:stop].astype(np.float64, copy=False) @ v
+    key = np.empty(X.shape[0])
+    for start, part in float64_chunks(X, _KEY_CHUNK):
+        key[start:start + part.shape[0]] = part @ v
     return key
 
 

@@ -7,6 +7,8 @@ from sklearn.datasets import make_blobs
 
 from sksfvq import _grow
 from sksfvq._chain import Lloyd, column_spread
+from sksfvq._init import float64_chunks, weighted_mean
+from sksfvq._sample import _KEY_CHUNK, projection_keys
 
 
 def _reference_pairs(cost, gain, n_moves):
@@ -154,6 +156,34 @@ def test_column_spread_is_the_weighted_squared_deviation_and_the_largest_one(n, 
     Z = X.astype(np.float64) - mean
     np.testing.assert_allclose(col_sq, np.einsum("i,ij,ij->j", w, Z, Z), rtol=1e-12)
     assert spread == np.max(np.abs(Z))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_float64_sums_reuse_one_buffer_and_keep_every_bit(dtype):
+    """The weighted mean and the projection keys, by chunks converted into
+    one reused buffer, equal the per-chunk formula (a fresh float64 copy of
+    every chunk) bit for bit, including the short last chunk; the input is
+    not changed."""
+    rng = np.random.default_rng(5)
+    X = (rng.standard_normal((2 * 4096 + 777, 37)) * 4.0 + 1.5).astype(dtype)
+    X0 = X.copy()
+    w = rng.uniform(0.0, 2.0, X.shape[0])
+    v = rng.standard_normal(37)
+    chunk = 4096
+    starts = range(0, X.shape[0], chunk)
+    total = np.zeros(37)
+    for s in starts:
+        total += w[s:s + chunk] @ X[s:s + chunk].astype(np.float64)
+    np.testing.assert_array_equal(weighted_mean(X, w, chunk), total / w.sum())
+    parts = [part.copy() for _, part in float64_chunks(X, chunk)]
+    assert [p.shape[0] for p in parts] == [4096, 4096, 777]
+    for s, part in zip(starts, parts):
+        assert part.dtype == np.float64
+        np.testing.assert_array_equal(part, X[s:s + chunk].astype(np.float64))
+    keys = np.concatenate([X[s:s + _KEY_CHUNK].astype(np.float64) @ v
+                           for s in range(0, X.shape[0], _KEY_CHUNK)])
+    np.testing.assert_array_equal(projection_keys(X, v), keys)
+    np.testing.assert_array_equal(X, X0)
 
 
 def test_the_float32_rows_of_float64_data_are_shifted_and_scaled_exactly():
