@@ -118,6 +118,39 @@ def test_large_path_stops_the_last_subsample_stage_on_the_error_gain(monkeypatch
     assert fits[1e-3][1] <= 1.01 * fits[0.0][1]
 
 
+def test_a_heavy_subsample_holds_fewer_rows_per_corner(monkeypatch):
+    """Where a pass over LLOYD_ROWS_PER_CORNER rows per corner would be heavy,
+    every stage draws LLOYD_HEAVY_ROWS_PER_CORNER per corner instead (the
+    passes over all rows that follow take up the difference); otherwise the
+    draws are as before. Weights count as draws."""
+    from sksfvq._chain import Lloyd
+
+    rng = np.random.default_rng(4)
+    X = (rng.normal(size=(40, 6)) * 3.0)[rng.integers(0, 40, 30_000)]
+    X = (X + rng.normal(size=X.shape)).astype(np.float32)
+    k = 24
+    drawn = []
+    init = Lloyd.__init__
+
+    def spy(self, X_, w, k_, tol, bounds=True):
+        drawn.append(float(w.sum()))
+        init(self, X_, w, k_, tol, bounds)
+
+    monkeypatch.setattr(Lloyd, "__init__", spy)
+    stages = {}
+    # 256 x 24 x 24 x 6 = 884,736 values: light under 2^20, heavy under 2^19
+    for work in (1 << 20, 1 << 19):
+        monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", work)
+        drawn.clear()
+        SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
+        stages[work] = sorted(n for n in drawn if n < X.shape[0])
+    per_corner = {_train.LLOYD_ROWS_PER_CORNER: 1 << 20, _train.LLOYD_HEAVY_ROWS_PER_CORNER: 1 << 19}
+    for rows, work in per_corner.items():
+        assert stages[work][-1] == rows * k  # the largest subsample
+        assert stages[work][0] == 2 * rows  # the first split stage's
+        assert set(stages[work]) == {rows * m for m in (2, 4, 8, 16, 24)}
+
+
 def test_heavy_last_stage_on_all_rows_stops_on_the_error_gain(monkeypatch):
     """Data that is not subsampled but whose passes are heavy (rows x corners x
     features above LLOYD_EXACT_WORK): the last split stage, on all rows, stops once
