@@ -45,7 +45,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     algorithm : {"lloyd", "sgd"}, default="lloyd"
         ``"lloyd"``: batch training, coarse to fine. The curve grows from the
         mean by splitting every corner along its cell's principal axis,
-        with Lloyd iterations at every stage, on a subsample of about 256
+        with Lloyd iterations at every stage, on a subsample of 192 to 256
         rows per corner (corners of k-means quality; a few corner moves
         out of local optima); a few Lloyd passes over all rows finish it.
         The corners are then ordered so that neighbouring rows of the data
