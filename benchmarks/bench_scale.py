@@ -339,6 +339,8 @@ def run(quick=False, full=False, repeats=None, seed=0, threads=None, out="benchm
     if threads:
         numba.set_num_threads(threads)
     t0 = time.perf_counter()
+    # when the run starts, and the code it measures (the tree may change while it runs)
+    started, versions = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), _versions()
     grid_n = [10_000, 100_000] if quick else (FULL_N if full else GRID_N)
     grid = [(n, d, k) for d in ([32] if quick else GRID_D)
             for k in ([256] if quick else GRID_K) for n in grid_n] if grid else []
@@ -354,8 +356,8 @@ def run(quick=False, full=False, repeats=None, seed=0, threads=None, out="benchm
                                methods, verbose) for n, d, k in grid]
     results = {"bar_configs": bar_configs, "clustered": clustered_res, "grid": grid_res, "growth": growth(grid_res),
                "command": " ".join(["python benchmarks/bench_scale.py"] + sys.argv[1:]),
-               "versions": _versions(), "threads": threads or "library defaults",
-               "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+               "versions": versions, "threads": threads or "library defaults",
+               "started": started,
                "elapsed_s": time.perf_counter() - t0}
     if mem:
         results["memory"] = memory(*mem)
