@@ -20,7 +20,7 @@ modules it imports:
 **fit** runs the default trainer (:func:`._train.train_lloyd`) unchanged on a
 :class:`DaskRows`: the trainer's stages on a subsample (growth, corner moves,
 order, smoothing search) run on the client on rows drawn on the workers and
-gathered (about 256 rows per corner: their number depends on K, not on N);
+gathered (192 to 256 rows per corner: their number depends on K, not on N);
 every pass over all rows runs block by block on the workers and is one
 round trip (:class:`._dask_rows.DaskLloyd`).
 

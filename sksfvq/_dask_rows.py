@@ -5,7 +5,7 @@
 a :class:`DaskLloyd`, whose every pass over all rows is one round trip
 (:func:`._dask_cluster.assign_blocks`); the stages on a subsample run on the
 client on the rows a :class:`DaskRowSample` draws on the workers and gathers
-(about 256 rows per corner: their number depends on K, not on N).
+(192 to 256 rows per corner: their number depends on K, not on N).
 
 * The subsample is the one in memory: the projection keys of
   :class:`._sample.RowSample` are computed on the workers by the same
