@@ -131,10 +131,10 @@ def _screened_kmeans_plus_plus(lloyd, X, w, k, n_init, rng):
 
 #: fixed parts of the "lloyd" schedule (chosen by the measurements in benchmarks/)
 LLOYD_ROWS_PER_CORNER = 256  # subsample for growth, seeding and the smoothing search,
-#: ... or this many where one pass of all corners over 256 per corner is heavy (above
-#: LLOYD_EXACT_WORK): the passes over all rows that follow take up most of the
-#: difference. 10^6 x 384, K=1024, seeds 0-2: fit 83-93 -> 75-82 s, error +0.02 to
-#: +0.19 % (median +0.04 %); K=256: error -0.003 to +0.19 %
+#: ... or this many where the data is subsampled and one pass of all corners over 256
+#: per corner is heavy (above LLOYD_EXACT_WORK): the passes over all rows that follow
+#: take up most of the difference. 10^6 x 384, K=1024, seeds 0-2: fit 83-93 -> 75-82 s,
+#: error +0.02 to +0.19 % (median +0.04 %); K=256: error -0.003 to +0.19 %
 LLOYD_HEAVY_ROWS_PER_CORNER = 192
 LLOYD_GRAPH_ROWS_PER_CORNER = 20  # rows of the neighbour graph that orders the corners
 LLOYD_GRAPH_MIN_ROWS = 4096
@@ -192,6 +192,12 @@ class _Rows:
             self._sample = RowSample(self.X, self.w, self.n_max, _child(self.rng),
                                      self.varying)
         return self._sample
+
+    def thin(self, n_max):
+        """Subsample at most ``n_max`` draws, fewer than the data was found to
+        be subsampled by (before the first draw): the data stays subsampled."""
+        assert self.subsampled and self._sample is None and n_max <= self.n_max
+        self.n_max = n_max
 
     def get(self, n):
         """(rows, weights) for a stage that wants about ``n`` rows."""
@@ -350,15 +356,6 @@ def _smooth_search(rows, C, smoothness):
     return C_s, s
 
 
-def _rows_per_corner(k, d):
-    """Rows per corner of every subsample stage (weights counting as
-    repetitions): LLOYD_HEAVY_ROWS_PER_CORNER where one pass of the k
-    corners over LLOYD_ROWS_PER_CORNER per corner would be heavy."""
-    if LLOYD_ROWS_PER_CORNER * k * k * d > LLOYD_EXACT_WORK:
-        return LLOYD_HEAVY_ROWS_PER_CORNER
-    return LLOYD_ROWS_PER_CORNER
-
-
 def _heavy(X, k):
     """Whether one pass of k corners over rows X is heavy (rows x corners x
     features above LLOYD_EXACT_WORK)."""
@@ -379,19 +376,21 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     the subsample; the rest of the schedule is the same.
 
     Data that fits the subsample (at most ``LLOYD_ROWS_PER_CORNER`` rows per
-    corner, ``LLOYD_HEAVY_ROWS_PER_CORNER`` where that many are heavy to pass
-    over; weights counting as repetitions) or is cheap to pass over (rows
+    corner, weights counting as repetitions) or is cheap to pass over (rows
     x corners x features at most ``LLOYD_EXACT_WORK``): Lloyd iterations on
     all rows to convergence (``E0``), the order, then the smoothing search
     on all rows within ``(1 + smoothness) E0``. Larger data: the corners
     converge on the subsample, are ordered and smoothed there (the budget
-    measured on the subsample), and a few passes over all rows with the
-    smoothness found finish them, stopping when a pass gains less than
-    ``LLOYD_FULL_GAIN``.
+    measured on the subsample; ``LLOYD_HEAVY_ROWS_PER_CORNER`` per corner
+    where a pass over it would be heavy), and a few passes over all rows
+    with the smoothness found finish them, stopping when a pass gains less
+    than ``LLOYD_FULL_GAIN``.
     """
     t_all = time.perf_counter()
     history = []
-    rows = rows_for(X, w, k, options["tol"], _rows_per_corner(k, X.shape[1]) * k, rng)
+    rows = rows_for(X, w, k, options["tol"], LLOYD_ROWS_PER_CORNER * k, rng)
+    if rows.subsampled and LLOYD_ROWS_PER_CORNER * k * k * X.shape[1] > LLOYD_EXACT_WORK:
+        rows.thin(LLOYD_HEAVY_ROWS_PER_CORNER * k)  # passes over all rows follow
     full = rows.full
     if k == 1:
         C = _init.weighted_mean(X, w)[None, :]

@@ -119,10 +119,11 @@ def test_large_path_stops_the_last_subsample_stage_on_the_error_gain(monkeypatch
 
 
 def test_a_heavy_subsample_holds_fewer_rows_per_corner(monkeypatch):
-    """Where a pass over LLOYD_ROWS_PER_CORNER rows per corner would be heavy,
-    every stage draws LLOYD_HEAVY_ROWS_PER_CORNER per corner instead (the
-    passes over all rows that follow take up the difference); otherwise the
-    draws are as before. Weights count as draws."""
+    """Where the data is subsampled and a pass over LLOYD_ROWS_PER_CORNER rows
+    per corner would be heavy, every stage draws LLOYD_HEAVY_ROWS_PER_CORNER
+    per corner instead (the passes over all rows that follow take up the
+    difference); light, or not subsampled (no such passes), the draws are as
+    before. Weights count as draws."""
     from sksfvq._chain import Lloyd
 
     rng = np.random.default_rng(4)
@@ -138,17 +139,21 @@ def test_a_heavy_subsample_holds_fewer_rows_per_corner(monkeypatch):
 
     monkeypatch.setattr(Lloyd, "__init__", spy)
     stages = {}
-    # 256 x 24 x 24 x 6 = 884,736 values: light under 2^20, heavy under 2^19
-    for work in (1 << 20, 1 << 19):
+    # 256 x 24 x 24 x 6 = 884,736 values: light under 2^20, heavy under 2^19;
+    # 6,000 rows are fewer than 256 x 24 (not subsampled)
+    for work, n in ((1 << 20, 30_000), (1 << 19, 30_000), (1 << 19, 6_000)):
         monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", work)
         drawn.clear()
-        SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
-        stages[work] = sorted(n for n in drawn if n < X.shape[0])
-    per_corner = {_train.LLOYD_ROWS_PER_CORNER: 1 << 20, _train.LLOYD_HEAVY_ROWS_PER_CORNER: 1 << 19}
-    for rows, work in per_corner.items():
-        assert stages[work][-1] == rows * k  # the largest subsample
-        assert stages[work][0] == 2 * rows  # the first split stage's
-        assert set(stages[work]) == {rows * m for m in (2, 4, 8, 16, 24)}
+        SpaceFillingVQ(n_clusters=k, random_state=0).fit(X[:n])
+        stages[work, n] = sorted(m for m in drawn if m < n)
+    expected = {(1 << 20, 30_000): _train.LLOYD_ROWS_PER_CORNER,
+                (1 << 19, 30_000): _train.LLOYD_HEAVY_ROWS_PER_CORNER,
+                (1 << 19, 6_000): _train.LLOYD_ROWS_PER_CORNER}
+    for key, rows in expected.items():
+        last = k if key[1] == 30_000 else 16  # the last stage not subsampled: all rows
+        assert stages[key][-1] == rows * last  # the largest subsample
+        assert stages[key][0] == 2 * rows  # the first split stage's
+        assert set(stages[key]) == {rows * m for m in (2, 4, 8, 16, last)}
 
 
 def test_heavy_last_stage_on_all_rows_stops_on_the_error_gain(monkeypatch):
