@@ -356,10 +356,11 @@ def _smooth_search(rows, C, smoothness):
     return C_s, s
 
 
-def _heavy(X, k):
-    """Whether one pass of k corners over rows X is heavy (rows x corners x
-    features above LLOYD_EXACT_WORK)."""
-    return X.shape[0] * k * X.shape[1] > LLOYD_EXACT_WORK
+def _heavy(X, k, n_rows=None):
+    """Whether one pass of k corners over rows X (or over ``n_rows`` rows of
+    X's width) is heavy (rows x corners x features above LLOYD_EXACT_WORK)."""
+    n = X.shape[0] if n_rows is None else n_rows
+    return n * k * X.shape[1] > LLOYD_EXACT_WORK
 
 
 def _polish_iter(X, k):
@@ -389,7 +390,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     t_all = time.perf_counter()
     history = []
     rows = rows_for(X, w, k, options["tol"], LLOYD_ROWS_PER_CORNER * k, rng)
-    if rows.subsampled and LLOYD_ROWS_PER_CORNER * k * k * X.shape[1] > LLOYD_EXACT_WORK:
+    if rows.subsampled and _heavy(X, k, rows.n_max):
         rows.thin(LLOYD_HEAVY_ROWS_PER_CORNER * k)  # passes over all rows follow
     full = rows.full
     if k == 1:
