@@ -146,8 +146,12 @@ class _CompileNotice(event.Listener):
         self.printed = False
 
     def _ours(self, ev):
+        # a listener sees every compile in the process: a function of the
+        # user's may have no module at all (``__module__`` None, e.g. made by
+        # ``exec``), and nothing here may raise into their compile
         func = getattr(ev.data.get("dispatcher"), "py_func", None)
-        return getattr(func, "__module__", "").startswith(__package__ + ".")
+        module = getattr(func, "__module__", None)
+        return isinstance(module, str) and module.startswith(__package__ + ".")
 
     def on_start(self, ev):
         if self.printed or not self._ours(ev):

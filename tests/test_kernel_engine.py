@@ -148,6 +148,21 @@ def test_compile_notice_is_printed_once_for_a_long_compile(monkeypatch, capsys):
     assert capsys.readouterr().err.count("compiling kernels, first use only") == 1
 
 
+def test_compile_notice_ignores_functions_without_a_module():
+    # the listener sees every compile in the process: a user's function made
+    # by exec has __module__ None, and compiling it must not raise
+    import numba
+
+    notice = _numba._CompileNotice()
+    notice.on_start(_Event(None))
+    notice.on_end(_Event(None))
+    assert notice._depth == 0
+    namespace = {}
+    exec("def plus_one(a):\n    return a + 1.0\n", namespace)
+    assert namespace["plus_one"].__module__ is None
+    assert numba.njit(namespace["plus_one"])(1.0) == 2.0
+
+
 def _run(code, **env):
     res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env),
                          capture_output=True, text=True, timeout=600)
