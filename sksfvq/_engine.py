@@ -154,10 +154,13 @@ def _chunks(n):
 def nearest_corner(X, C):
     """(labels, squared distances in float64) of the nearest corner of every row of X.
 
-    Exact (ties to the lowest index), chunked over rows. Distances that
-    overflow the dtype of X (float32 data near 1e30) are recomputed in
-    float64, so that sums of them (inertia, score, training errors) stay
-    finite; a row that is not finite gets label 0 and distance inf.
+    Exact (ties to the lowest index), chunked over rows. The kernels return
+    float64 distances (scaled back from the corners' working scale, so that
+    float32 data of any unit keeps them and sums of them -- inertia, score,
+    training errors -- stay finite and non-zero); a finite row whose
+    distance still is not finite (beyond float64 at the working scale) is
+    measured again directly to the corner it got; a row that is not finite
+    gets label 0 and distance inf.
     """
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)

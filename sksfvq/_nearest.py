@@ -75,10 +75,14 @@ def sq_dist(xc, r, Cc, j, acc):
 
 
 @jit(inline=True)
-def _store(labels, dist2, i, bi, bd, inv2, zero):
-    """Write row i's answer (distance rounded once to the data's dtype); 1 if not finite."""
+def _store(labels, dist2, i, bi, bd, zero):
+    """Write row i's answer; 1 if not finite. The distance is rounded once to
+    the data's dtype at the working scale: the driver multiplies it by
+    ``inv2`` in float64 (a power of two: the same value where the data's
+    dtype holds the product, and no underflow to 0 or overflow to inf for
+    float32 data far from unit scale)."""
     labels[i] = bi
-    dist2[i] = bd * inv2  # inv2: a power of two
+    dist2[i] = bd
     v = dist2[i]
     return 0 if v - v == zero else 1
 
@@ -111,7 +115,6 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     d = X.shape[1]
     center = a.center
     scale = a.scale
-    inv2 = a.inv2
     Cc = a.Cc
     k = Cc.shape[0]
     zero = a.one - a.one
@@ -159,7 +162,7 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
             if idx[i] < 0:  # never a finite distance
                 nbad += _no_candidate(labels, dist2, r0 + i, zero)
             else:
-                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], inv2, zero)
+                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], zero)
     return nbad
 
 
@@ -234,7 +237,6 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
     """
     Cc = a.Cc
     cc = a.cc
-    inv2 = a.inv2
     k = Cc.shape[0]
     zero = a.one - a.one
     xc, xx, A, thr, lo, hi, acc = (s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t],
@@ -260,7 +262,7 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
                     v = sq_dist(xc, r, Cc, j, acc)
                     if j == lo[r] or v < bd:
                         bi, bd = j, v
-            nbad += _store(labels, dist2, r0 + r, bi, bd, inv2, zero)
+            nbad += _store(labels, dist2, r0 + r, bi, bd, zero)
     return nbad
 
 
@@ -285,7 +287,6 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
     mscale = a.mscale
     cmax = a.cmax
     Cc = a.Cc
-    inv2 = a.inv2
     zero = a.one - a.one
     xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
     nbad = 0
@@ -307,7 +308,7 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
                     v = _simd.sq_dist(xc, r, Cc, j)
                     if j == lo or v < bd:
                         bi, bd = j, v
-            nbad += _store(labels, dist2, i, bi, bd, inv2, zero)
+            nbad += _store(labels, dist2, i, bi, bd, zero)
     return nbad
 
 
@@ -383,11 +384,14 @@ def failed_rows(X, index, *values):
 def nearest_corner(X, C, backend, kernel=None):
     """(labels, squared distances, clean) of every row of X to its nearest corner.
 
-    Exact nearest corner (ties to the lowest index), distances in the dtype
-    of X. A float32 row whose distances overflow even after scaling is
-    redone in float64 (its float32 distance may then be inf); a row that is
-    not finite gets label 0 and distance inf. ``clean``: no row was redone
-    (every distance finite). ``kernel``: force "serial" or "parallel" (tests).
+    Exact nearest corner (ties to the lowest index). Distances in float64:
+    computed in the dtype of X at the corners' working scale, rounded once
+    to that dtype there, then scaled back in float64 (exact), so that float32
+    data of any unit keeps them (its squares would under- or overflow float32
+    beyond about 2^-75 or 2^64). A float32 row whose distances overflow even
+    at the working scale is redone in float64; a row that is not finite gets
+    label 0 and distance inf. ``clean``: no row was redone (every distance
+    finite). ``kernel``: force "serial" or "parallel" (tests).
     """
     C = np.asarray(C, dtype=X.dtype)
     n = X.shape[0]
@@ -406,6 +410,8 @@ def nearest_corner(X, C, backend, kernel=None):
         s = scratch(which, numba.get_num_threads(), args)
         nbad = parallel_kernel(X, args, s, labels, dist2)
     bad = failed_rows(X, labels, dist2) if nbad else None
+    dist2 = dist2.astype(np.float64)
+    dist2 *= float(args.inv2)  # a power of two: exact
     if bad is not None:
         if X.dtype == np.float32:
             lab64, d64, _ = nearest_corner(X[bad].astype(np.float64), C.astype(np.float64),
@@ -416,6 +422,5 @@ def nearest_corner(X, C, backend, kernel=None):
         lab64[lost] = 0
         d64[lost] = np.inf
         labels[bad] = lab64
-        with np.errstate(over="ignore"):  # beyond float32: inf, as computed
-            dist2[bad] = d64.astype(X.dtype)
+        dist2[bad] = d64
     return labels, dist2, nbad == 0

@@ -72,13 +72,14 @@ def _size(X, C):
 
 
 def check_nearest(X, C, labels, dist2, dtype):
-    """labels: a nearest corner to working precision; dist2: its distance, rounded once."""
+    """labels: a nearest corner to working precision; dist2: its distance, rounded once
+    (to the data's dtype at the working scale, then scaled back in float64)."""
     D = corner_distances(X, C)
     best = D.min(1)
     eps = np.finfo(dtype).eps
     # centring the inputs rounds once per coordinate (float32: relative eps)
     tol = 8 * X.shape[1] * eps * (best + eps * _size(X, C))
-    assert labels.dtype == np.intp and dist2.dtype == dtype
+    assert labels.dtype == np.intp and dist2.dtype == np.float64  # scaled back in float64
     assert np.all((labels >= 0) & (labels < len(C)))
     chosen = D[np.arange(len(X)), labels]
     assert np.all(chosen <= best + tol)
