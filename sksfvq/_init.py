@@ -33,6 +33,16 @@ def weighted_mean(X, w, chunk=1 << 16):
     return total / w.sum()
 
 
+def row_norms(Z):
+    """Euclidean norms of the rows of Z, each row scaled by a power of two near
+    its largest entry first (exact), so that the squares neither overflow nor
+    underflow for data far from unit scale (2^300 or 2^-300); the same bits
+    as ``np.linalg.norm(Z, axis=1)`` where that does not over- or underflow."""
+    top = np.max(np.abs(Z), axis=1) if Z.shape[1] else np.zeros(Z.shape[0])
+    exp = np.frexp(np.where(np.isfinite(top) & (top > 0), top, 1.0))[1]
+    return np.ldexp(np.linalg.norm(np.ldexp(Z, -exp[:, None]), axis=1), exp)
+
+
 def cell_axes(X, w, labels, C, V, n_steps):
     """Top principal direction and variance of the rows of every corner's cell.
 
@@ -54,7 +64,7 @@ def cell_axes(X, w, labels, C, V, n_steps):
     Z, work = np.empty((k, d)), np.empty((2, k))
     Q[:, 0] = V
     scatter_times(X, w, labels, C, Q, 0, Z, work)
-    norm = np.linalg.norm(Z, axis=1)
+    norm = row_norms(Z)
     live = norm > 0
     Q[:, 0] = np.where(live[:, None], Z / np.where(live, norm, 1.0)[:, None], 0.0)
     T = np.zeros((k, m, m))
@@ -65,7 +75,7 @@ def cell_axes(X, w, labels, C, V, n_steps):
             break
         for _ in range(2):  # full re-orthogonalisation, twice
             Z -= np.einsum("kj,kjd->kd", np.einsum("kjd,kd->kj", Q[:, :j + 1], Z), Q[:, :j + 1])
-        beta = np.linalg.norm(Z, axis=1)
+        beta = row_norms(Z)
         # a cell whose Krylov space is exhausted keeps a zero vector (and row of T)
         grow = beta > 1e-10 * (np.abs(T[:, j, j]) + 1e-300)
         T[:, j, j + 1] = T[:, j + 1, j] = np.where(grow, beta, 0.0)

@@ -47,8 +47,11 @@ DENSE_SPECTRAL_MAX = 128
 
 
 def distance_matrix(C):
-    """Euclidean distances between the rows of C (float64)."""
+    """Euclidean distances between the rows of C (float64), from the rows
+    minus their mean (the products of rows far from the origin would cancel:
+    an offset of 1e8 left errors of the order of unit distances)."""
     C = np.asarray(C, dtype=np.float64)
+    C = C - C.mean(axis=0)
     sq = np.einsum("ij,ij->i", C, C)
     d2 = sq[:, None] + sq[None, :] - 2.0 * (C @ C.T)
     np.maximum(d2, 0.0, out=d2)
@@ -119,6 +122,11 @@ def knn_rows(X, n_neighbors, query=None, products_dtype=None):
     if n <= KNN_DENSE_ROWS:
         Z = np.asarray(X, dtype=np.float64)
         Z = Z - Z.mean(axis=0)
+        # a power of two brings the spread near 1 (exact): float32 products
+        # of data far from unit scale neither overflow nor underflow
+        spread = float(np.max(np.abs(Z))) if Z.size else 0.0
+        if 0.0 < spread < np.inf:
+            Z *= np.ldexp(1.0, -int(np.frexp(spread)[1]))
         sq = np.einsum("ij,ij->i", Z, Z)
         Zp = Z.astype(products_dtype or KNN_PRODUCTS_DTYPE)
         out = np.empty((query.shape[0], n_neighbors), dtype=np.intp)

@@ -158,6 +158,34 @@ def test_extreme_magnitudes(scale, dtype, request):
     assert -est.score(X) / scale**2 <= 1.5 * -unit.score(X0)
 
 
+@pytest.mark.parametrize("dtype,exponents", [(np.float64, [-300, -100, 100, 300]),
+                                              (np.float32, [-100, 100])])
+def test_a_power_of_two_unit_changes_no_bit(dtype, exponents):
+    """Data times 2^e (float32 near 1e-30 or 1e30, float64 near 1e-90 or 1e90)
+    fits the same curve times 2^e: every step is relative to the data's scale
+    (the float32 squares of such data under- or overflow: the kernels hand back
+    their distances in float64, the neighbour graph and the cells' axes rescale)."""
+    X = np.random.default_rng(9).normal(size=(600, 4))
+    unit = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X.astype(dtype))
+    for e in exponents:
+        Xs = np.ldexp(X, e).astype(dtype)
+        est = SpaceFillingVQ(n_clusters=8, random_state=0).fit(Xs)
+        np.testing.assert_array_equal(est.cluster_centers_, np.ldexp(unit.cluster_centers_, e))
+        assert est.inertia_ == np.ldexp(unit.inertia_, 2 * e)
+        np.testing.assert_array_equal(est.predict(Xs), unit.predict(X.astype(dtype)))
+        # (float32 projections beyond 2^+-60 work at a clamped working scale:
+        # positions, in [0, 7], may differ in their last bits)
+        np.testing.assert_allclose(est.transform(Xs), unit.transform(X.astype(dtype)),
+                                   rtol=0, atol=16 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("e", [-600, 600])
+def test_float64_beyond_squared_range_is_refused(e):
+    X = np.ldexp(np.random.default_rng(10).normal(size=(50, 3)), e)
+    with pytest.raises(ValueError, match="Rescale"):
+        SpaceFillingVQ(n_clusters=4).fit(X)
+
+
 def test_duplicate_rows_act_like_weights():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(200, 2))
@@ -245,3 +273,9 @@ def test_large_offset_float64_trains_as_well_as_centred_data():
     # float64 offsets of 1e9 keep ~1e-7 absolute precision: same quality
     np.testing.assert_allclose(far.inertia_, ref.inertia_, rtol=0.03)
     np.testing.assert_allclose(far.score(X + 1e9), ref.score(X), rtol=0.03)
+    # and the order: the corners' distances are taken from their mean (the
+    # products of corners near 1e9 cancel: the path was 15-20 % longer)
+    def length(est, offset):
+        return np.linalg.norm(np.diff(est.cluster_centers_ - offset, axis=0), axis=1).sum()
+
+    assert length(far, 1e9) <= 1.01 * length(ref, 0.0)
