@@ -85,6 +85,13 @@ def column_spread(X, w, mean):
     return col_sq, spread
 
 
+def working_scale(spread):
+    """The power of two near ``1 / spread`` that the rows are multiplied by
+    for their float32 copy (exact), its square inside float64's range (as
+    the kernels' working scale, :func:`._layout.centred`)."""
+    return float(np.ldexp(1.0, min(max(-np.frexp(spread)[1], -500), 500)))
+
+
 class Lloyd:
     """Alternating nearest-corner assignment and the chain solve on fixed data.
 
@@ -127,9 +134,7 @@ class Lloyd:
         self.shift, self.scale, self.Xa = 0.0, 1.0, X
         if X.dtype == np.float64 and X.size <= LLOYD_FLOAT32_VALUES and 0.0 < spread < np.inf:
             self.shift = mean
-            # a power of two near 1 / spread, its square inside float64's
-            # range (as the kernels' working scale, _layout.centred)
-            self.scale = float(np.ldexp(1.0, min(max(-np.frexp(spread)[1], -500), 500)))
+            self.scale = working_scale(spread)
             self.Xa = np.empty(X.shape, dtype=np.float32)
             step = _piece_rows(d)  # elementwise: the pieces change no bit
             for start in range(0, n, step):

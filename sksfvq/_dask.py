@@ -46,8 +46,8 @@ from ._chain import solve_corners
 from ._dask_cluster import SchedulerLost  # noqa: F401 (sksfvq._dask.SchedulerLost: the docs)
 from ._dask_cluster import _rows_of, assign_blocks
 from ._dask_rows import DaskRows
-from ._engine import (curve_points, kernel_threads, nearest_corner, one_blas_thread, positions,
-                      train, training_weights)
+from ._engine import (check_spread, curve_points, kernel_threads, nearest_corner,
+                      one_blas_thread, positions, train, training_weights)
 from ._train import _stage_record
 
 
@@ -123,7 +123,10 @@ def _training_rows(est, X, client, reset=True):
     if reset and X.shape[0] < est.n_clusters:
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={est.n_clusters}: "
                          "a curve needs at least as many rows as corners.")
-    return _persisted(client, X)
+    X = _persisted(client, X)
+    if reset and X.dtype == np.float64 and X.shape[1]:
+        check_spread(float((X.max(axis=0) - X.min(axis=0)).max().compute()))
+    return X
 
 
 class Weights:

@@ -27,7 +27,7 @@ import dask
 import numpy as np
 
 from . import _init
-from ._chain import _CHUNK, LLOYD_FLOAT32_VALUES, Lloyd
+from ._chain import _CHUNK, LLOYD_FLOAT32_VALUES, Lloyd, working_scale
 from ._dask_cluster import (_chunk_keys, _chunk_spread, _chunk_sum, _chunked, _ones_or,
                             _per_chunk, assign_blocks, gather_into, submit)
 from ._sample import _KEY_CHUNK, RowSample
@@ -63,7 +63,7 @@ class DaskLloyd(Lloyd):
         self.shift, self.scale = 0.0, None  # the rows as given
         if X.dtype == np.float64 and X.size <= LLOYD_FLOAT32_VALUES and 0.0 < spread < np.inf:
             self.shift = mean
-            self.scale = float(np.ldexp(1.0, -np.frexp(spread)[1]))
+            self.scale = working_scale(spread)
 
     def _set_tolerance(self, col_var):
         """``varying`` and ``tol_shift`` from the columns' variances (as ``Lloyd``)."""

@@ -225,6 +225,24 @@ def on_dask(X):
     return hasattr(X, "__dask_graph__")
 
 
+#: float64 rows must spread over at least 2^-SPREAD_EXP and at most
+#: 2^SPREAD_EXP (largest column range): their squared distances then stay
+#: normal float64 numbers (float32 data always do, at the kernels' working scale)
+SPREAD_EXP = 500
+
+
+def check_spread(spread):
+    """ValueError for float64 rows whose largest column range is ``spread``
+    when float64 cannot hold their squared distances."""
+    if spread > np.ldexp(1.0, SPREAD_EXP) or 0.0 < spread < np.ldexp(1.0, -SPREAD_EXP):
+        raise ValueError(
+            f"X spreads over {spread:.3g} (its largest column range): squared distances "
+            f"of rows so far apart or so close over- or underflow float64; the range "
+            f"must lie between 2^-{SPREAD_EXP} and 2^{SPREAD_EXP} (about 3e-151 and "
+            "3e150). Rescale the data, e.g. with StandardScaler."
+        )
+
+
 def training_weights(sample_weight, X):
     """Checked, non-negative float64 training weights with at least one non-zero."""
     w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)

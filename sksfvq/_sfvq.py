@@ -23,28 +23,9 @@ from sklearn.utils.validation import (
 
 
 
-from ._engine import (ALGORITHMS, curve_points, kernel_threads, nearest_corner, on_dask,
-                      one_blas_thread, positions, refine_online, train, training_weights)
-
-
-#: float64 data must spread over at least 2^-SPREAD_EXP and at most
-#: 2^SPREAD_EXP (largest column range): squared distances then stay normal
-#: float64 numbers (float32 data always does, at the kernels' working scale)
-SPREAD_EXP = 500
-
-
-def _check_spread(X):
-    """ValueError for float64 rows whose squared distances float64 cannot hold."""
-    if X.dtype != np.float64:
-        return
-    spread = float(np.max(X.max(axis=0) - X.min(axis=0)))
-    if spread > np.ldexp(1.0, SPREAD_EXP) or 0.0 < spread < np.ldexp(1.0, -SPREAD_EXP):
-        raise ValueError(
-            f"X spreads over {spread:.3g} (its largest column range): squared distances "
-            f"of rows so far apart or so close over- or underflow float64; the range "
-            f"must lie between 2^-{SPREAD_EXP} and 2^{SPREAD_EXP} (about 3e-151 and "
-            "3e150). Rescale the data, e.g. with StandardScaler."
-        )
+from ._engine import (ALGORITHMS, check_spread, curve_points, kernel_threads, nearest_corner,
+                      on_dask, one_blas_thread, positions, refine_online, train,
+                      training_weights)
 
 
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
@@ -244,7 +225,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}: a curve "
                 "needs at least as many rows as corners."
             )
-        _check_spread(X)
+        if X.dtype == np.float64:
+            check_spread(float(np.max(X.max(axis=0) - X.min(axis=0))) if X.size else 0.0)
         return X, training_weights(sample_weight, X)
 
     def _initial_corners(self, X):

@@ -369,6 +369,8 @@ def test_bad_input_on_the_workers(client):
         SpaceFillingVQ(n_clusters=2, algorithm="sgd").fit(da.from_array(X, chunks=1_000))
     with pytest.raises(ValueError, match="n_clusters"):
         SpaceFillingVQ(n_clusters=20).fit(da.ones((10, 2), chunks=5))
+    with pytest.raises(ValueError, match="Rescale"):  # squares beyond float64
+        SpaceFillingVQ(n_clusters=2).fit(da.from_array(np.ldexp(X[10:110], 600), chunks=50))
 
 
 @slow
