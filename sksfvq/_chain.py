@@ -148,7 +148,8 @@ class Lloyd:
         if self.bounds is not None:
             labels, dist2 = self.bounds.nearest(Ca)
         else:
-            labels, dist2 = nearest_corner(self.Xa, Ca)
+            # the kernel of the final corner count at every stage (one to compile)
+            labels, dist2 = nearest_corner(self.Xa, Ca, self.counts.shape[0])
         if self.scale != 1.0:
             dist2 /= self.scale**2  # a power of two: exact
         return labels, dist2

@@ -126,15 +126,15 @@ def bounds_pay():
     return not (backend() == "simd" and "avx512f" in compile_target_features())
 
 
-def _run(kernel, *args):
+def _run(kernel, *args, **options):
     """``kernel(*args, backend)`` on the chosen back end; in auto mode, a vector kernel
     that fails to compile warns once and the portable back end takes over."""
     name = backend()
     if name == "portable":
         with one_blas_thread():  # numba's threads call BLAS: one thread each
-            return kernel(*args, "portable")
+            return kernel(*args, "portable", **options)
     try:
-        return kernel(*args, "simd")
+        return kernel(*args, "simd", **options)
     except Exception as exc:
         from numba.core.errors import NumbaError
 
@@ -144,14 +144,14 @@ def _run(kernel, *args):
                       f"{str(exc).splitlines()[0] if str(exc) else ''}); using the portable "
                       "kernels instead", RuntimeWarning, stacklevel=3)
         _CHOICE["name"] = "portable"
-        return _run(kernel, *args)
+        return _run(kernel, *args, **options)
 
 
 def _chunks(n):
     return [(start, min(start + _CHUNK_ROWS, n)) for start in range(0, max(n, 1), _CHUNK_ROWS)]
 
 
-def nearest_corner(X, C):
+def nearest_corner(X, C, k_path=None):
     """(labels, squared distances in float64) of the nearest corner of every row of X.
 
     Exact (ties to the lowest index), chunked over rows. The kernels return
@@ -160,14 +160,15 @@ def nearest_corner(X, C):
     training errors -- stay finite and non-zero); a finite row whose
     distance still is not finite (beyond float64 at the working scale) is
     measured again directly to the corner it got; a row that is not finite
-    gets label 0 and distance inf.
+    gets label 0 and distance inf. ``k_path``: the corner count that
+    chooses the kernel (default: C's; a trainer passes its final count).
     """
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
     dist2 = np.empty(n, dtype=np.float64)
     for start, stop in _chunks(n):
         Xs = X[start:stop]
-        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C)
+        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C, k_path=k_path)
         labels[start:stop] = lab
         dist2[start:stop] = d2
         if not clean:

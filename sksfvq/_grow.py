@@ -24,7 +24,7 @@ def _start_directions(rng, m, d, varying):
     return V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
 
 
-def split_stage(X, w, C, n_new, rng, varying):
+def split_stage(X, w, C, n_new, rng, varying, k_path=None):
     """Corners after splitting ``n_new`` of them (the ones with most error).
 
     Every chosen corner c becomes ``c -/+ a u``, u its cell's principal
@@ -33,9 +33,10 @@ def split_stage(X, w, C, n_new, rng, varying):
     order that follows the chain (along ``c_next - c_prev``). Cells without
     spread are not split, so fewer corners may come back. ``varying``: the
     columns with spread (the random start directions live in them).
+    ``k_path``: the final corner count (it chooses the nearest-corner kernel).
     """
     m, d = C.shape
-    labels, dist2 = nearest_corner(X, C.astype(X.dtype))
+    labels, dist2 = nearest_corner(X, C.astype(X.dtype), k_path)
     V = _start_directions(rng, m, d, varying)
     V, var = _init.cell_axes(X, w, labels, C, V, AXIS_STEPS)
     err = np.bincount(labels, weights=w * dist2, minlength=m)

@@ -381,7 +381,7 @@ def failed_rows(X, index, *values):
     return np.flatnonzero(bad) if bad.any() else None
 
 
-def nearest_corner(X, C, backend, kernel=None):
+def nearest_corner(X, C, backend, kernel=None, k_path=None):
     """(labels, squared distances, clean) of every row of X to its nearest corner.
 
     Exact nearest corner (ties to the lowest index). Distances in float64:
@@ -391,11 +391,14 @@ def nearest_corner(X, C, backend, kernel=None):
     beyond about 2^-75 or 2^64). A float32 row whose distances overflow even
     at the working scale is redone in float64; a row that is not finite gets
     label 0 and distance inf. ``clean``: no row was redone (every distance
-    finite). ``kernel``: force "serial" or "parallel" (tests).
+    finite). ``kernel``: force "serial" or "parallel" (tests). ``k_path``:
+    the number of corners that chooses the kernel (:func:`path`; default:
+    C's), so that a trainer's stages with fewer corners run the kernel of
+    its final count: the one ``predict`` uses, and no other to compile.
     """
     C = np.asarray(C, dtype=X.dtype)
     n = X.shape[0]
-    which = path(C.shape[0], X.shape[1], backend)
+    which = path(C.shape[0] if k_path is None else k_path, X.shape[1], backend)
     if which == "simd" and not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
     args = direct_args(C) if which == "direct" else nearest_args(C, which)
@@ -415,7 +418,7 @@ def nearest_corner(X, C, backend, kernel=None):
     if bad is not None:
         if X.dtype == np.float32:
             lab64, d64, _ = nearest_corner(X[bad].astype(np.float64), C.astype(np.float64),
-                                           backend)
+                                           backend, k_path=k_path)
         else:
             lab64, d64 = np.full(len(bad), -1), np.zeros(len(bad))
         lost = lab64 < 0

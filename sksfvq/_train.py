@@ -276,7 +276,7 @@ def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain):
         n_rows = per_corner * (m + n_new)
         stage = rows.lloyd(n_rows)
         X, w = stage.X, stage.w
-        C_new = _grow.split_stage(X, w, C, n_new, rng, rows.varying)
+        C_new = _grow.split_stage(X, w, C, n_new, rng, rows.varying, k)
         if C_new.shape[0] == m:  # no cell has spread left: the rest stay dead
             C_new = np.vstack([C, np.repeat(C[-1:], k - m, axis=0)])
         final = C_new.shape[0] == k

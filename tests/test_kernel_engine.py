@@ -51,10 +51,10 @@ def test_ir_that_fails_to_compile_falls_back_once(fresh_choice):
     _engine._CHOICE.update(mode="auto", name="simd")
     real = _nearest.nearest_corner
 
-    def failing(X, C, backend, kernel=None):
+    def failing(X, C, backend, kernel=None, k_path=None):
         if backend == "simd":
             raise LoweringError("no such intrinsic")
-        return real(X, C, backend, kernel)
+        return real(X, C, backend, kernel, k_path)
 
     fresh_choice.setattr(_nearest, "nearest_corner", failing)
     X = np.random.default_rng(0).normal(size=(50, 20))
@@ -122,6 +122,29 @@ def test_jit_falls_back_when_caching_fails(monkeypatch):
     with pytest.warns(RuntimeWarning, match="cannot cache"):
         f = _numba.jit()(lambda a: a + 1)
     assert f(1) == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_fit_runs_the_nearest_kernel_its_predict_uses(monkeypatch, dtype):
+    """The stages with fewer corners choose the kernel by the final count:
+    one nearest-corner kernel to compile per fit (16 features, K=64: the
+    products kernel; stages of 2..16 corners would choose the direct one)."""
+    from sksfvq import SpaceFillingVQ
+
+    chosen = []
+    real = _nearest.path
+
+    def spy(k, d, backend):
+        chosen.append(real(k, d, backend))
+        return chosen[-1]
+
+    monkeypatch.setattr(_nearest, "path", spy)
+    X = np.random.default_rng(0).normal(size=(3000, 16)).astype(dtype)
+    est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(X)
+    assert set(chosen) == {real(64, 16, _engine.backend())} != {"direct"}
+    chosen.clear()
+    est.predict(X)
+    assert set(chosen) == {real(64, 16, _engine.backend())}
 
 
 class _Event:
