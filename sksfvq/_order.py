@@ -60,6 +60,17 @@ def distance_matrix(C):
 
 
 # ---------------------------------------------------------------- shortest paths
+def in_unit(Dm):
+    """Distances ``Dm`` divided by the power of two above their largest entry
+    (exact, a new array): :func:`improve_path` takes moves that gain more
+    than 1e-12 in these units, whatever the data's unit (in the data's
+    units, no move gained that much below about 1e-12)."""
+    top = float(Dm.max()) if Dm.size else 0.0
+    if 0.0 < top < np.inf:
+        return Dm * np.ldexp(1.0, -int(np.frexp(top)[1]))
+    return Dm.copy()
+
+
 def shorten_order(C, order=None, max_sweeps=50):
     """A short open path through the corners C, improved from ``order``
     (2-opt and or-opt moves). Returns the permutation (intp array)."""
@@ -67,7 +78,7 @@ def shorten_order(C, order=None, max_sweeps=50):
     order = np.arange(k, dtype=np.intp) if order is None else np.array(order, dtype=np.intp)
     if k < 3:
         return order
-    improve_path(distance_matrix(C), order, max_sweeps)
+    improve_path(in_unit(distance_matrix(C)), order, max_sweeps)
     return order
 
 
@@ -87,7 +98,7 @@ def shortest_of_restarts(C, rng, Dm=None):
     k = C.shape[0]
     if k < 4:
         return shorten_order(C)
-    Dm = distance_matrix(C) if Dm is None else Dm
+    Dm = in_unit(distance_matrix(C) if Dm is None else Dm)
     n_starts = int(min(PATH_MAX_RESTARTS, max(1, PATH_RESTART_WORK // (k * k))))
     best, best_len = None, np.inf
     for j in range(n_starts):

@@ -56,6 +56,19 @@ def test_shortest_of_restarts_is_no_longer_and_reproducible():
     assert _length(C, a) <= _length(C, shorten_order(C)) + 1e-12
 
 
+def test_the_shortest_path_does_not_depend_on_the_unit():
+    # the moves' tolerance is relative: below distances of about 1e-12 no
+    # move was taken (the given order came back)
+    C = np.random.default_rng(5).normal(size=(40, 3))
+    ref = shorten_order(C)
+    assert not np.array_equal(ref, np.arange(40))
+    for e in (-100, -60, 100):
+        np.testing.assert_array_equal(shorten_order(np.ldexp(C, e)), ref)
+        np.testing.assert_array_equal(
+            shortest_of_restarts(np.ldexp(C, e), np.random.default_rng(1)),
+            shortest_of_restarts(C, np.random.default_rng(1)))
+
+
 # ---------------------------------------------------------------- arrangement
 def _cost(W, D, order, a_gap, a_len):
     """The arrangement cost, directly: every pair, every edge of the path."""
