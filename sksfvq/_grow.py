@@ -114,7 +114,7 @@ def _moved(C, V, var, pairs):
     return np.array(out)
 
 
-def relocate(lloyd, C, rng, varying):
+def relocate(lloyd, C, rng, varying, max_iter=MOVE_ITER):
     """Moves of corners out of local optima (after Fritzke's ELBG).
 
     The corner whose removal costs least (its rows go to their second
@@ -126,8 +126,8 @@ def relocate(lloyd, C, rng, varying):
     these moves take it out. With many corners, one trial makes up to
     ``k // MOVE_BATCH_CORNERS`` disjoint moves at once (the next cheapest
     donors to the next best receivers) and falls back to the best single
-    move when the error did not fall: a trial costs ``MOVE_ITER`` passes,
-    whatever its number of moves. Returns (corners, error).
+    move when the error did not fall: a trial costs at most ``min(max_iter,
+    MOVE_ITER)`` passes, whatever its number of moves. Returns (corners, error).
     """
     X, w = lloyd.X, lloyd.w
     err = lloyd.error(C)
@@ -143,7 +143,7 @@ def relocate(lloyd, C, rng, varying):
         pairs = _move_pairs(cost, gain, max(1, m // MOVE_BATCH_CORNERS))
         accepted = False
         while pairs:
-            C_new, e_new, _ = lloyd.run(_moved(C, V, var, pairs), 0.0, MOVE_ITER)
+            C_new, e_new, _ = lloyd.run(_moved(C, V, var, pairs), 0.0, min(max_iter, MOVE_ITER))
             if e_new < err * (1.0 - 1e-9):
                 C, err, accepted = C_new, e_new, True
                 break

@@ -81,7 +81,9 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         :class:`~sklearn.cluster.KMeans` with k-means++ (more seedings find
         better local optima on clustered data, at a cost in time).
     max_iter : int, default=300
-        ``"lloyd"``: maximum Lloyd iterations before smoothing.
+        ``"lloyd"``: maximum iterations of every Lloyd run before smoothing
+        (each growth stage, each trial of corner moves, the run on all rows;
+        most stop much earlier, on their tolerance).
     tol : float, default=1e-4
         ``"lloyd"``: iterations stop when the squared shift of all corners is
         at most ``tol`` times the mean variance of the features (``3 * tol``

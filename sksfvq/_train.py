@@ -262,10 +262,11 @@ def _canonical_rows(X):
     return np.ascontiguousarray(X[order])
 
 
-def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain):
+def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, max_iter):
     """From the mean to k corners by splitting, a Lloyd run at every stage (the
     last one stops when an iteration gains less than ``sub_gain`` of the error,
-    or ``LLOYD_HEAVY_GAIN`` when its passes are heavy)."""
+    or ``LLOYD_HEAVY_GAIN`` when its passes are heavy; every run and every
+    corner move's run after at most ``max_iter`` iterations)."""
     per_corner = rows.n_max // k
     X, w = rows.get(per_corner)
     C = _init.weighted_mean(X, w)[None, :]
@@ -282,21 +283,22 @@ def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain):
         final = C_new.shape[0] == k
         gain = max(sub_gain, LLOYD_HEAVY_GAIN) if _heavy(X, k) else sub_gain
         n_iter = LLOYD_HEAVY_STAGE_ITER if _heavy(X, C_new.shape[0]) else LLOYD_STAGE_ITER
-        C, loss, it = stage.run(C_new, 0.0, LLOYD_SUB_ITER if final else n_iter,
+        C, loss, it = stage.run(C_new, 0.0, min(max_iter, LLOYD_SUB_ITER if final else n_iter),
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
                                 err_tol=gain if final else 0.0)
         if final:
-            C, loss = _grow.relocate(stage, C, rng, rows.varying)
+            C, loss = _grow.relocate(stage, C, rng, rows.varying, max_iter)
         _stage_record(history, C.shape[0], it, loss, t0, verbose,
                       f"lloyd: split, {X.shape[0]} rows")
     return C
 
 
-def _grow_curve(lloyd, X, w, C, k, history, verbose):
-    """Grow a curve to k corners: resample at twice the corners, smooth Lloyd."""
+def _grow_curve(lloyd, X, w, C, k, history, verbose, max_iter):
+    """Grow a curve to k corners: resample at twice the corners, smooth Lloyd
+    (at most ``max_iter`` iterations per stage)."""
     while C.shape[0] < k:
         t0 = time.perf_counter()
-        C, loss, it = lloyd.run(C, LLOYD_GROW_SMOOTHNESS, LLOYD_GROW_ITER)
+        C, loss, it = lloyd.run(C, LLOYD_GROW_SMOOTHNESS, min(max_iter, LLOYD_GROW_ITER))
         _stage_record(history, C.shape[0], it, loss, t0, verbose, "lloyd: grow")
         C = _next_stage(X, w, C, k, lambda C: _init.resample_curve(C, 2 * C.shape[0]))
     return C
@@ -307,7 +309,7 @@ def _initial_corners(rows, k, init, options, history, verbose, rng, sub_gain):
     the data has one (on all rows the main run converges them), until an
     iteration gains less than ``sub_gain`` of the error."""
     if isinstance(init, str) and init == "split":
-        return _grow_by_splitting(rows, k, history, verbose, rng, sub_gain)
+        return _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, options["max_iter"])
     if isinstance(init, np.ndarray) and init.shape[0] == k:
         # a full codebook is the start as given (as KMeans(init=array)):
         # converging it on the subsample first could only move it away from
@@ -316,11 +318,12 @@ def _initial_corners(rows, k, init, options, history, verbose, rng, sub_gain):
     lloyd = rows.lloyd(rows.n_max)
     X, w = lloyd.X, lloyd.w
     if isinstance(init, np.ndarray):
-        C = _grow_curve(lloyd, X, w, init, k, history, verbose)
+        C = _grow_curve(lloyd, X, w, init, k, history, verbose, options["max_iter"])
     elif init == "k-means++":
         C = _screened_kmeans_plus_plus(lloyd, X, w, k, options["n_init"], rng)
     else:
-        C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose)
+        C = _grow_curve(lloyd, X, w, _start(X, w, k, init, 4), k, history, verbose,
+                        options["max_iter"])
     if rows.subsampled:
         t0 = time.perf_counter()
         C, loss, it = lloyd.run(C, 0.0, min(options["max_iter"], LLOYD_SUB_ITER),

@@ -104,6 +104,30 @@ def test_canonical_orientation(gauss2):
         c.cluster_centers_[1] - a.cluster_centers_[-2])
 
 
+@pytest.mark.parametrize("init", ["split", "pca"])
+def test_max_iter_caps_every_run_before_smoothing(monkeypatch, gauss2, init):
+    """max_iter bounds each Lloyd run of the growth, the corner moves and the
+    run on all rows (not the smoothing's polish runs): as KMeans' max_iter."""
+    from sksfvq import _chain
+
+    caps = []
+    run = _chain.Lloyd.run
+
+    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
+        out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start)
+        if not keep_start:  # the smoothing search's runs keep their start
+            caps.append((max_iter, out[2]))
+        return out
+
+    monkeypatch.setattr(_chain.Lloyd, "run", spy)
+    a = SpaceFillingVQ(n_clusters=16, init=init, random_state=0).fit(gauss2)
+    assert max(it for _, it in caps) > 2  # the default runs longer than the cap below
+    caps.clear()
+    b = SpaceFillingVQ(n_clusters=16, init=init, max_iter=2, random_state=0).fit(gauss2)
+    assert caps and max(cap for cap, _ in caps) <= 2
+    assert not np.array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
 def test_sgd_is_reproducible_and_faithful(gauss2):
     a = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=3).fit(gauss2)
     b = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=3).fit(gauss2)
