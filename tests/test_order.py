@@ -155,13 +155,16 @@ def test_arrangement_cost_matches_direct_sum():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_nearest_by_products_matches_a_stable_sort(seed):
+@pytest.mark.parametrize("n_cols, dtype", [(25, np.float64), (103, np.float64),
+                                           (103, np.float32)])
+def test_nearest_by_products_matches_a_stable_sort(seed, n_cols, dtype):
+    # float32 products (widened in the kernel), and more columns than the list
     rng = np.random.default_rng(seed)
     sq_rows = rng.integers(0, 3, 7).astype(float)
-    sq_cols = rng.integers(0, 3, 25).astype(float)
-    G = rng.integers(-2, 2, size=(7, 25)).astype(float)  # integers: many exact ties
-    skip = np.array([3, -1, 0, 24, 5, -1, 7])
-    D2 = sq_rows[:, None] + sq_cols[None, :] - 2 * G
+    sq_cols = rng.integers(0, 3, n_cols).astype(float)
+    G = rng.integers(-2, 2, size=(7, n_cols)).astype(dtype)  # integers: many exact ties
+    skip = np.array([3, -1, 0, n_cols - 1, 5, -1, 7])
+    D2 = sq_rows[:, None] + sq_cols[None, :] - 2 * G.astype(float)
     D2[np.arange(7)[skip >= 0], skip[skip >= 0]] = np.inf
     for n in (1, 3, 24):
         out = np.empty((7, n), dtype=np.intp)
