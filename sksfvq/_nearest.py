@@ -413,7 +413,7 @@ def nearest_corner(X, C, backend, kernel=None, k_path=None):
         s = scratch(which, numba.get_num_threads(), args)
         nbad = parallel_kernel(X, args, s, labels, dist2)
     bad = failed_rows(X, labels, dist2) if nbad else None
-    dist2 = dist2.astype(np.float64)
+    dist2 = dist2.astype(np.float64, copy=False)  # float64 data: in place
     dist2 *= float(args.inv2)  # a power of two: exact
     if bad is not None:
         if X.dtype == np.float32:
