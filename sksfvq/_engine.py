@@ -168,9 +168,9 @@ def nearest_corner(X, C, k_path=None):
     dist2 = np.empty(n, dtype=np.float64)
     for start, stop in _chunks(n):
         Xs = X[start:stop]
-        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C, k_path=k_path)
+        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C, k_path=k_path,
+                              out=dist2[start:stop])
         labels[start:stop] = lab
-        dist2[start:stop] = d2
         if not clean:
             bad = ~np.isfinite(d2) & np.all(np.isfinite(Xs), axis=1)
             if bad.any():

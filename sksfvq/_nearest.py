@@ -381,7 +381,7 @@ def failed_rows(X, index, *values):
     return np.flatnonzero(bad) if bad.any() else None
 
 
-def nearest_corner(X, C, backend, kernel=None, k_path=None):
+def nearest_corner(X, C, backend, kernel=None, k_path=None, out=None):
     """(labels, squared distances, clean) of every row of X to its nearest corner.
 
     Exact nearest corner (ties to the lowest index). Distances in float64:
@@ -395,6 +395,7 @@ def nearest_corner(X, C, backend, kernel=None, k_path=None):
     the number of corners that chooses the kernel (:func:`path`; default:
     C's), so that a trainer's stages with fewer corners run the kernel of
     its final count: the one ``predict`` uses, and no other to compile.
+    ``out``: a float64 array of X's rows to write the distances into.
     """
     C = np.asarray(C, dtype=X.dtype)
     n = X.shape[0]
@@ -413,8 +414,8 @@ def nearest_corner(X, C, backend, kernel=None, k_path=None):
         s = scratch(which, numba.get_num_threads(), args)
         nbad = parallel_kernel(X, args, s, labels, dist2)
     bad = failed_rows(X, labels, dist2) if nbad else None
-    dist2 = dist2.astype(np.float64, copy=False)  # float64 data: in place
-    dist2 *= float(args.inv2)  # a power of two: exact
+    # back from the working scale: times a power of two (exact), in float64
+    dist2 = np.multiply(dist2, float(args.inv2), out=out, dtype=np.float64)
     if bad is not None:
         if X.dtype == np.float32:
             lab64, d64, _ = nearest_corner(X[bad].astype(np.float64), C.astype(np.float64),

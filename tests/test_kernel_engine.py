@@ -51,10 +51,10 @@ def test_ir_that_fails_to_compile_falls_back_once(fresh_choice):
     _engine._CHOICE.update(mode="auto", name="simd")
     real = _nearest.nearest_corner
 
-    def failing(X, C, backend, kernel=None, k_path=None):
+    def failing(X, C, backend, kernel=None, **options):
         if backend == "simd":
             raise LoweringError("no such intrinsic")
-        return real(X, C, backend, kernel, k_path)
+        return real(X, C, backend, kernel, **options)
 
     fresh_choice.setattr(_nearest, "nearest_corner", failing)
     X = np.random.default_rng(0).normal(size=(50, 20))
