@@ -250,7 +250,7 @@ def _finite_rows(X):
 
 def _predict_block(X, C, n_jobs):
     with kernel_threads(n_jobs):
-        return nearest_corner(_finite_rows(X), C)[0]
+        return nearest_corner(_finite_rows(X), C, distances=False)[0]
 
 
 def _transform_block(X, C, n_jobs):

@@ -151,7 +151,7 @@ def _chunks(n):
     return [(start, min(start + _CHUNK_ROWS, n)) for start in range(0, max(n, 1), _CHUNK_ROWS)]
 
 
-def nearest_corner(X, C, k_path=None):
+def nearest_corner(X, C, k_path=None, distances=True):
     """(labels, squared distances in float64) of the nearest corner of every row of X.
 
     Exact (ties to the lowest index), chunked over rows. The kernels return
@@ -162,21 +162,23 @@ def nearest_corner(X, C, k_path=None):
     measured again directly to the corner it got; a row that is not finite
     gets label 0 and distance inf. ``k_path``: the corner count that
     chooses the kernel (default: C's; a trainer passes its final count).
+    ``distances=False``: (labels, None), holding the distances of one chunk
+    of rows only (``predict``: no float64 array of every row's distance).
     """
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
-    dist2 = np.empty(n, dtype=np.float64)
+    dist2 = np.empty(n if distances else min(n, _CHUNK_ROWS), dtype=np.float64)
     for start, stop in _chunks(n):
         Xs = X[start:stop]
-        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C, k_path=k_path,
-                              out=dist2[start:stop])
+        out = dist2[start:stop] if distances else dist2[:stop - start]
+        lab, d2, clean = _run(_nearest.nearest_corner, Xs, C, k_path=k_path, out=out)
         labels[start:stop] = lab
-        if not clean:
+        if not clean and distances:
             bad = ~np.isfinite(d2) & np.all(np.isfinite(Xs), axis=1)
             if bad.any():
                 diff = Xs[bad].astype(np.float64) - np.asarray(C, np.float64)[lab[bad]]
                 dist2[start:stop][bad] = np.einsum("ij,ij->i", diff, diff)
-    return labels, dist2
+    return labels, (dist2 if distances else None)
 
 
 def project(X, C):

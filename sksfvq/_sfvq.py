@@ -396,7 +396,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             return predict(self, X)
         X = self._check_X(X)
         with kernel_threads(self.n_jobs):
-            labels, _ = nearest_corner(X, self.cluster_centers_)
+            labels, _ = nearest_corner(X, self.cluster_centers_, distances=False)
         return labels
 
     def transform(self, X):

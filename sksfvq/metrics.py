@@ -152,7 +152,7 @@ def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0)
 
 def _counts(X, codebook):
     X, C = _pair(X, codebook)
-    labels, _ = nearest_corner(X, C)
+    labels, _ = nearest_corner(X, C, distances=False)
     return np.bincount(labels, minlength=C.shape[0])
 
 

@@ -75,6 +75,10 @@ def test_engine_chunks_rows(monkeypatch):
     parts = nearest_corner(X, C), project(X, C), _engine.positions(X, C)
     for a, b in zip(whole[0] + whole[1] + (whole[2],), parts[0] + parts[1] + (parts[2],)):
         np.testing.assert_array_equal(a, b)
+    # labels only (predict): the same labels, through one chunk's distances
+    labels, none = nearest_corner(X, C, distances=False)
+    assert none is None
+    np.testing.assert_array_equal(labels, whole[0][0])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
