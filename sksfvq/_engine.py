@@ -184,25 +184,29 @@ def nearest_corner(X, C, k_path=None, distances=True):
 def project(X, C):
     """(positions, segments, squared distances) of the exact projection onto the curve.
 
-    Exact over all ``k - 1`` segments (ties to the lowest), in the dtype of
-    X, chunked over rows; a row that is not finite gets position 0, segment 0
+    Exact over all ``k - 1`` segments (ties to the lowest), positions in the
+    dtype of X and squared distances in float64 (as :func:`nearest_corner`),
+    chunked over rows; a row that is not finite gets position 0, segment 0
     and distance inf.
     """
     n = X.shape[0]
     pos = np.empty(n, dtype=X.dtype)
     seg = np.empty(n, dtype=np.intp)
-    dist2 = np.empty(n, dtype=X.dtype)
+    dist2 = np.empty(n, dtype=np.float64)
     for start, stop in _chunks(n):
-        pos[start:stop], seg[start:stop], dist2[start:stop] = _run(
-            _project.project, X[start:stop], C)
+        pos[start:stop], seg[start:stop], _ = _run(
+            _project.project, X[start:stop], C, out=dist2[start:stop])
     return pos, seg, dist2
 
 
 def positions(X, C):
     """Positions of the exact projection (:func:`project`) only: what ``transform`` returns."""
-    pos = np.empty(X.shape[0], dtype=X.dtype)
-    for start, stop in _chunks(X.shape[0]):
-        pos[start:stop] = _run(_project.project, X[start:stop], C)[0]
+    n = X.shape[0]
+    pos = np.empty(n, dtype=X.dtype)
+    scratch = np.empty(min(n, _CHUNK_ROWS))  # the distances of one chunk, dropped
+    for start, stop in _chunks(n):
+        pos[start:stop] = _run(_project.project, X[start:stop], C,
+                               out=scratch[:stop - start])[0]
     return pos
 
 

@@ -69,12 +69,14 @@ def segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc):
 
 
 @jit(inline=True)
-def _store(pos, seg, dist2, i, j, v, lam, nseg, one, inv2):
+def _store(pos, seg, dist2, i, j, v, lam, nseg, one):
     """Write row i's projection (segment j, lambda lam, distance v); 1 if not finite.
 
     A projection onto the far end of a segment is reported as the start of
     the next one (j + 1, 0), so that positions are unique (nseg: the number
-    of segments; inv2: the working scale's 1 / scale^2).
+    of segments). The distance stays at the working scale, rounded once to
+    the data's dtype: the driver scales it back in float64 (as the nearest
+    corner's, :func:`._nearest._store`).
     """
     zero = one - one
     far = (lam >= one) & (j + 1 < nseg)
@@ -82,7 +84,7 @@ def _store(pos, seg, dist2, i, j, v, lam, nseg, one, inv2):
     lam = zero if far else lam
     seg[i] = j
     pos[i] = j + lam
-    dist2[i] = v * inv2
+    dist2[i] = v
     w = dist2[i]
     return 0 if w - w == zero else 1
 
@@ -143,7 +145,7 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
                     v, lam = segment_exact(xc, r, a.Cc, a.Dseg, a.inv_dd, j, zero, one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
-            nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one, a.inv2)
+            nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one)
     return nbad
 
 
@@ -165,7 +167,6 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
     Dseg = a.Dseg
     inv_dd = a.inv_dd
     one = a.one
-    inv2 = a.inv2
     nseg = Dseg.shape[0]
     zero = one - one
     xc, xx, G, thr, A, first, last = (s.rows[t], s.norms[t], s.A[t], s.best[t], s.V[t],
@@ -188,7 +189,7 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
                     v, lam = _simd.segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
                     if j == lo or v < bd:
                         bj, bd, bl = j, v, lam
-            nbad += _store(pos, seg, dist2, t0 + r, bj, bd, bl, nseg, one, inv2)
+            nbad += _store(pos, seg, dist2, t0 + r, bj, bd, bl, nseg, one)
     return nbad
 
 
@@ -226,13 +227,16 @@ def scratch(backend, slots, a):
                    np.empty((slots,) + V, dt))
 
 
-def project(X, C, backend, kernel=None):
+def project(X, C, backend, kernel=None, out=None):
     """(positions, segments, squared distances) of the exact projection of X onto the curve.
 
     Exact over all ``k - 1`` segments (ties to the lowest segment), in the
-    dtype of X; a float32 row whose distances overflow is redone in float64,
-    and a row that is not finite gets position 0, segment 0 and distance inf.
-    ``kernel``: force "serial" or "parallel" (tests).
+    dtype of X; distances in float64 (rounded once to X's dtype at the
+    working scale, then scaled back: float32 data of any unit keeps them); a
+    float32 row whose distances overflow even at the working scale is redone
+    in float64, and a row that is not finite gets position 0, segment 0 and
+    distance inf. ``kernel``: force "serial" or "parallel" (tests); ``out``:
+    a float64 array of X's rows for the distances.
     """
     C = np.asarray(C, dtype=X.dtype)
     n, d = X.shape
@@ -241,7 +245,7 @@ def project(X, C, backend, kernel=None):
     if C.shape[0] == 1:
         seg[:] = 0
         pos[:] = 0
-        dist2 = np.sum((X - C[0]) ** 2, axis=1).astype(X.dtype, copy=False)
+        dist2 = np.sum((X.astype(np.float64) - C[0]) ** 2, axis=1, out=out)
         return pos, seg, dist2
     if backend == "simd" and not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
@@ -257,6 +261,8 @@ def project(X, C, backend, kernel=None):
         nbad = parallel_kernel(X, args, scratch(backend, numba.get_num_threads(), args), pos,
                                seg, dist2)
     bad = failed_rows(X, seg, pos, dist2) if nbad else None
+    # back from the working scale: times a power of two (exact), in float64
+    dist2 = np.multiply(dist2, float(args.inv2), out=out, dtype=np.float64)
     if bad is not None:
         if X.dtype == np.float32:
             p64, s64, d64 = project(X[bad].astype(np.float64), C.astype(np.float64), backend)
@@ -268,8 +274,7 @@ def project(X, C, backend, kernel=None):
         d64[lost] = np.inf
         pos[bad] = p64.astype(X.dtype)
         seg[bad] = s64
-        with np.errstate(over="ignore"):
-            dist2[bad] = d64.astype(X.dtype)
+        dist2[bad] = d64
     return pos, seg, dist2
 
 

@@ -113,6 +113,8 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
     -------
     labels : Tensor of shape (n,), int64
     dist2 : Tensor of shape (n,)
+        float64 from the numba back end (exact for data of any unit), X's
+        dtype from the torch one.
     """
     if _use_numba(backend, X):
         from ._engine import nearest_corner as assign_corners
@@ -180,7 +182,8 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
         ``t = j + lambda`` in ``[0, k - 1]``.
     segments : Tensor of shape (n,), int64
     dist2 : Tensor of shape (n,)
-        Squared distance to the curve.
+        Squared distance to the curve: float64 from the numba back end
+        (exact for data of any unit), X's dtype from the torch one.
     """
     n, d = X.shape
     if _use_numba(backend, X):

@@ -95,7 +95,7 @@ def check_projection(X, C, pos, seg, dist2, dtype):
     size = 1 + (X64 ** 2).sum(1) + (C64 ** 2).sum(1).max()
     tol = 64 * eps * size
     k = len(C)
-    assert pos.dtype == dtype and dist2.dtype == dtype and seg.dtype == np.intp
+    assert pos.dtype == dtype and dist2.dtype == np.float64 and seg.dtype == np.intp
     assert np.all((seg >= 0) & (seg <= k - 2))
     assert np.all((pos >= seg) & (pos <= seg + 1))
     assert np.all(seg_d[np.arange(len(X)), seg] <= best + tol)

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from sksfvq import SpaceFillingVQ
 from sksfvq._engine import nearest_corner, project
+from sksfvq.metrics import mse_curve
 
 K = 4
 
@@ -177,6 +178,11 @@ def test_a_power_of_two_unit_changes_no_bit(dtype, exponents):
         # positions, in [0, 7], may differ in their last bits)
         np.testing.assert_allclose(est.transform(Xs), unit.transform(X.astype(dtype)),
                                    rtol=0, atol=16 * np.finfo(dtype).eps)
+        # distances to the curve too (float32 squares near 2^-200 or 2^200 are
+        # out of float32's range: they are handed back in float64)
+        np.testing.assert_allclose(mse_curve(Xs, est.cluster_centers_),
+                                   np.ldexp(mse_curve(X.astype(dtype), unit.cluster_centers_),
+                                            2 * e), rtol=1e-6)
 
 
 @pytest.mark.parametrize("e", [-600, 600])
