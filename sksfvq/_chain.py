@@ -89,7 +89,7 @@ def working_scale(spread):
     """The power of two near ``1 / spread`` that the rows are multiplied by
     for their float32 copy (exact), its square inside float64's range (as
     the kernels' working scale, :func:`._layout.centred`)."""
-    return float(np.ldexp(1.0, min(max(-np.frexp(spread)[1], -500), 500)))
+    return _init.unit_scale(spread, 500)
 
 
 class Lloyd:

@@ -33,6 +33,17 @@ def weighted_mean(X, w, chunk=1 << 16):
     return total / w.sum()
 
 
+def unit_scale(top, limit=None):
+    """The power of two ``2^-e`` with ``2^(e-1) <= top < 2^e``: times it, a
+    largest magnitude ``top`` (finite, > 0) lands in [1/2, 1), exactly.
+    ``limit`` bounds ``|e|`` (the data's working scales: its square then
+    stays inside float64's range)."""
+    e = -int(np.frexp(top)[1])
+    if limit is not None:
+        e = min(max(e, -limit), limit)
+    return float(np.ldexp(1.0, e))
+
+
 def row_norms(Z):
     """Euclidean norms of the rows of Z, each row scaled by a power of two near
     its largest entry first (exact), so that the squares neither overflow nor

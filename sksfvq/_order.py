@@ -25,6 +25,7 @@ The cheapest wins.
 
 import numpy as np
 
+from ._init import unit_scale
 from ._order_kernels import arrange_insert, arrange_reverse, improve_path, nearest_by_products
 
 #: weight of local order (adj_ratio) against global order in the arrangement cost
@@ -67,7 +68,7 @@ def in_unit(Dm):
     units, no move gained that much below about 1e-12)."""
     top = float(Dm.max()) if Dm.size else 0.0
     if 0.0 < top < np.inf:
-        return Dm * np.ldexp(1.0, -int(np.frexp(top)[1]))
+        return Dm * unit_scale(top)
     return Dm.copy()
 
 
@@ -137,7 +138,7 @@ def knn_rows(X, n_neighbors, query=None, products_dtype=None):
         # of data far from unit scale neither overflow nor underflow
         spread = float(np.max(np.abs(Z))) if Z.size else 0.0
         if 0.0 < spread < np.inf:
-            Z *= np.ldexp(1.0, -int(np.frexp(spread)[1]))
+            Z *= unit_scale(spread)
         sq = np.einsum("ij,ij->i", Z, Z)
         Zp = Z.astype(products_dtype or KNN_PRODUCTS_DTYPE)
         out = np.empty((query.shape[0], n_neighbors), dtype=np.intp)
