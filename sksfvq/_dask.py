@@ -124,8 +124,8 @@ def _training_rows(est, X, client, reset=True):
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={est.n_clusters}: "
                          "a curve needs at least as many rows as corners.")
     X = _persisted(client, X)
-    if reset and X.dtype == np.float64 and X.shape[1]:
-        check_spread(float((X.max(axis=0) - X.min(axis=0)).max().compute()))
+    if reset:
+        check_spread(X)
     return X
 
 

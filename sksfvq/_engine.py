@@ -238,9 +238,12 @@ def on_dask(X):
 SPREAD_EXP = 500
 
 
-def check_spread(spread):
-    """ValueError for float64 rows whose largest column range is ``spread``
-    when float64 cannot hold their squared distances."""
+def check_spread(X):
+    """ValueError for float64 rows X (in memory or a dask array: one pass)
+    whose largest column range float64 cannot hold the squares of."""
+    if X.dtype != np.float64 or not X.size:
+        return
+    spread = float((X.max(axis=0) - X.min(axis=0)).max())
     if spread > np.ldexp(1.0, SPREAD_EXP) or 0.0 < spread < np.ldexp(1.0, -SPREAD_EXP):
         raise ValueError(
             f"X spreads over {spread:.3g} (its largest column range): squared distances "

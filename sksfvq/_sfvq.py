@@ -234,8 +234,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}: a curve "
                 "needs at least as many rows as corners."
             )
-        if X.dtype == np.float64:
-            check_spread(float(np.max(X.max(axis=0) - X.min(axis=0))) if X.size else 0.0)
+        check_spread(X)
         return X, training_weights(sample_weight, X)
 
     def _initial_corners(self, X):
