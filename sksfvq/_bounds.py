@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._engine import jit, nearest_corner
+from ._engine import jit, nearest_corner, readonly
 
 #: rows per block of the parallel driver (per-block scratch; rows independent)
 BLOCK = 1024
@@ -216,7 +216,7 @@ class Bounds:
     :meth:`nearest` (see the module docstring)."""
 
     def __init__(self, X):
-        self.X = X
+        self.X = readonly(X)
         self.C = None
         self.n_measured = 0  # rows measured group by group, in all passes
         self.n_computed = 0  # distances to group corners computed, in all passes

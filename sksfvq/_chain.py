@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _init
 from ._bounds import Bounds
-from ._engine import bounds_pay, nearest_corner
+from ._engine import bounds_pay, nearest_corner, readonly
 from ._train_kernels import corner_sums, solve_penta
 
 #: fixed parts of the smoothing search (chosen by the measurements in benchmarks/)
@@ -273,7 +273,7 @@ class Assignment:
     def sums(self, m):
         lloyd = self.lloyd
         counts, sums = lloyd.counts[:m], lloyd.sums[:m]
-        corner_sums(lloyd.X, lloyd.w, self.labels, m, counts, sums)
+        corner_sums(readonly(lloyd.X), readonly(lloyd.w), self.labels, m, counts, sums)
         return counts, sums
 
 

@@ -34,7 +34,7 @@ import dask
 import numpy as np
 
 from ._chain import _CHUNK, column_spread
-from ._engine import kernel_threads, nearest_corner, one_blas_thread
+from ._engine import kernel_threads, nearest_corner, one_blas_thread, readonly
 from ._train_kernels import corner_sums
 
 #: block results added per task of the reduction tree
@@ -103,7 +103,7 @@ def _block_assign(X, w, Ca, shift, scale, n_jobs):
                 dist2 /= scale**2  # a power of two: exact
         counts = np.empty(k)
         sums = np.empty((k, X.shape[1]))
-        corner_sums(X, w, labels, k, counts, sums)
+        corner_sums(readonly(X), readonly(w), labels, k, counts, sums)
     return labels, counts, sums, float(np.sum(w * dist2))
 
 

@@ -7,8 +7,9 @@ The estimator, the trainers and the metrics use the names here:
   :func:`positions` (positions only, for ``transform``),
 - :func:`curve_points`,
 - :func:`kernel_threads` (numba's thread count for a call, restored after),
-  :func:`one_blas_thread`, and :func:`jit` (the decorator of the trainers'
-  kernels),
+  :func:`one_blas_thread`, :func:`jit` (the decorator of the trainers'
+  kernels) and :func:`readonly` (how the trainers pass rows and weights to
+  those kernels),
 - :func:`backend`: the kernel back end in use, and :func:`bounds_pay`:
   whether the trainer's bounded passes pay on it,
 - :func:`on_dask`: whether an input is a dask collection (then
@@ -79,6 +80,13 @@ def kernel_threads(n_jobs):
 def jit(**options):
     """The decorator of every Numba kernel of this package (see :func:`._numba.jit`)."""
     return _numba.jit(**options)
+
+
+def readonly(a):
+    """``a`` as a read-only view, as every kernel gets the arrays it only reads
+    (one compiled specialization for writeable and read-only data; see
+    :func:`._numba.readonly`)."""
+    return _numba.readonly(a)
 
 
 def compile_target_features():

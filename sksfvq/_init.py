@@ -66,8 +66,10 @@ def cell_axes(X, w, labels, C, V, n_steps):
     close. Returns (directions (k, d), weighted variances along them (k,);
     0 and a zero direction for a cell without spread).
     """
+    from ._engine import readonly
     from ._train_kernels import scatter_times
 
+    X, w = readonly(X), readonly(w)
     k, d = C.shape
     m = max(1, min(n_steps, d))
     cnt = np.bincount(labels, weights=w, minlength=k)

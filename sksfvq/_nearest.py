@@ -34,7 +34,7 @@ from . import _simd
 from ._ir import tile_rows
 from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, direct_args, lane_ints,
                       lanes, nearest_args)
-from ._numba import jit, parallel_over_blocks, serial
+from ._numba import jit, parallel_over_blocks, readonly, serial
 
 
 @jit(inline=True)
@@ -402,6 +402,7 @@ def nearest_corner(X, C, backend, kernel=None, k_path=None, out=None):
     which = path(C.shape[0] if k_path is None else k_path, X.shape[1], backend)
     if which == "simd" and not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
+    X = readonly(X)
     args = direct_args(C) if which == "direct" else nearest_args(C, which)
     if kernel is None:
         kernel = "serial" if serial(n * C.shape[0] * (X.shape[1] + 8)) else "parallel"

@@ -82,6 +82,21 @@ class kernel_threads:
         return False
 
 
+def readonly(a):
+    """``a`` as a read-only view (no copy): what every kernel gets for the arrays it only reads.
+
+    numba compiles one specialization per writeable flag of an argument, and
+    data often arrives read-only (``np.load(..., mmap_mode="r")``, joblib's
+    memory-mapped inputs in parallel searches, ``np.frombuffer``): passing
+    every input array read-only keeps one specialization (and one cache
+    entry) for both.
+    """
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def _blocks_driver(X, a, s, *outs):
     """Template of :func:`parallel_over_blocks` (``rows_kernel`` is bound there)."""
     n = X.shape[0]

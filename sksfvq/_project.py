@@ -31,7 +31,7 @@ from ._ir import tile_products, tile_rows
 from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lane_ints, lanes, like, panel,
                       projection_args)
 from ._nearest import Scratch, candidate_ranges, chunk_products, failed_rows, lane_tree_sum
-from ._numba import jit, parallel_over_blocks, serial
+from ._numba import jit, parallel_over_blocks, readonly, serial
 
 
 @jit(inline=True)
@@ -249,6 +249,7 @@ def project(X, C, backend, kernel=None, out=None):
         return pos, seg, dist2
     if backend == "simd" and not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
+    X = readonly(X)
     dist2 = np.empty(n, dtype=X.dtype)
     args = projection_args(C, backend)
     if kernel is None:
@@ -311,7 +312,7 @@ def _points_parallel(pos, C, out):
 def curve_points(pos, C):
     """Points of the polyline through C at positions ``pos`` (in [0, k-1])."""
     out = np.empty((pos.shape[0], C.shape[1]), dtype=C.dtype)
-    pos = np.ascontiguousarray(pos, dtype=C.dtype)
+    pos, C = readonly(np.ascontiguousarray(pos, dtype=C.dtype)), readonly(C)
     if numba.get_num_threads() == 1 or out.size < (1 << 18):
         _points(pos, C, 0, len(pos), out)
     else:

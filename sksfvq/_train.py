@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _grow, _init, _order
 from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
-from ._engine import nearest_corner, on_dask
+from ._engine import nearest_corner, on_dask, readonly
 from ._sample import RowSample, effective_size
 from ._train_kernels import corner_sums, sgd_epoch
 
@@ -65,7 +65,7 @@ def _finish(X, w, C, n_iter, history, reached, lloyd=None):
         labels, dist2 = nearest_corner(X, np.ascontiguousarray(C, dtype=X.dtype))
     mass = np.empty(k)
     sums = np.empty((k, X.shape[1]))
-    corner_sums(X, w, labels, k, mass, sums)
+    corner_sums(readonly(X), readonly(w), labels, k, mass, sums)
     return TrainResult(C, n_iter, history, reached, labels, dist2, mass, sums)
 
 
@@ -460,7 +460,7 @@ def refine_online(X, w, C, mass, sums, smoothness):
     labels, _ = nearest_corner(X, C.astype(X.dtype, copy=False))
     counts = np.empty(k)
     chunk_sums = np.empty((k, X.shape[1]))
-    corner_sums(X, w, labels, k, counts, chunk_sums)
+    corner_sums(readonly(X), readonly(w), labels, k, counts, chunk_sums)
     mass = mass + counts
     sums = sums + chunk_sums
     mu = smoothness * mass.sum() / k
@@ -496,7 +496,7 @@ def train_sgd(X, w, k, init, options, rng, verbose):
                 lr = options["learning_rate"] * 0.5 ** sum(epoch >= s for s in milestones)
                 order = rng.permutation(n)
                 lams = rng.random((n_batches, m - 1))
-                loss = sgd_epoch(X, ww, order, lams, C, m1, m2, step, lr, batch,
+                loss = sgd_epoch(readonly(X), readonly(ww), order, lams, C, m1, m2, step, lr, batch,
                                  0.9, 0.999, 1e-8)
             total += n_epochs
         else:

@@ -114,6 +114,53 @@ def test_read_only_inputs_accepted():
     nearest_corner(X, C)
 
 
+def _compiled_signatures():
+    """Every compiled specialization of this package's kernels, per kernel."""
+    from numba.core.dispatcher import Dispatcher
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("sksfvq."):
+            for attr, value in list(vars(module).items()):
+                if isinstance(value, Dispatcher) and value.py_func.__module__ == name:
+                    found[f"{name}.{attr}"] = set(value.signatures)
+    return found
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_read_only_data_runs_the_kernels_compiled_for_writeable_data(tmp_path, dtype):
+    """numba compiles one specialization per writeable flag: read-only rows,
+    weights and positions (a memory map, joblib's memory-mapped inputs) take
+    the one writeable data compiled, and give the same results."""
+    from sksfvq import SpaceFillingVQ, metrics
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 16)).astype(dtype)
+    w = rng.random(3000) + 0.5
+    results = []
+    for read_only in (False, True):
+        Xs, ws = X, w
+        if read_only:
+            np.save(tmp_path / "X.npy", X)
+            Xs = np.load(tmp_path / "X.npy", mmap_mode="r")
+            ws = w.copy()
+            ws.setflags(write=False)
+            before = _compiled_signatures()
+        est = SpaceFillingVQ(n_clusters=24, random_state=0).fit(Xs, sample_weight=ws)
+        T = est.transform(Xs)
+        if read_only:
+            T.setflags(write=False)
+        results.append((est.cluster_centers_, est.predict(Xs), T, est.inverse_transform(T),
+                        est.score(Xs, sample_weight=ws), metrics.mse_curve(Xs, est.cluster_centers_),
+                        est.partial_fit(Xs[:500], sample_weight=ws[:500]).cluster_centers_))
+        if read_only:
+            after = _compiled_signatures()
+            grown = {k: after[k] - before.get(k, set()) for k in after}
+            assert not {k: v for k, v in grown.items() if v}
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_jit_falls_back_when_caching_fails(monkeypatch):
     real = numba.njit
 
