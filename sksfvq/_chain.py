@@ -185,13 +185,17 @@ class Lloyd:
         self._started = None  # kept for the smoothing tries only: not carried over
         if self._assigned is not None and self._assigned[0] is C:
             a = self._assigned[1]
-            self._assigned = (C_new, Assignment(self, inverse[a.labels], a.dist2, a.err))
+            # the same nearest corners, but a row equally near two of them keeps
+            # the one it had, not the lower index of the new order as predict's
+            self._assigned = (C_new, Assignment(self, inverse[a.labels], a.dist2, a.err,
+                                                ties_by_index=False))
         return C_new
 
     def assignment(self, C):
-        """:meth:`nearest` of C, without a pass for an array :meth:`_cached` holds."""
+        """:meth:`nearest` of C, without a pass for an array :meth:`_cached` holds
+        (if its ties went to the lowest index, as in a pass)."""
         cached = self._cached(C)
-        if cached is not None:
+        if cached is not None and cached.ties_by_index:
             return cached.labels, cached.dist2
         return self.nearest(C)
 
@@ -260,11 +264,14 @@ class Assignment:
     ``err``: the mean weighted squared distance; :meth:`unchanged`: whether
     the labels equal those of the previous pass; :meth:`sums`: the weight
     and the weighted sum of the rows per corner. Data held elsewhere
-    (:mod:`._dask`) returns all three from its pass.
+    (:mod:`._dask`) returns all three from its pass. ``ties_by_index``: a
+    row equally near several corners has the lowest index of them (as from
+    a pass, and from ``predict``), not one carried over from another order.
     """
 
-    def __init__(self, lloyd, labels, dist2, err):
+    def __init__(self, lloyd, labels, dist2, err, ties_by_index=True):
         self.lloyd, self.labels, self.dist2, self.err = lloyd, labels, dist2, err
+        self.ties_by_index = ties_by_index
 
     def unchanged(self, previous):
         """Whether the labels are those of ``previous`` (an Assignment or None)."""

@@ -189,10 +189,10 @@ class DaskRows(_Rows):
         k = C.shape[0]
         if not full.exact:  # nearest corners of the rows as given, as predict finds them
             assigned, flipped = full.assign_rows(oriented, "the final assignment"), False
-        elif full._assigned is not None and full._assigned[0] is C:
+        elif not flipped and full._assigned is not None and full._assigned[0] is C:
             assigned = full._assigned[1]  # the last pass of the last run
-        else:
-            assigned = full.assign(C, None)
+        else:  # a pass on the oriented corners: ties to the lowest index, as in predict
+            assigned, flipped = full.assign(oriented, None), False
         labels = assigned.labels(self.X.shape[0])
         mass, sums = assigned.counts, assigned.sums_
         if flipped:

@@ -53,14 +53,16 @@ class TrainResult:
 
 def _finish(X, w, C, n_iter, history, reached, lloyd=None):
     """The result for corners C: oriented, with the rows' assignment and the
-    streaming state (the assignment of ``lloyd``'s last run when it holds)."""
+    streaming state (the assignment of ``lloyd``'s last run when it holds).
+
+    The labels are those ``predict`` gives, ties included (the lowest index
+    of the oriented corners): a reversed curve takes a pass of its own.
+    """
     unoriented = C
     C, flipped = _init.orient(C)
     k = C.shape[0]
-    if lloyd is not None and lloyd.exact:
+    if lloyd is not None and lloyd.exact and not flipped:
         labels, dist2 = lloyd.assignment(unoriented)
-        if flipped:
-            labels = (k - 1) - labels
     else:
         labels, dist2 = nearest_corner(X, np.ascontiguousarray(C, dtype=X.dtype))
     mass = np.empty(k)

@@ -1,5 +1,7 @@
 """SpaceFillingVQ: behaviour a scikit-learn user relies on."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -34,6 +36,27 @@ def test_any_number_of_corners(gauss2, algorithm, k):
     if k == 1:
         np.testing.assert_allclose(est.cluster_centers_[0], gauss2.mean(axis=0))
         assert np.all(t == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("smoothness", [0.0, 0.02])
+def test_labels_break_ties_as_predict_does(dtype, smoothness):
+    """Rows equally near several corners (repeated rows, a lattice): ``labels_``
+    gives the lowest index, as ``predict``, also after the corners were
+    reordered or the curve reversed (both carried the last pass's labels
+    over: float32 data with 5 distinct rows or on a 3 x 3 lattice had up to
+    half its labels differ)."""
+    rng = np.random.default_rng(0)
+    sets = [np.ones((300, 4)), rng.normal(size=(5, 3))[rng.integers(0, 5, 400)],
+            rng.integers(0, 3, (400, 2)).astype(float)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # dead corners
+        for X in sets:
+            X = X.astype(dtype)
+            for k, seed in [(4, 0), (8, 1), (16, 2), (16, 3)]:
+                est = SpaceFillingVQ(n_clusters=k, smoothness=smoothness,
+                                     random_state=seed).fit(X)
+                np.testing.assert_array_equal(est.labels_, est.predict(X))
 
 
 def test_attributes_and_kmeans_parity(gauss2):
