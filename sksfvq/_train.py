@@ -71,6 +71,13 @@ def _finish(X, w, C, n_iter, history, reached, lloyd=None):
     return TrainResult(C, n_iter, history, reached, labels, dist2, mass, sums)
 
 
+def _has_dead(lloyd, C):
+    """Whether a corner of C is the nearest of no row of positive weight (from
+    the assignment ``lloyd`` holds for C, or a pass)."""
+    labels, _ = lloyd.assignment(C)
+    return bool(np.any(np.bincount(labels, weights=lloyd.w, minlength=C.shape[0]) <= 0))
+
+
 def _stage_record(history, k, n_iter, loss, t0, verbose, name):
     rec = {"n_clusters": int(k), "n_iter": int(n_iter), "loss": float(loss),
            "time": time.perf_counter() - t0}
@@ -418,6 +425,11 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         else:
             C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
                                  err_tol=LLOYD_ERR_TOL)
+            if not keep_route and not on_dask(full.X) and _has_dead(full, C):
+                # the subsample missed rows that all rows have: a few heavy rows
+                # outweigh the rest, whose corners then all sit on them (rows
+                # on dask workers keep them: the moves work in memory)
+                C, e0 = _grow.relocate(full, C, rng, rows.varying, options["max_iter"])
         _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
         t0 = time.perf_counter()
         C = _order_stage(rows, C, rng, keep_route)
