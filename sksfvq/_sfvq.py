@@ -361,10 +361,16 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         used = np.bincount(labels, weights=w, minlength=self.n_clusters) > 0
         self.n_dead_ = int(self.n_clusters - used.sum())
         if self.n_dead_:
+            why = "the data may have fewer distinct points than n_clusters"
+            if self._stream_smoothness > 0:
+                # the bending penalty pulls corners off the rows where the curve
+                # crosses from one group of rows to a separate one
+                why = ("the curve may cross empty space between separate groups of rows, "
+                       "where the smoothing pulls corners off the data (smoothness=0 "
+                       f"keeps them on it), or {why}")
             warnings.warn(
                 f"{self.n_dead_} of {self.n_clusters} corners are no training row's "
-                "nearest corner (dead corners); the data may have fewer distinct "
-                "points than n_clusters.",
+                f"nearest corner (dead corners); {why}.",
                 ConvergenceWarning,
                 stacklevel=3,
             )

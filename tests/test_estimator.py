@@ -298,10 +298,25 @@ def test_inputs_never_mutated(gauss2):
     np.testing.assert_array_equal(T, T0)
 
 
+def test_dead_corners_from_smoothing_are_explained():
+    """A small group far from the rest: the smoothed curve leaves corners in
+    the gap, which the warning says (fewer distinct points, the only cause
+    it named, is not the reason here); without smoothing there are none."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(4950, 6)), 50 + rng.normal(size=(50, 6))])
+    with pytest.warns(ConvergenceWarning, match="empty space between separate groups"):
+        est = SpaceFillingVQ(n_clusters=32, random_state=0).fit(X)
+    assert est.n_dead_ > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert SpaceFillingVQ(n_clusters=32, random_state=0, smoothness=0).fit(X).n_dead_ == 0
+
+
 def test_identical_rows_warn_dead_corners():
     X = np.ones((20, 3))
-    with pytest.warns(ConvergenceWarning, match="dead corners"):
+    with pytest.warns(ConvergenceWarning, match="dead corners.*fewer distinct points") as got:
         est = SpaceFillingVQ(n_clusters=4).fit(X)
+    assert not any("empty space" in str(w.message) for w in got)  # nothing was smoothed
     np.testing.assert_allclose(est.cluster_centers_, 1.0)
     assert est.n_dead_ == 3
     t = est.transform(X)
