@@ -9,6 +9,24 @@ import numpy as np
 from sklearn.utils import check_array
 
 
+def _indices(indices, n_clusters):
+    """``indices`` (corner indices, or positions along the curve) as a flat
+    float64 array in [0, n_clusters); a clear error for anything else
+    (an estimator passed where ``est.predict(X)`` belongs, NaN, out of range)."""
+    a = np.asarray(indices)
+    if a.dtype.kind not in "biuf":
+        raise TypeError("indices must be numbers: corner indices such as est.predict(X) "
+                        f"or positions such as est.transform(X); got {type(indices).__name__}"
+                        + (f" of {a.dtype}" if a.dtype.kind != "O" else "") + ".")
+    a = a.astype(np.float64).reshape(-1)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("indices contain NaN or infinity.")
+    if a.size and (a.min() < 0 or a.max() >= n_clusters):
+        raise ValueError(f"indices must lie in [0, {n_clusters - 1}]; got values in "
+                         f"[{a.min():g}, {a.max():g}].")
+    return a
+
+
 def _smooth(counts, window):
     """Centred moving average along the last axis; edges average fewer bins."""
     window = int(window)
@@ -57,12 +75,10 @@ def profiles_from_indices(indices, labels, n_clusters, *, window=1, normalize="m
     >>> p.tolist()
     [[1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
     """
-    idx = np.asarray(indices).reshape(-1)
+    idx = _indices(indices, n_clusters)
     y = np.asarray(labels).reshape(-1)
     if idx.shape[0] != y.shape[0]:
         raise ValueError(f"{idx.shape[0]} indices but {y.shape[0]} labels.")
-    if idx.size and (idx.min() < 0 or idx.max() >= n_clusters):
-        raise ValueError(f"indices must lie in [0, {n_clusters - 1}].")
     classes = np.unique(y) if classes is None else np.asarray(classes)
     counts = np.zeros((classes.shape[0], n_clusters))
     for row, c in enumerate(classes):
@@ -111,7 +127,7 @@ def peak_table(indices, labels, n_clusters, *, window=1, coverage=0.8, classes=N
     """
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1]; got {coverage}.")
-    t = np.asarray(indices, dtype=np.float64).reshape(-1)
+    t = _indices(indices, n_clusters)
     y = np.asarray(labels).reshape(-1)
     idx = np.clip(np.floor(t).astype(np.intp), 0, n_clusters - 1)
     prof, classes = profiles_from_indices(idx, y, n_clusters, window=window,
@@ -206,9 +222,7 @@ def transition_matrix(indices, n_clusters, *, sequences=None, normalize="row"):
            [0., 1., 1.],
            [0., 0., 0.]])
     """
-    idx = np.asarray(indices).reshape(-1).astype(np.intp)
-    if idx.size and (idx.min() < 0 or idx.max() >= n_clusters):
-        raise ValueError(f"indices must lie in [0, {n_clusters - 1}].")
+    idx = _indices(indices, n_clusters).astype(np.intp)
     src, dst = idx[:-1], idx[1:]
     if sequences is not None:
         s = np.asarray(sequences).reshape(-1)

@@ -54,6 +54,26 @@ def test_profiles_reject_out_of_range_and_length_mismatch():
         ins.profiles_from_indices([0, 1], [0], 2)
 
 
+@pytest.mark.parametrize("call", [
+    lambda i: ins.profiles_from_indices(i, [0, 0], 4),
+    lambda i: ins.peak_table(i, [0, 0], 4),
+    lambda i: ins.transition_matrix(i, 4),
+])
+def test_index_analyses_name_what_is_wrong_with_indices(call):
+    """An estimator where ``est.predict(X)`` belongs (``index_profiles`` takes
+    the estimator, these the indices), NaN, or strings: errors that say so
+    (before: numpy's conversion errors, and NaN counted as a corner)."""
+    est = SpaceFillingVQ(n_clusters=4)
+    with pytest.raises(TypeError, match="indices must be numbers.*est.predict.*SpaceFillingVQ"):
+        call(est)
+    with pytest.raises(TypeError, match="indices must be numbers"):
+        call(np.array(["1", "2"]))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        call(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        call(np.array([1, 4]))
+
+
 def test_index_profiles_uses_predict():
     est = fixed_curve([[0.0], [1.0], [2.0]])
     X = np.array([[0.1], [0.9], [1.1], [2.2]])
