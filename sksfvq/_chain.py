@@ -85,6 +85,14 @@ def column_spread(X, w, mean):
     return col_sq, spread
 
 
+def corner_totals(X, w, labels, k):
+    """(weight, weighted sum of the rows) per corner of ``labels`` (float64,
+    summed in row order by :func:`._train_kernels.corner_sums`)."""
+    counts, sums = np.empty(k), np.empty((k, X.shape[1]))
+    corner_sums(readonly(X), readonly(w), labels, k, counts, sums)
+    return counts, sums
+
+
 def working_scale(spread):
     """The power of two near ``1 / spread`` that the rows are multiplied by
     for their float32 copy (exact), its square inside float64's range (as

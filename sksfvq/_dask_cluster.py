@@ -33,9 +33,8 @@ import concurrent.futures
 import dask
 import numpy as np
 
-from ._chain import _CHUNK, column_spread
-from ._engine import kernel_threads, nearest_corner, one_blas_thread, readonly
-from ._train_kernels import corner_sums
+from ._chain import _CHUNK, column_spread, corner_totals
+from ._engine import kernel_threads, nearest_corner, one_blas_thread
 
 #: block results added per task of the reduction tree
 FAN_IN = 8
@@ -93,7 +92,6 @@ def _block_assign(X, w, Ca, shift, scale, n_jobs):
     X = _rows_of(X)
     n = X.shape[0]
     w = _ones_or(w, n)
-    k = Ca.shape[0]
     with kernel_threads(n_jobs), one_blas_thread():
         if scale is None:
             labels, dist2 = nearest_corner(X, Ca)
@@ -101,9 +99,7 @@ def _block_assign(X, w, Ca, shift, scale, n_jobs):
             labels, dist2 = nearest_corner(((X - shift) * scale).astype(np.float32), Ca)
             if scale != 1.0:
                 dist2 /= scale**2  # a power of two: exact
-        counts = np.empty(k)
-        sums = np.empty((k, X.shape[1]))
-        corner_sums(readonly(X), readonly(w), labels, k, counts, sums)
+        counts, sums = corner_totals(X, w, labels, Ca.shape[0])
     return labels, counts, sums, float(np.sum(w * dist2))
 
 

@@ -186,19 +186,15 @@ class DaskRows(_Rows):
             return result
         full = self.full
         oriented, flipped = _init.orient(C)
-        k = C.shape[0]
         if not full.exact:  # nearest corners of the rows as given, as predict finds them
-            assigned, flipped = full.assign_rows(oriented, "the final assignment"), False
+            assigned = full.assign_rows(oriented, "the final assignment")
         elif not flipped and full._assigned is not None and full._assigned[0] is C:
             assigned = full._assigned[1]  # the last pass of the last run
         else:  # a pass on the oriented corners: ties to the lowest index, as in predict
-            assigned, flipped = full.assign(oriented, None), False
+            assigned = full.assign(oriented, None)
         labels = assigned.labels(self.X.shape[0])
-        mass, sums = assigned.counts, assigned.sums_
-        if flipped:
-            np.subtract(k - 1, labels, out=labels)
-            mass, sums = mass[::-1].copy(), sums[::-1].copy()
-        result = TrainResult(oriented, n_iter, history, reached, labels, None, mass, sums)
+        result = TrainResult(oriented, n_iter, history, reached, labels, None, assigned.counts,
+                             assigned.sums_)
         result.inertia = assigned.err_sum
         return result
 

@@ -6,6 +6,8 @@ repetitions: a row of weight 3 acts like three copies of that row.
 
 import numpy as np
 
+from ._engine import readonly
+
 
 def float64_chunks(X, chunk):
     """(start, rows ``start:start + chunk`` of X in float64) for every chunk of
@@ -66,7 +68,6 @@ def cell_axes(X, w, labels, C, V, n_steps):
     close. Returns (directions (k, d), weighted variances along them (k,);
     0 and a zero direction for a cell without spread).
     """
-    from ._engine import readonly
     from ._train_kernels import scatter_times
 
     X, w = readonly(X), readonly(w)

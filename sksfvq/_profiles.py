@@ -129,7 +129,7 @@ def peak_table(indices, labels, n_clusters, *, window=1, coverage=0.8, classes=N
         raise ValueError(f"coverage must be in (0, 1]; got {coverage}.")
     t = _indices(indices, n_clusters)
     y = np.asarray(labels).reshape(-1)
-    idx = np.clip(np.floor(t).astype(np.intp), 0, n_clusters - 1)
+    idx = np.floor(t).astype(np.intp)  # in [0, n_clusters - 1]: _indices checked t
     prof, classes = profiles_from_indices(idx, y, n_clusters, window=window,
                                           normalize=None, classes=classes)
     lo_q, hi_q = (1 - coverage) / 2, (1 + coverage) / 2

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _grow, _init, _order
-from ._chain import POLISH_ITER, POLISH_TOL, Lloyd, smooth_to_budget, solve_corners
+from ._chain import (POLISH_ITER, POLISH_TOL, Lloyd, corner_totals, smooth_to_budget,
+                     solve_corners)
 from ._engine import nearest_corner, on_dask, readonly
 from ._sample import RowSample, effective_size
-from ._train_kernels import corner_sums, sgd_epoch
+from ._train_kernels import sgd_epoch
 
 
 @dataclass
@@ -65,9 +66,7 @@ def _finish(X, w, C, n_iter, history, reached, lloyd=None):
         labels, dist2 = lloyd.assignment(unoriented)
     else:
         labels, dist2 = nearest_corner(X, np.ascontiguousarray(C, dtype=X.dtype))
-    mass = np.empty(k)
-    sums = np.empty((k, X.shape[1]))
-    corner_sums(readonly(X), readonly(w), labels, k, mass, sums)
+    mass, sums = corner_totals(X, w, labels, k)
     return TrainResult(C, n_iter, history, reached, labels, dist2, mass, sums)
 
 
@@ -472,9 +471,7 @@ def refine_online(X, w, C, mass, sums, smoothness):
     """
     k = C.shape[0]
     labels, _ = nearest_corner(X, C.astype(X.dtype, copy=False))
-    counts = np.empty(k)
-    chunk_sums = np.empty((k, X.shape[1]))
-    corner_sums(readonly(X), readonly(w), labels, k, counts, chunk_sums)
+    counts, chunk_sums = corner_totals(X, w, labels, k)
     mass = mass + counts
     sums = sums + chunk_sums
     mu = smoothness * mass.sum() / k
