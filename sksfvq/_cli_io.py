@@ -8,6 +8,7 @@ without importing the command line.
 import csv
 import os
 import re
+import warnings
 
 
 class UserError(Exception):
@@ -56,19 +57,27 @@ def _read_csv(path, label):
         except ValueError:
             return False
 
-    header = not all(numeric(c) for c in first if c != "")
+    # pandas' to_csv writes the row index first, under an empty name (",a,b"
+    # or ",0,1"): that column is not a feature, and the row names the columns
+    index_column = len(first) > 1 and first[0] == "" and all(first[1:])
+    header = index_column or not all(numeric(c) for c in first if c != "")
     names = first if header else None
-    columns, y = None, None
+    columns = list(range(len(first)))
+    if index_column:
+        warnings.warn(f"{path}: the first column has no name: read as the row index "
+                      "(as pandas' to_csv writes it), not as a feature", stacklevel=2)
+        columns, names = columns[1:], names[1:]
+    y = None
     if label is not None:
-        j = _column_index(label, names, len(first), path)
-        columns = [i for i in range(len(first)) if i != j]
+        j = columns[_column_index(label, names, len(columns), path)]
         try:
             y = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=[j],
                            dtype=str, quotechar='"', ndmin=1)
         except ValueError as exc:
             raise UserError(f"{path}: cannot read column {label!r} ({_one_line(exc)})") from None
         if names is not None:
-            names = [names[i] for i in columns]
+            names = [n for i, n in zip(columns, names) if i != j]
+        columns = [i for i in columns if i != j]
     try:
         X = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=columns,
                        ndmin=2, dtype=np.float64)

@@ -300,7 +300,8 @@ def build_parser():
                                 metavar="{fit,transform,compare,demo}")
     fit = sub.add_parser("fit", help="train on DATA and save the model",
                          description="Train a SpaceFillingVQ on DATA (.npy, .csv with or "
-                         "without a header row, .parquet with pandas+pyarrow), print "
+                         "without a header row (an unnamed first column is pandas' row index and is "
+                         "left out), .parquet with pandas+pyarrow), print "
                          "one line per stage and the quality table, save with joblib.")
     fit.add_argument("data", help="training rows: .npy, .csv or .parquet")
     _add_model_options(fit)

@@ -64,6 +64,29 @@ def test_csv_semicolon_and_quoted_header(tmp_path):
     assert names == ["x", "y"]
 
 
+def test_csv_row_index_column_is_not_a_feature(data, tmp_path):
+    """pandas' ``to_csv`` writes the row index first under an empty name
+    (",a,b,c" or ",0,1,2"): it is not read as a feature (it was, or the
+    numeric header was taken for data and the read failed)."""
+    _, X = data
+    rows = "".join(f"{i}," + ",".join(f"{v:.17g}" for v in x) + "\n" for i, x in enumerate(X))
+    for head, names in ((",a,b,c", ["a", "b", "c"]), (",0,1,2", ["0", "1", "2"])):
+        path = tmp_path / "indexed.csv"
+        path.write_text(head + "\n" + rows)
+        with pytest.warns(UserWarning, match="row index"):
+            Y, got, y = load_data(str(path))
+        np.testing.assert_array_equal(Y, X)
+        assert got == names and y is None
+    # a label column counts among the named columns, after the index
+    path.write_text(",a,kind,c\n" + "".join(f"{i},{x[0]:.17g},{i % 2},{x[2]:.17g}\n"
+                                            for i, x in enumerate(X)))
+    for spec in ("kind", "1"):
+        with pytest.warns(UserWarning, match="row index"):
+            Y, got, y = load_data(str(path), labels=spec)
+        np.testing.assert_array_equal(Y, X[:, [0, 2]])
+        assert got == ["a", "c"] and y.tolist() == [str(i % 2) for i in range(len(X))]
+
+
 def test_parquet(data, tmp_path):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
