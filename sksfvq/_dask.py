@@ -285,7 +285,7 @@ def transform(est, X):
 
 def _points_block(T, C, k):
     if T.shape[0] and (T.min() < 0 or T.max() > k - 1):
-        raise ValueError(f"positions must lie in [0, {k - 1}] (n_clusters - 1); got values in "
+        raise ValueError(f"positions must lie in [0, {k - 1}] (corners - 1); got values in "
                          f"[{T.min()}, {T.max()}].")
     return curve_points(T[:, 0], C)
 

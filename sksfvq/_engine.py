@@ -246,15 +246,28 @@ def on_dask(X):
 SPREAD_EXP = 500
 
 
-def check_spread(X):
+def check_spread(X, corners=None, what="X"):
     """ValueError for float64 rows X (in memory or a dask array: one pass)
-    whose largest column range float64 cannot hold the squares of."""
-    if X.dtype != np.float64 or not X.size:
+    whose largest column range float64 cannot hold the squares of.
+
+    ``corners``: float64 corners (in memory) that share the space with the
+    rows (a later ``partial_fit`` chunk, an ``init`` array), whatever X's
+    dtype: the range is that of both together; ``what`` names them."""
+    lo = hi = None
+    if X.dtype == np.float64 and X.size:
+        lo, hi = X.min(axis=0), X.max(axis=0)
+    if corners is not None and corners.size:
+        c_lo, c_hi = corners.min(axis=0), corners.max(axis=0)
+        if lo is None and X.size:  # float32 rows: their range joins the corners'
+            lo, hi = np.asarray(X.min(axis=0), np.float64), np.asarray(X.max(axis=0), np.float64)
+        lo = c_lo if lo is None else np.minimum(lo, c_lo)
+        hi = c_hi if hi is None else np.maximum(hi, c_hi)
+    if lo is None:
         return
-    spread = float((X.max(axis=0) - X.min(axis=0)).max())
+    spread = float((hi - lo).max())
     if spread > np.ldexp(1.0, SPREAD_EXP) or 0.0 < spread < np.ldexp(1.0, -SPREAD_EXP):
         raise ValueError(
-            f"X spreads over {spread:.3g} (its largest column range): squared distances "
+            f"{what} spreads over {spread:.3g} (its largest column range): squared distances "
             f"of rows so far apart or so close over- or underflow float64; the range "
             f"must lie between 2^-{SPREAD_EXP} and 2^{SPREAD_EXP} (about 3e-151 and "
             "3e150). Rescale the data, e.g. with StandardScaler."

@@ -110,7 +110,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         Seeds the k-means++ start and the ``"sgd"`` trainer.
     n_jobs : int or None, default=None
         Threads of the compiled kernels for this call (``None``: numba's
-        current setting, ``-1``: all cores). Results do not depend on it.
+        current setting, ``-1``: all cores, ``-2``: all but one; 0 is
+        refused, as in joblib). Results do not depend on it.
     verbose : int, default=0
         Print one line per growth stage when > 0.
 
@@ -177,9 +178,25 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         "lr_milestones": [tuple, list],
         "growth_epsilon": [Interval(Real, 0, 0.5, closed="neither")],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
+    #: integer parameters a bool passes sklearn's Interval(Integral) for
+    _counts = ("n_clusters", "n_init", "max_iter", "batch_size", "n_epochs", "n_jobs")
+
+    def _validate_params(self):
+        super()._validate_params()
+        for name in self._counts:
+            if isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be an int, not a bool; got {getattr(self, name)}.")
+        try:
+            milestones = [float(m) for m in self.lr_milestones]
+        except (TypeError, ValueError):
+            milestones = [np.nan]
+        if not np.isfinite(milestones).all():
+            raise ValueError("lr_milestones must hold finite numbers (fractions of n_epochs); "
+                             f"got {self.lr_milestones!r}.")
 
     def __init__(
         self,
@@ -251,6 +268,9 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             )
         if not np.isfinite(C).all():
             raise ValueError("init array contains NaN or infinity.")
+        if X.dtype == np.float32 and np.abs(C).max() > np.finfo(np.float32).max:
+            raise ValueError("init array holds values beyond the float32 range of X.")
+        check_spread(X, C, "X with the init array")
         return C
 
     def _options(self):
@@ -345,6 +365,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
             self._fit(X, w)
             return self
         X = self._check_X(X)
+        check_spread(X, self.cluster_centers_.astype(np.float64), "X with the fitted corners")
         w = training_weights(sample_weight, X)
         with kernel_threads(self.n_jobs):
             C, self._stream_mass, self._stream_sums = refine_online(
@@ -450,11 +471,11 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
                 f"inverse_transform expects positions of shape (n_samples, 1); got "
                 f"{T.shape[1]} columns."
             )
-        k = self.n_clusters
+        k = self.cluster_centers_.shape[0]  # the fitted corners (n_clusters may be set since)
         t = T[:, 0]
         if t.min() < 0 or t.max() > k - 1:
             raise ValueError(
-                f"positions must lie in [0, {k - 1}] (n_clusters - 1); got values in "
+                f"positions must lie in [0, {k - 1}] (corners - 1); got values in "
                 f"[{t.min()}, {t.max()}]."
             )
         with kernel_threads(self.n_jobs):
@@ -489,4 +510,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
 
     @property
     def _n_features_out(self):
+        # absent until fitted, so that get_feature_names_out raises NotFittedError
+        if not hasattr(self, "cluster_centers_"):
+            raise AttributeError("_n_features_out: the estimator is not fitted yet")
         return 1

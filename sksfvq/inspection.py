@@ -306,11 +306,11 @@ def equal_occupancy_codebook(estimator, X, n_clusters=None):
     [0.5, 2.5, 10.5]
     """
     C = _corners(estimator)
+    t = np.asarray(estimator.transform(X)).reshape(-1)  # X as given (see corner_report)
     X = check_array(X, dtype=[np.float64, np.float32])
     k = C.shape[0] if n_clusters is None else int(n_clusters)
     if not 1 <= k <= X.shape[0]:
         raise ValueError(f"n_clusters must be in [1, n_samples={X.shape[0]}]; got {k}.")
-    t = np.asarray(estimator.transform(X)).reshape(-1)
     order = np.argsort(t, kind="stable")
     chunks = np.array_split(order, k)
     return np.stack([X[c].mean(axis=0, dtype=np.float64) for c in chunks]).astype(X.dtype)
@@ -366,8 +366,10 @@ def corner_report(estimator, X, *, factor=2.0):
     ([2, 0, 2], [1], [1])
     """
     C = _corners(estimator)
-    X = check_array(X, dtype=[np.float64, np.float32])
+    # the estimator gets X as given: a DataFrame keeps its column names, whose
+    # order the estimator checks (the bare array would pass unchecked)
     labels = np.asarray(estimator.predict(X)).astype(np.intp)
+    X = check_array(X, dtype=[np.float64, np.float32])
     k = C.shape[0]
     counts = np.bincount(labels, minlength=k)
     err2 = np.sum((X.astype(np.float64) - C[labels].astype(np.float64)) ** 2, axis=1)

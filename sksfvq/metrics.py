@@ -113,6 +113,15 @@ def _subset(n, n_subset, random_state):
     return np.sort(rng.choice(n, size=n_subset, replace=False))
 
 
+def _rows_and_positions(X, positions):
+    """X (float64) and one position per row (ValueError otherwise)."""
+    X = check_array(X, dtype=np.float64)
+    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if t.shape[0] != X.shape[0]:
+        raise ValueError(f"{X.shape[0]} rows but {t.shape[0]} positions.")
+    return X, t
+
+
 def continuity(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
     """``cont10``: neighbours in the data that the 1-D axis keeps together.
 
@@ -126,8 +135,7 @@ def continuity(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
     >>> continuity(X, X[:, 0], n_neighbors=5)
     1.0
     """
-    X = check_array(X, dtype=np.float64)
-    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    X, t = _rows_and_positions(X, positions)
     idx = _subset(X.shape[0], n_subset, random_state)
     return float(_trustworthiness(t[idx, None], X[idx], n_neighbors=n_neighbors))
 
@@ -144,8 +152,7 @@ def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0)
     >>> trustworthiness(X, X[:, 0], n_neighbors=5)
     1.0
     """
-    X = check_array(X, dtype=np.float64)
-    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    X, t = _rows_and_positions(X, positions)
     idx = _subset(X.shape[0], n_subset, random_state)
     return float(_trustworthiness(X[idx], t[idx, None], n_neighbors=n_neighbors))
 
@@ -230,11 +237,8 @@ def knn_spread(X, positions, n_neighbors=10, n_subset=3000, n_pairs=200_000,
     >>> bool(knn_spread(X, np.random.default_rng(0).random(200)) > 0.8)
     True
     """
-    X = check_array(X, dtype=np.float64)
-    t = np.asarray(positions, dtype=np.float64).reshape(-1)
+    X, t = _rows_and_positions(X, positions)
     n = X.shape[0]
-    if t.shape[0] != n:
-        raise ValueError(f"{n} rows but {t.shape[0]} positions.")
     if not 1 <= n_neighbors < n:
         raise ValueError(f"n_neighbors={n_neighbors} must be in [1, n_samples - 1] "
                          f"(n_samples={n}).")

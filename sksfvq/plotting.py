@@ -83,8 +83,8 @@ def plot_curve(estimator, X=None, ax=None, max_points=5000, random_state=0, *,
     >>> len(ax.lines)
     1
     """
+    C = inspection._corners(estimator).astype(np.float64)
     ax = _axes(ax)
-    C = np.asarray(estimator.cluster_centers_, dtype=np.float64)
     mean, basis = _plane(C)
     if X is not None:
         P = (_subsample(X, max_points, random_state) - mean) @ basis
@@ -145,8 +145,9 @@ def plot_voronoi(codebook, X=None, ax=None, max_points=5000, random_state=0, *,
     """
     from matplotlib.collections import LineCollection
 
+    C = (np.asarray(codebook, dtype=np.float64) if isinstance(codebook, (np.ndarray, list, tuple))
+         else inspection._corners(codebook).astype(np.float64))
     ax = _axes(ax)
-    C = np.asarray(getattr(codebook, "cluster_centers_", codebook), dtype=np.float64)
     if C.ndim != 2 or C.shape[1] != 2:
         raise ValueError(f"plot_voronoi needs a 2-D codebook; got shape {C.shape}.")
     pts = C if X is None else np.vstack([C, _subsample(X, max_points, random_state)])
@@ -195,7 +196,7 @@ def plot_vq_vs_sfvq(estimator, X, kmeans=None, axes=None, max_points=5000, rando
     [0, 1]
     """
     X = np.asarray(X, dtype=np.float64)
-    k = np.asarray(estimator.cluster_centers_).shape[0]
+    k = inspection._corners(estimator).shape[0]
     if kmeans is None:
         from sklearn.cluster import KMeans
 
@@ -211,7 +212,7 @@ def plot_vq_vs_sfvq(estimator, X, kmeans=None, axes=None, max_points=5000, rando
     plot_curve(estimator, X, ax=axes[1], max_points=max_points, random_state=random_state)
     axes[1].set_title(f"SFVQ, K={k}: corners on one curve")
     # same window on both sides; 'box' keeps equal aspect valid for shared axes too
-    pts = np.vstack([X, np.asarray(estimator.cluster_centers_, dtype=np.float64)])
+    pts = np.vstack([X, inspection._corners(estimator).astype(np.float64)])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pad = 0.05 * (hi - lo + 1e-12)
     for ax in axes[:2]:
@@ -305,8 +306,8 @@ def plot_codebook(estimator, ax=None, *, cmap="RdBu_r", feature_names=None):
     >>> ax.images[0].get_array().shape
     (8, 5)
     """
+    C = inspection._corners(estimator).astype(np.float64)
     ax = _axes(ax)
-    C = np.asarray(estimator.cluster_centers_, dtype=np.float64)
     vmax = float(np.abs(C).max()) or 1.0
     im = ax.imshow(C, aspect="auto", interpolation="nearest", cmap=cmap, vmin=-vmax, vmax=vmax)
     ax.figure.colorbar(im, ax=ax, fraction=0.04)
@@ -345,8 +346,8 @@ def plot_distance_matrix(estimator, ax=None, *, cmap="magma"):
     """
     from scipy.spatial.distance import cdist
 
+    C = inspection._corners(estimator).astype(np.float64)
     ax = _axes(ax)
-    C = np.asarray(estimator.cluster_centers_, dtype=np.float64)
     im = ax.imshow(cdist(C, C), interpolation="nearest", cmap=cmap)
     ax.figure.colorbar(im, ax=ax, fraction=0.046)
     ax.set_xlabel("curve index")
@@ -381,8 +382,8 @@ def plot_corner_usage(estimator, X, ax=None, *, factor=2.0):
     >>> len(ax.patches)
     6
     """
-    ax = _axes(ax)
     rep = inspection.corner_report(estimator, X, factor=factor)
+    ax = _axes(ax)
     counts = rep["counts"]
     k = counts.shape[0]
     colors = np.where(counts == 0, "C3", "C0")

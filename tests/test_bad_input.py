@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from sklearn.base import clone
 
 from sksfvq import SpaceFillingVQ
 from sksfvq._engine import nearest_corner, project
@@ -285,3 +287,46 @@ def test_large_offset_float64_trains_as_well_as_centred_data():
         return np.linalg.norm(np.diff(est.cluster_centers_ - offset, axis=0), axis=1).sum()
 
     assert length(far, 1e9) <= 1.01 * length(ref, 0.0)
+
+
+def test_later_partial_fit_and_init_array_beyond_squared_range_are_refused():
+    X = np.random.default_rng(11).normal(size=(300, 3))
+    est = SpaceFillingVQ(n_clusters=4, random_state=0).partial_fit(X)
+    C = est.cluster_centers_.copy()
+    with pytest.raises(ValueError, match="fitted corners spreads.*Rescale"):
+        est.partial_fit(X * 1e160)  # as fit or a first partial_fit refuse it
+    np.testing.assert_array_equal(est.cluster_centers_, C)
+    with pytest.raises(ValueError, match="init array spreads.*Rescale"):
+        SpaceFillingVQ(n_clusters=3, init=X[:3] * 1e160).fit(X)
+    with pytest.raises(ValueError, match="float32 range"):
+        SpaceFillingVQ(n_clusters=3, init=X[:3] * 1e40).fit(X.astype(np.float32))
+
+
+def test_inverse_transform_range_is_the_fitted_corners(fitted):
+    est = clone(fitted).fit(np.random.default_rng(12).normal(size=(200, 3)))
+    est.set_params(n_clusters=6)  # a parameter set after fitting changes no corner
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        est.inverse_transform([[5.0]])
+    est.set_params(n_clusters=2)
+    assert_allclose(est.inverse_transform([[3.0]])[0], est.cluster_centers_[3])
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (dict(n_clusters=True), TypeError, "n_clusters must be an int, not a bool"),
+    (dict(n_clusters=4, max_iter=True), TypeError, "max_iter"),
+    (dict(n_clusters=4, n_jobs=0), ValueError, "n_jobs"),
+    (dict(n_clusters=4, algorithm="sgd", lr_milestones=("a",)), ValueError, "lr_milestones"),
+    (dict(n_clusters=4, algorithm="sgd", lr_milestones=(0.5, np.nan)), ValueError,
+     "lr_milestones"),
+])
+def test_parameters_that_passed_validation_are_named(params, error, match):
+    X = np.random.default_rng(13).normal(size=(100, 2))
+    with pytest.raises(error, match=match):
+        SpaceFillingVQ(**params).fit(X)
+
+
+def test_feature_names_out_needs_a_fit():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        SpaceFillingVQ(4).get_feature_names_out()

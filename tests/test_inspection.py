@@ -1,5 +1,7 @@
 """sksfvq.inspection on hand-checked tiny cases."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -227,3 +229,19 @@ def test_dead_corner_among_the_data_is_not_an_outlier():
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         ins.segment_directions(SpaceFillingVQ(3))
+
+
+def test_readers_give_the_estimator_the_dataframe_as_given():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(21).normal(size=(300, 3)) * [1.0, 5.0, 10.0]
+    df = pd.DataFrame(X, columns=list("abc"))
+    est = SpaceFillingVQ(4, random_state=0).fit(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        counts = ins.corner_report(est, df)["counts"]
+        codebook = ins.equal_occupancy_codebook(est, df, 3)
+    np.testing.assert_array_equal(counts, ins.corner_usage(est, X))
+    assert codebook.shape == (3, 3)
+    for reader in (ins.corner_report, lambda e, Z: ins.equal_occupancy_codebook(e, Z, 3)):
+        with pytest.raises(ValueError, match="feature names"):
+            reader(est, df[["c", "b", "a"]])  # reordered columns: refused, not misread

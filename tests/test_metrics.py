@@ -97,3 +97,11 @@ def test_evaluate_reports_both_global_measures():
     out = metrics.evaluate(X, X[:6], labels=rng.integers(0, 3, 400))
     assert {"knn_spread", "label_spread"} <= set(out)
     assert 0 < out["knn_spread"] < 2
+
+
+@pytest.mark.parametrize("measure", ["continuity", "trustworthiness", "knn_spread"])
+@pytest.mark.parametrize("n_positions", [40, 400])
+def test_one_position_per_row(measure, n_positions):
+    X = np.random.default_rng(3).normal(size=(300, 2))
+    with pytest.raises(ValueError, match=f"300 rows but {n_positions} positions"):
+        getattr(metrics, measure)(X, np.arange(float(n_positions)))

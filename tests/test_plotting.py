@@ -146,3 +146,20 @@ def test_plot_transition_matrix():
     assert_allclose(ax.images[0].get_array(), T)
     ax = plotting.plot_transition_matrix(T)
     assert_allclose(ax.images[0].get_array(), np.log1p(100 * T))
+
+
+@pytest.mark.parametrize("plot", [
+    lambda e, X: plotting.plot_curve(e, X),
+    lambda e, X: plotting.plot_voronoi(e, X),
+    lambda e, X: plotting.plot_vq_vs_sfvq(e, X),
+    lambda e, X: plotting.plot_codebook(e),
+    lambda e, X: plotting.plot_distance_matrix(e),
+    lambda e, X: plotting.plot_corner_usage(e, X),
+])
+def test_plots_of_an_unfitted_estimator_raise_not_fitted(plot):
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(NotFittedError):
+        plot(SpaceFillingVQ(4), X)
+    assert not plt.get_fignums()  # refused before a figure was made
