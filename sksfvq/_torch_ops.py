@@ -74,6 +74,33 @@ class _numba_threads:
         return False
 
 
+def _check_pair(X, C):
+    """ValueError unless X (n, d) and C (k >= 1, d) are 2-D with one width
+    (the Numba kernels index by these shapes without bounds checks)."""
+    if X.ndim != 2 or C.ndim != 2:
+        raise ValueError(f"X and C must be 2-D (rows, features); got shapes {tuple(X.shape)} "
+                         f"and {tuple(C.shape)}.")
+    if X.shape[1] != C.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features but C has {C.shape[1]}.")
+    if C.shape[0] < 1:
+        raise ValueError("C needs at least one corner.")
+
+
+def _position_dtype(dtype):
+    """Positions ``j + lambda`` in at least float32: half precisions hold no
+    integer above 256 (bfloat16) or 2048 (float16) exactly."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _working_pair(X, C):
+    """X and C detached, in X's dtype, at least float32: in a half precision
+    the squared lengths of short segments underflow (their inverse, lambda
+    and the positions become inf or NaN) and the rounding margin lets most
+    corners through."""
+    work = _position_dtype(X.dtype)
+    return X.detach().to(work), C.detach().to(work)
+
+
 def _as_numpy_pair(X, C):
     Xn = np.ascontiguousarray(X.detach().numpy())
     Cn = np.ascontiguousarray(C.detach().to(X.dtype).numpy())
@@ -116,13 +143,15 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
         float64 from the numba back end (exact for data of any unit), X's
         dtype from the torch one.
     """
+    _check_pair(X, C)
     if _use_numba(backend, X):
         from ._engine import nearest_corner as assign_corners
 
         with _numba_threads(n_jobs):
             labels, dist2 = assign_corners(*_as_numpy_pair(X, C))
         return torch.from_numpy(labels).long(), torch.from_numpy(dist2)
-    C = C.detach().to(X.dtype)
+    out_dtype = X.dtype
+    X, C = _working_pair(X, C)
     center, Cc, cc = _centred(C)
     cmax = cc.max()
     labels, dist2 = [], []
@@ -140,7 +169,7 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
         d2, lab = exact.min(dim=1)
         labels.append(lab)
         dist2.append(d2)
-    return torch.cat(labels), torch.cat(dist2)
+    return torch.cat(labels), torch.cat(dist2).to(out_dtype)
 
 
 @torch.no_grad()
@@ -179,12 +208,14 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     Returns
     -------
     positions : Tensor of shape (n,)
-        ``t = j + lambda`` in ``[0, k - 1]``.
+        ``t = j + lambda`` in ``[0, k - 1]``, in X's dtype or float32 for
+        half precisions (which hold no integer above 256 or 2048 exactly).
     segments : Tensor of shape (n,), int64
     dist2 : Tensor of shape (n,)
         Squared distance to the curve: float64 from the numba back end
         (exact for data of any unit), X's dtype from the torch one.
     """
+    _check_pair(X, C)
     n, d = X.shape
     if _use_numba(backend, X):
         from ._engine import project
@@ -192,13 +223,14 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
         with _numba_threads(n_jobs):
             pos, seg, dist2 = project(*_as_numpy_pair(X, C))
         return torch.from_numpy(pos), torch.from_numpy(seg).long(), torch.from_numpy(dist2)
-    C = C.detach().to(X.dtype)
+    out_dtype = X.dtype
+    X, C = _working_pair(X, C)
     k = C.shape[0]
     if k == 1:
         diff = X.detach() - C[0]
-        return (torch.zeros(n, dtype=X.dtype, device=X.device),
+        return (torch.zeros(n, dtype=_position_dtype(X.dtype), device=X.device),
                 torch.zeros(n, dtype=torch.int64, device=X.device),
-                (diff * diff).sum(dim=1))
+                (diff * diff).sum(dim=1).to(out_dtype))
     center, Cc, cc = _centred(C)
     cmax = cc.max()
     Dseg = Cc[1:] - Cc[:-1]
@@ -231,10 +263,11 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
         far = (bl >= 1) & (bj + 1 < nseg)
         bj = torch.where(far, bj + 1, bj)
         bl = torch.where(far, torch.zeros_like(bl), bl)
-        out_pos.append(bj.to(X.dtype) + bl)
+        pos_dtype = _position_dtype(X.dtype)
+        out_pos.append(bj.to(pos_dtype) + bl.to(pos_dtype))
         out_seg.append(bj)
         out_d2.append(d2)
-    return torch.cat(out_pos), torch.cat(out_seg), torch.cat(out_d2)
+    return torch.cat(out_pos), torch.cat(out_seg), torch.cat(out_d2).to(out_dtype)
 
 
 def points_on_curve(positions, C):
@@ -244,14 +277,20 @@ def points_on_curve(positions, C):
     estimator's ``inverse_transform`` (integer positions return corners
     exactly). The arithmetic is done in float64 and rounded once to the
     corners' dtype, like the estimator's kernel, so float32 results agree bit
-    for bit. Differentiable with respect to ``C``.
+    for bit. Differentiable with respect to ``C``. Positions outside
+    ``[0, k - 1]`` raise a ValueError, as in ``inverse_transform``.
     """
     k = C.shape[0]
+    if positions.numel() and (positions.min() < 0 or positions.max() > k - 1):
+        raise ValueError(f"positions must lie in [0, {k - 1}] (corners - 1); got values in "
+                         f"[{float(positions.min())}, {float(positions.max())}].")
     if k == 1:
         return C[0].expand(positions.shape[0], C.shape[1])
-    t = positions.to(C.dtype)
+    # float64 from the positions as given (exact): rounding them to a half
+    # precision of C first would move them by whole segments
+    t = positions.double()
     j = t.floor().long().clamp(0, k - 2)
-    lam = (t - j.to(C.dtype)).double()[:, None]
+    lam = (t - j.double())[:, None]
     C64 = C.double()
     return ((1 - lam) * C64[j] + lam * C64[j + 1]).to(C.dtype)
 

@@ -35,6 +35,11 @@ def train_standalone(layer, X, *, n_epochs=5, batch_size=64, learning_rate=1e-3,
     """
     X = torch.as_tensor(X).to(layer.corners)
     n = X.shape[0]
+    if n < 1:
+        raise ValueError("train_standalone needs at least one row; got 0.")
+    for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
     history = []
     layer.train()
     while True:

@@ -36,13 +36,14 @@ except ImportError as exc:  # pragma: no cover - exercised without torch only
         "a GPU install the CPU wheel of that version first)."
     ) from exc
 
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 
 from . import _init
-from ._torch_ops import (_insert_midpoints, double_corners, nearest_corner, perplexity,
-                         points_on_curve, project_to_curve)
+from ._torch_ops import (_insert_midpoints, _position_dtype, double_corners, nearest_corner,
+                         perplexity, points_on_curve, project_to_curve)
 from ._torch_train import train_standalone
 
 __all__ = [
@@ -69,7 +70,9 @@ class QuantizerOutput(NamedTuple):
     positions : Tensor of shape (...)
         Position ``t = j + lambda`` in ``[0, K - 1]`` of the point the input was
         quantized to (training: the chosen dithered point; eval: the exact
-        projection). Not differentiable.
+        projection). Not differentiable. In the corners' dtype, or float32
+        for half-precision corners (which hold no integer above 256 or
+        2048 exactly).
     segments : Tensor of shape (...), int64
         Segment index ``j`` of that point, in ``[0, K - 2]`` (0 when K = 1).
     """
@@ -190,10 +193,20 @@ class SpaceFillingVQLayer(nn.Module):
                  growth_epsilon=0.01, init_scale=1.0, backend="auto", n_jobs=None,
                  device=None, dtype=None):
         super().__init__()
+        for name, value in (("n_clusters", n_clusters), ("n_features", n_features),
+                            ("start_clusters", start_clusters)):
+            if (not isinstance(value, Integral) or isinstance(value, bool)) and not (
+                    name == "start_clusters" and value is None):
+                raise TypeError(f"{name} must be an int; got {value!r}.")
         if int(n_clusters) < 1:
             raise ValueError(f"n_clusters must be >= 1; got {n_clusters}.")
         if int(n_features) < 1:
             raise ValueError(f"n_features must be >= 1; got {n_features}.")
+        if not isinstance(init_scale, Real) or not 0 < init_scale < np.inf:
+            raise ValueError(f"init_scale must be a positive finite number; got {init_scale!r}.")
+        if n_jobs is not None and (not isinstance(n_jobs, Integral) or isinstance(n_jobs, bool)
+                                   or n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a non-zero int; got {n_jobs!r}.")
         if output not in ("dithered", "nsvq"):
             raise ValueError(f'output must be "dithered" or "nsvq"; got {output!r}.')
         if not 0 < growth_epsilon < 0.5:
@@ -226,19 +239,34 @@ class SpaceFillingVQLayer(nn.Module):
                 f"n_corners={self.n_corners}, output={self.output!r}")
 
     def _set_corners(self, C):
-        self.corners = nn.Parameter(C.detach().clone().contiguous())
+        """A new ``corners`` parameter (a new corner count), frozen if the old one was."""
+        self.corners = nn.Parameter(C.detach().clone().contiguous(),
+                                    requires_grad=self.corners.requires_grad)
+
+    def _rows(self, x, what):
+        """``x`` (..., n_features) as rows (n, n_features); ValueError for
+        another width or for NaN / infinity."""
+        if x.ndim < 1 or x.shape[-1] != self.n_features:
+            raise ValueError(f"{what} expects inputs with last dimension {self.n_features}; "
+                             f"got shape {tuple(x.shape)}.")
+        X = x.detach().reshape(-1, self.n_features)
+        if not bool(torch.isfinite(X).all()):
+            raise ValueError(f"{what}: the input contains NaN or infinity.")
+        return X
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a state saved after growth has more corners than a fresh layer: resize
         # the parameter first, so load_state_dict restores any training phase.
+        # Resized in place: an optimizer built on the layer before the load
+        # keeps training the same parameter object.
         saved = state_dict.get(prefix + "corners")
         if (saved is not None and saved.ndim == 2 and saved.shape[1] == self.n_features
                 and saved.shape[0] != self.n_corners):
             if saved.shape[0] > self.n_clusters:
                 raise ValueError(f"the saved state has {saved.shape[0]} corners, more than "
                                  f"n_clusters={self.n_clusters}.")
-            self._set_corners(torch.zeros(saved.shape, dtype=self.corners.dtype,
-                                          device=self.corners.device))
+            self.corners.data = torch.zeros(saved.shape, dtype=self.corners.dtype,
+                                            device=self.corners.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
@@ -250,16 +278,19 @@ class SpaceFillingVQLayer(nn.Module):
         x : Tensor of shape (..., n_features)
             At least ``n_corners`` rows (e.g. the encoder's first outputs).
 
+        The corners are overwritten in place (same parameter, same
+        ``requires_grad``): an optimizer made before keeps training them.
+
         Returns
         -------
         self
         """
-        X = x.detach().reshape(-1, self.n_features).double().cpu().numpy()
+        X = self._rows(x, "init_from_data").double().cpu().numpy()
         if X.shape[0] < self.n_corners:
             raise ValueError(f"init_from_data needs at least n_corners={self.n_corners} "
                              f"rows; got {X.shape[0]}.")
         C = _init.norm_groups_init(X, np.ones(X.shape[0]), self.n_corners)
-        self._set_corners(torch.as_tensor(C).to(self.corners))
+        self.corners.copy_(torch.as_tensor(C).to(self.corners))
         return self
 
     @torch.no_grad()
@@ -272,8 +303,9 @@ class SpaceFillingVQLayer(nn.Module):
         missing corners at the midpoints of the longest segments. Nothing
         happens once ``n_corners == n_clusters``.
 
-        The ``corners`` parameter is **replaced**: create a new optimizer (or
-        re-register the parameters) after calling it.
+        The ``corners`` parameter is **replaced** (its ``requires_grad`` is
+        kept): create a new optimizer (or re-register the parameters) after
+        calling it.
 
         Returns
         -------
@@ -302,11 +334,14 @@ class SpaceFillingVQLayer(nn.Module):
             parameter). Eval mode: exact projection onto the curve; ``output``
             is differentiable with respect to the corners.
         """
-        if x.shape[-1] != self.n_features:
+        if x.ndim < 1 or x.shape[-1] != self.n_features:
             raise ValueError(f"expected inputs with last dimension {self.n_features}; "
                              f"got shape {tuple(x.shape)}.")
         lead = x.shape[:-1]
         X = x.reshape(-1, self.n_features)
+        if not bool(torch.isfinite(X.detach()).all()):
+            # a NaN row would be quantized to a finite corner and hide the fault
+            raise ValueError("SpaceFillingVQLayer: the input contains NaN or infinity.")
         C = self.corners
         if X.dtype != C.dtype:
             X = X.to(C.dtype)
@@ -325,7 +360,7 @@ class SpaceFillingVQLayer(nn.Module):
         if k == 1:
             seg = torch.zeros(n, dtype=torch.int64, device=X.device)
             q = C[seg]
-            pos = torch.zeros(n, dtype=C.dtype, device=X.device)
+            pos = torch.zeros(n, dtype=_position_dtype(C.dtype), device=X.device)
         else:
             lam = torch.rand(k - 1, dtype=C.dtype, device=C.device)
             P = (1 - lam)[:, None] * C[:-1] + lam[:, None] * C[1:]
@@ -335,7 +370,8 @@ class SpaceFillingVQLayer(nn.Module):
                 d2 = (Pc * Pc).sum(dim=1) - 2 * ((X - m) @ Pc.T)
                 seg = d2.argmin(dim=1)
             q = P[seg]
-            pos = seg.to(C.dtype) + lam[seg]
+            pos_dtype = _position_dtype(C.dtype)
+            pos = seg.to(pos_dtype) + lam[seg].to(pos_dtype)
         if self.output == "dithered":
             return q, pos, seg
         tiny = torch.finfo(C.dtype).tiny
@@ -357,7 +393,7 @@ class SpaceFillingVQLayer(nn.Module):
             ``usage`` (perplexity / n_corners, as ``sksfvq.metrics.usage``),
             ``dead`` (corners that are no row's nearest) and ``mse_corner``.
         """
-        X = x.detach().reshape(-1, self.n_features).to(self.corners.dtype)
+        X = self._rows(x, "usage").to(self.corners.dtype)
         labels, dist2 = nearest_corner(X, self.corners, backend=self.backend,
                                        n_jobs=self.n_jobs)
         k = self.n_corners
@@ -377,6 +413,9 @@ class SpaceFillingVQLayer(nn.Module):
         when given, ``labels_``, ``inertia_`` and ``n_dead_`` (without ``X``:
         an empty ``labels_``, ``inertia_ = nan``, ``n_dead_ = 0``). The corners
         are **not** reoriented, so ``transform`` gives the layer's positions.
+        ``partial_fit`` refines the estimator from there as online k-means
+        (MacQueen) updates that keep the order, without a bending penalty
+        (the layer's training had none), counting the rows of ``X`` as seen.
 
         Parameters
         ----------
@@ -387,6 +426,7 @@ class SpaceFillingVQLayer(nn.Module):
         -------
         SpaceFillingVQ
         """
+        from ._chain import corner_totals
         from ._engine import nearest_corner as assign_corners
         from ._sfvq import SpaceFillingVQ
 
@@ -400,18 +440,22 @@ class SpaceFillingVQLayer(nn.Module):
         est.n_features_in_ = self.n_features
         est.n_iter_ = 0
         est.history_ = []
+        # the streaming state partial_fit continues from (what a fit leaves)
+        est._stream_mass = np.zeros(k)
+        est._stream_sums = np.zeros((k, C.shape[1]))
+        est._stream_smoothness = 0.0
         if X is None:
             est.labels_ = np.empty(0, dtype=np.intp)
             est.inertia_ = float("nan")
             est.n_dead_ = 0
         else:
-            if isinstance(X, torch.Tensor):
-                X = X.detach().cpu().numpy()
-            Xa = np.ascontiguousarray(np.asarray(X).reshape(-1, self.n_features), dtype=C.dtype)
+            X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+            Xa = np.ascontiguousarray(self._rows(X, "to_estimator").cpu().numpy(), dtype=C.dtype)
             labels, dist2 = assign_corners(Xa, est.cluster_centers_)
             est.labels_ = labels
             est.inertia_ = float(np.sum(dist2, dtype=np.float64))
-            est.n_dead_ = int(k - np.count_nonzero(np.bincount(labels, minlength=k)))
+            est._stream_mass, est._stream_sums = corner_totals(Xa, np.ones(Xa.shape[0]), labels, k)
+            est.n_dead_ = int(k - np.count_nonzero(est._stream_mass))
         return est
 
     @classmethod
@@ -436,6 +480,9 @@ class SpaceFillingVQLayer(nn.Module):
         check_is_fitted(estimator, "cluster_centers_")
         C = np.asarray(estimator.cluster_centers_)
         k, d = C.shape
+        if kwargs.pop("n_features", d) != d:
+            raise ValueError(f"the estimator's corners have {d} features; n_features can only "
+                             f"be {d}.")
         kwargs.setdefault("n_clusters", k)
         kwargs.setdefault("dtype", torch.from_numpy(np.ascontiguousarray(C[:1])).dtype)
         if kwargs["n_clusters"] < k:

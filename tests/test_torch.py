@@ -148,7 +148,7 @@ def test_backend_choice(torch, st):
     with pytest.raises(ValueError, match="needs CPU float32 or float64"):
         st.project_to_curve(X.half(), C.half(), backend="numba")
     pos, _, _ = st.project_to_curve(X.bfloat16(), C.bfloat16())  # auto -> torch
-    assert pos.dtype == torch.bfloat16
+    assert pos.dtype == torch.float32  # bfloat16 holds no integer above 256 exactly
 
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])
@@ -415,3 +415,107 @@ def test_standalone_training_reaches_the_estimator_on_gauss16(torch, st, one_thr
     # the converted estimator pays exactly the layer's corner error
     est = layer.to_estimator(X)
     assert est.inertia_ / X.size == pytest.approx(got, rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_tensor_functions_refuse_mismatched_shapes(torch, st, backend):
+    # the Numba kernels index by these shapes unchecked: a wider C read and
+    # wrote past the arrays (the process crashed)
+    for f in (st.project_to_curve, st.nearest_corner):
+        for X, C, match in [((4, 3), (5, 2), "3 features but C has 2"),
+                            ((4, 3), (5, 4), "3 features but C has 4"),
+                            ((4, 3), (0, 3), "at least one corner"),
+                            ((4,), (5, 4), "2-D")]:
+            with pytest.raises(ValueError, match=match):
+                f(torch.randn(*X), torch.randn(*C), backend=backend)
+    with pytest.raises(ValueError, match=r"\[0, 4\]"):
+        st.points_on_curve(torch.tensor([-1.0, 10.0]), torch.randn(5, 2))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_eval_returns_the_nearest_point(torch, st, dtype):
+    # positions j + lambda beyond 256 (bfloat16) or 2048 (float16) are not
+    # representable in the corners' dtype: they are float32, and the output
+    # comes from them unrounded
+    k = 3000
+    s = torch.linspace(0, 1, k, dtype=torch.float64)
+    C = torch.stack([s, torch.sin(40 * s)], dim=1)
+    layer = st.SpaceFillingVQLayer(k, 2, start_clusters=None, dtype=getattr(torch, dtype))
+    with torch.no_grad():
+        layer.corners.copy_(C)
+    layer.eval()
+    x = C[::7].to(layer.corners.dtype) + 1e-3
+    out = layer(x)
+    assert out.positions.dtype == torch.float32
+    assert_array_equal(out.positions.floor().long().clamp(max=k - 2).numpy(),
+                       out.segments.numpy())
+    layer.train()
+    out = layer(x)
+    assert out.positions.dtype == torch.float32
+    assert_array_equal(out.positions.floor().long().numpy(), out.segments.numpy())
+
+
+def test_init_from_data_and_resized_load_keep_the_parameter(torch, st):
+    torch.manual_seed(0)
+    x = torch.randn(200, 3)
+    layer = st.SpaceFillingVQLayer(16, 3)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.1)
+    layer.init_from_data(x)  # the optimizer made before keeps training the corners
+    assert any(p is layer.corners for g in opt.param_groups for p in g["params"])
+    before = layer.corners.detach().clone()
+    layer(x[:50]).output.pow(2).mean().backward()
+    opt.step()
+    assert not torch.equal(before, layer.corners.detach())
+
+    grown = st.SpaceFillingVQLayer(16, 3).grow()  # 8 corners
+    fresh = st.SpaceFillingVQLayer(16, 3)
+    opt = torch.optim.Adam(fresh.parameters(), lr=0.1)
+    fresh.load_state_dict(grown.state_dict())  # resume: model and optimizer, then the load
+    assert fresh.n_corners == 8
+    assert any(p is fresh.corners for g in opt.param_groups for p in g["params"])
+
+    frozen = st.SpaceFillingVQLayer(16, 3).requires_grad_(False)
+    frozen.init_from_data(x)
+    assert not frozen.corners.requires_grad
+    assert not frozen.grow().corners.requires_grad
+
+
+def test_layer_inputs_checked_before_anything_changes(torch, st):
+    layer = st.SpaceFillingVQLayer(8, 3)
+    before = layer.corners.detach().clone()
+    for call in (layer.usage, layer.init_from_data, layer.to_estimator):
+        with pytest.raises(ValueError, match="last dimension 3"):
+            call(torch.randn(30, 2))  # 60 values: reshaped to 20 rows before
+        with pytest.raises(ValueError, match="NaN"):
+            call(torch.tensor([[float("nan"), 0.0, 0.0]] * 10))
+    with pytest.raises(ValueError, match="NaN"):
+        layer(torch.tensor([[float("nan"), 0.0, 0.0]]))
+    assert torch.equal(before, layer.corners.detach())
+    with pytest.raises(TypeError, match="n_clusters"):
+        st.SpaceFillingVQLayer(2.5, 3)
+    with pytest.raises(ValueError, match="init_scale"):
+        st.SpaceFillingVQLayer(4, 3, init_scale=float("nan"))
+    with pytest.raises(ValueError, match="n_jobs"):
+        st.SpaceFillingVQLayer(4, 3, n_jobs="x")
+    with pytest.raises(ValueError, match="at least one row"):
+        st.train_standalone(layer, torch.randn(0, 3))
+    with pytest.raises(ValueError, match="batch_size"):
+        st.train_standalone(layer, torch.randn(10, 3), batch_size=0)
+
+
+def test_converted_estimator_streams_on(torch, st):
+    X = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    layer = st.SpaceFillingVQLayer(8, 3, start_clusters=None)
+    est = layer.to_estimator(X[:100])
+    C0 = est.cluster_centers_.copy()
+    est.partial_fit(X[100:])  # online k-means updates from the layer's corners
+    assert est.cluster_centers_.shape == C0.shape and not np.array_equal(est.cluster_centers_, C0)
+    # the rows given to to_estimator count as seen: the same update as from
+    # an estimator that saw them itself
+    ref = layer.to_estimator()
+    ref.partial_fit(X[:100])
+    ref.cluster_centers_ = C0.copy()
+    ref.partial_fit(X[100:])
+    assert_allclose(est.cluster_centers_, ref.cluster_centers_, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="n_features can only be 3"):
+        st.SpaceFillingVQLayer.from_estimator(est, n_features=4)
