@@ -39,7 +39,8 @@ import dask
 import dask.array as da
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+from sklearn.utils.validation import (_check_feature_names, _check_n_features, _check_sample_weight,
+                                      check_is_fitted)
 
 from . import _init, _train
 from ._chain import solve_corners
@@ -74,6 +75,10 @@ def _as_array(est, X, reset, lengths):
         if bad:
             raise ValueError(f"dask DataFrame columns must be numeric; got {bad}.")
         _check_feature_names(est, X._meta, reset=reset)
+        if not (len(set(X.dtypes)) == 1 and X.dtypes.iloc[0] in (np.float32, np.float64)):
+            # mixed (bool with float), integer or nullable (pandas' Float64)
+            # columns: to_dask_array alone gives an object array
+            X = X.astype(np.float64)
         X = X.to_dask_array(lengths=True if lengths else None)
     else:
         _check_feature_names(est, X, reset=reset)
@@ -124,9 +129,18 @@ def _training_rows(est, X, client, reset=True):
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={est.n_clusters}: "
                          "a curve needs at least as many rows as corners.")
     X = _persisted(client, X)
-    if reset:
+    if reset:  # (the trainer's first pass checks the values are finite)
         check_spread(X)
+    elif not bool(da.isfinite(X).all().compute()):  # before partial_fit's pass changes a thing
+        raise ValueError("Input X contains NaN or infinity.")
     return X
+
+
+def _weights_of(sample_weight):
+    """The weights in memory (dask weights computed: one float per row)."""
+    if is_dask(sample_weight):
+        sample_weight = sample_weight.compute()
+    return sample_weight
 
 
 class Weights:
@@ -145,9 +159,7 @@ class Weights:
         self.local = self.blocks = None
         self.total = float(n)
         if sample_weight is not None:
-            if is_dask(sample_weight):
-                sample_weight = sample_weight.compute()
-            self.local = training_weights(np.asarray(sample_weight), np.empty((n, 0)))
+            self.local = training_weights(_weights_of(sample_weight), np.empty((n, 0)))
             self.total = float(self.local.sum())
             self.blocks = client.persist(da.from_array(self.local, chunks=(X.chunks[0],)))
 
@@ -172,9 +184,10 @@ def fit(est, X, sample_weight=None):
         raise ValueError(f"algorithm={est.algorithm!r} needs the rows in memory; a dask "
                          "array trains with algorithm='lloyd'.")
     client = _client()
-    X = _training_rows(est, X, client)
-    w = Weights(sample_weight, X, client, est.n_jobs)
-    init = est._initial_corners(X)
+    with _features_kept_on_error(est):
+        X = _training_rows(est, X, client)
+        w = Weights(sample_weight, X, client, est.n_jobs)
+        init = est._initial_corners(X)
     rng = np.random.default_rng(check_random_state(est.random_state).randint(2**31))
     options = est._options()
     if options["n_init"] == "auto":
@@ -195,6 +208,30 @@ def fit(est, X, sample_weight=None):
     # the weight per corner: a row per corner weighted by it
     est._warn_dead(np.arange(k), result.mass)
     return est
+
+
+class _features_kept_on_error:
+    """Restore ``n_features_in_`` / ``feature_names_in_`` (set while the
+    input is read) when a fit refuses the input: a fitted estimator stays
+    usable with the width it was fitted on."""
+
+    _names = ("n_features_in_", "feature_names_in_")
+
+    def __init__(self, est):
+        self.est = est
+        self.saved = {a: getattr(est, a) for a in self._names if hasattr(est, a)}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        if kind is not None:
+            for a in self._names:
+                if a in self.saved:
+                    setattr(self.est, a, self.saved[a])
+                elif hasattr(self.est, a):
+                    delattr(self.est, a)
+        return False
 
 
 def _one_corner(X, w, options, rng, verbose):
@@ -284,6 +321,8 @@ def transform(est, X):
 
 
 def _points_block(T, C, k):
+    if not np.isfinite(T).all():
+        raise ValueError("Input positions contains NaN or infinity.")
     if T.shape[0] and (T.min() < 0 or T.max() > k - 1):
         raise ValueError(f"positions must lie in [0, {k - 1}] (corners - 1); got values in "
                          f"[{T.min()}, {T.max()}].")
@@ -314,11 +353,12 @@ def score(est, X, sample_weight=None):
         parts = X.map_blocks(_score_block, None, C, _threads(est), drop_axis=1,
                              chunks=((1,) * X.numblocks[0],), dtype=np.float64)
     else:
-        if not is_dask(sample_weight):
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
-        w = da.asarray(sample_weight).astype(np.float64).rechunk((X.chunks[0],))
+        n = X.shape[0]
+        w = _check_sample_weight(_weights_of(sample_weight), np.empty((n, 0)),
+                                 dtype=np.float64)
+        w = da.from_array(w, chunks=(X.chunks[0],))
         parts = da.map_blocks(_score_block, X, w[:, None], C, _threads(est), drop_axis=1,
                               chunks=((1,) * X.numblocks[0],), dtype=np.float64)
     return -float(parts.sum().compute())

@@ -139,7 +139,10 @@ class DaskRows(_Rows):
         self.n_eff = max(X.shape[0], w.total)
         self.local = self.n_eff <= n_max
         if self.local:  # as small as a subsample
-            super().__init__(_gather(X), _ones_or(w.local, X.shape[0]), k, tol, n_max, rng)
+            rows = _gather(X)
+            if not np.isfinite(rows).all():  # (DaskLloyd checks in its first pass)
+                raise ValueError("Input X contains NaN or infinity.")
+            super().__init__(rows, _ones_or(w.local, X.shape[0]), k, tol, n_max, rng)
             return
         self.X, self.w, self.k, self.tol, self.rng, self.n_max = X, w, k, tol, rng, n_max
         self.full = DaskLloyd(X, w, k, tol)

@@ -255,7 +255,10 @@ def check_spread(X, corners=None, what="X"):
     dtype: the range is that of both together; ``what`` names them."""
     lo = hi = None
     if X.dtype == np.float64 and X.size:
-        lo, hi = X.min(axis=0), X.max(axis=0)
+        # one pass for both (a dask X: np.stack gives one graph, computed once)
+        lo, hi = np.asarray(np.stack([X.min(axis=0), X.max(axis=0)]))
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            raise ValueError("Input X contains NaN or infinity.")
     if corners is not None and corners.size:
         c_lo, c_hi = corners.min(axis=0), corners.max(axis=0)
         if lo is None and X.size:  # float32 rows: their range joins the corners'

@@ -421,3 +421,62 @@ def _root():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1]
+
+
+def test_non_finite_rows_are_refused_before_anything_changes(client):
+    X = _blobs(6000, 3, np.float64)
+    est = SpaceFillingVQ(4, random_state=0).fit(X)
+    C = est.cluster_centers_.copy()
+    bad = X.copy()
+    bad[4005, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.partial_fit(da.from_array(bad, chunks=1000))  # wrote NaN into every corner
+    np.testing.assert_array_equal(est.cluster_centers_, C)
+    small = X[:1000].copy()
+    small[5, 1] = np.nan  # trained in memory: failed deep in the ordering
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        SpaceFillingVQ(8, random_state=0).fit(da.from_array(small, chunks=300))
+    bad[4005, 1] = -np.inf  # not "spreads over inf ... Rescale"
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        SpaceFillingVQ(4).fit(da.from_array(bad, chunks=1000))
+    wider = _blobs(6000, 5, np.float64)
+    wider[100, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.fit(da.from_array(wider, chunks=1000))
+    assert est.n_features_in_ == 3  # the refused fit left the fitted width
+    np.testing.assert_array_equal(est.predict(X[:50]), est.predict(da.from_array(X[:50])))
+    T = est.transform(X)
+    T[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.inverse_transform(da.from_array(T, chunks=1000)).compute()
+
+
+def test_sample_weight_of_score_and_fit_checked_as_in_memory(client):
+    X = _blobs(8000, 4, np.float64)
+    est = SpaceFillingVQ(4, random_state=0).fit(X)
+    Xd = da.from_array(X, chunks=((1000, 3000, 500, 3500), (2, 2)))
+    w = np.ones(8000)
+    for bad, match in [(np.where(np.arange(8000) == 3, np.nan, 1.0), "NaN"),
+                       (w[:-1], r"\(7999,\)"), (w[:, None], "1D")]:
+        with pytest.raises(ValueError, match=match):
+            est.score(Xd, sample_weight=bad)
+    assert est.score(Xd, sample_weight=2.0) == pytest.approx(est.score(X, sample_weight=2.0))
+    keep = da.from_array(X[:, 0] > 0, chunks=1000)  # unknown chunk sizes, X and weights alike
+    assert est.score(da.from_array(X, chunks=1000)[keep],
+                     sample_weight=da.from_array(w, chunks=1000)[keep]) == pytest.approx(
+        est.score(X[X[:, 0] > 0]))
+    fitted = SpaceFillingVQ(6, random_state=0).fit(Xd, sample_weight=2.0)
+    assert fitted.inertia_ == pytest.approx(
+        2.0 * SpaceFillingVQ(6, random_state=0).fit(Xd).inertia_)
+
+
+def test_dask_dataframe_of_mixed_columns(client):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X = _blobs(3000, 3, np.float64)
+    df = pd.DataFrame(X, columns=list("abc")).assign(flag=lambda d: d.a > 0)
+    est = SpaceFillingVQ(6, random_state=0).fit(df)
+    np.testing.assert_array_equal(est.predict(dd.from_pandas(df, npartitions=3)).compute(),
+                                  est.predict(df))
+    nullable = dd.from_pandas(df.astype({"a": "Float64"}), npartitions=3)
+    assert SpaceFillingVQ(6, random_state=0).fit(nullable).cluster_centers_.shape == (6, 4)
