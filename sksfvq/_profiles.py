@@ -5,6 +5,8 @@ already computed corner indices (or the profiles made from them); all of
 them are importable from, and documented in, :mod:`sksfvq.inspection`.
 """
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.utils import check_array
 
@@ -13,6 +15,8 @@ def _indices(indices, n_clusters):
     """``indices`` (corner indices, or positions along the curve) as a flat
     float64 array in [0, n_clusters); a clear error for anything else
     (an estimator passed where ``est.predict(X)`` belongs, NaN, out of range)."""
+    if not isinstance(n_clusters, Integral) or isinstance(n_clusters, bool) or n_clusters < 1:
+        raise ValueError(f"n_clusters must be an int >= 1; got {n_clusters!r}.")
     a = np.asarray(indices)
     if a.dtype.kind not in "biuf":
         raise TypeError("indices must be numbers: corner indices such as est.predict(X) "
@@ -27,6 +31,27 @@ def _indices(indices, n_clusters):
     return a
 
 
+def _labels(labels, n):
+    """``labels`` as a flat array of n sortable values; ValueError for NaN
+    (a NaN label equals no label, so its rows would vanish) or mixed kinds."""
+    y = np.asarray(labels).reshape(-1)
+    if y.shape[0] != n:
+        raise ValueError(f"{n} indices but {y.shape[0]} labels.")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError("labels contain NaN: a NaN label equals no other; give missing "
+                         "labels a value of their own.")
+    if y.dtype.kind == "O":
+        try:
+            np.unique(y)
+        except TypeError:
+            raise TypeError("labels must be values of one kind that sort (e.g. all strings "
+                            "or all numbers); got mixed types.") from None
+        if any(v != v for v in y):  # NaN among objects
+            raise ValueError("labels contain NaN: a NaN label equals no other; give missing "
+                             "labels a value of their own.")
+    return y
+
+
 def _smooth(counts, window):
     """Centred moving average along the last axis; edges average fewer bins."""
     window = int(window)
@@ -34,11 +59,15 @@ def _smooth(counts, window):
         raise ValueError(f"window must be an odd integer >= 1; got {window}.")
     if window == 1:
         return counts.astype(np.float64)
-    kernel = np.ones(window)
-    ones = np.convolve(np.ones(counts.shape[-1]), kernel, mode="same")
-    out = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1,
-                              counts.astype(np.float64))
-    return out / ones
+    # bin i averages bins [i - h, i + h] that exist (by running sums: a window
+    # wider than the axis stays aligned, as np.convolve's "same" did not)
+    k = counts.shape[-1]
+    h = window // 2
+    run = np.concatenate([np.zeros(counts.shape[:-1] + (1,)),
+                          np.cumsum(counts, axis=-1, dtype=np.float64)], axis=-1)
+    i = np.arange(k)
+    lo, hi = np.maximum(i - h, 0), np.minimum(i + h + 1, k)
+    return (run[..., hi] - run[..., lo]) / (hi - lo)
 
 
 def profiles_from_indices(indices, labels, n_clusters, *, window=1, normalize="max",
@@ -76,9 +105,7 @@ def profiles_from_indices(indices, labels, n_clusters, *, window=1, normalize="m
     [[1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
     """
     idx = _indices(indices, n_clusters)
-    y = np.asarray(labels).reshape(-1)
-    if idx.shape[0] != y.shape[0]:
-        raise ValueError(f"{idx.shape[0]} indices but {y.shape[0]} labels.")
+    y = _labels(labels, idx.shape[0])
     classes = np.unique(y) if classes is None else np.asarray(classes)
     counts = np.zeros((classes.shape[0], n_clusters))
     for row, c in enumerate(classes):
@@ -128,7 +155,7 @@ def peak_table(indices, labels, n_clusters, *, window=1, coverage=0.8, classes=N
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1]; got {coverage}.")
     t = _indices(indices, n_clusters)
-    y = np.asarray(labels).reshape(-1)
+    y = _labels(labels, t.shape[0])
     idx = np.floor(t).astype(np.intp)  # in [0, n_clusters - 1]: _indices checked t
     prof, classes = profiles_from_indices(idx, y, n_clusters, window=window,
                                           normalize=None, classes=classes)

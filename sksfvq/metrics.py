@@ -13,6 +13,9 @@ from sklearn.utils import check_array
 from ._engine import nearest_corner, project
 from ._order import knn_rows
 
+#: neighbours of the neighbour measures (cont10, trust10, knn_spread)
+NEIGHBOURS = 10
+
 __all__ = [
     "mse_corner",
     "mse_curve",
@@ -81,14 +84,19 @@ def adj_ratio(codebook):
     >>> round(adj_ratio(np.arange(4.0)[:, None]), 3)
     0.6
     """
-    C = np.asarray(codebook, dtype=np.float64)
-    k = C.shape[0]
-    if k < 3:
+    from scipy.spatial.distance import pdist
+
+    C = _codebook(codebook)
+    if C.shape[0] < 3:
         return float("nan")
-    sq = np.sum(C**2, axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * C @ C.T, 0.0)
-    iu = np.triu_indices(k, 1)
-    all_pairs = np.sqrt(d2[iu]).mean()
+    # a ratio of distances: centred and brought near unit scale first, with the
+    # pairs' differences taken directly (|a|^2 + |b|^2 - 2 a.b loses the digits
+    # of a codebook far from the origin; squares of 1e-200 underflow)
+    C = C - C.mean(axis=0)
+    top = float(np.abs(C).max())
+    if top > 0:
+        C = C / top
+    all_pairs = pdist(C).mean()
     consecutive = np.linalg.norm(np.diff(C, axis=0), axis=1).mean()
     return float(consecutive / all_pairs) if all_pairs > 0 else float("nan")
 
@@ -102,8 +110,30 @@ def curve_length(codebook):
     >>> curve_length(np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 5.0]]))
     6.0
     """
-    C = np.asarray(codebook, dtype=np.float64)
-    return float(np.linalg.norm(np.diff(C, axis=0), axis=1).sum())
+    steps = np.diff(_codebook(codebook), axis=0)
+    top = float(np.abs(steps).max()) if steps.size else 0.0
+    if top == 0:
+        return 0.0
+    return float(np.linalg.norm(steps / top, axis=1).sum() * top)  # no under- or overflow
+
+
+def _codebook(codebook):
+    """A codebook as a finite 2-D float64 array (ValueError otherwise)."""
+    return check_array(codebook, dtype=np.float64, input_name="codebook")
+
+
+def _positions(positions, n, of="rows"):
+    """One finite position per row (of ``n`` rows or labels), shape (n,) or
+    (n, 1), flattened."""
+    t = np.asarray(positions, dtype=np.float64)
+    if t.ndim > 2 or (t.ndim == 2 and t.shape[1] != 1):
+        raise ValueError(f"positions must have shape (n,) or (n, 1); got {t.shape}.")
+    t = t.reshape(-1)
+    if t.shape[0] != n:
+        raise ValueError(f"{n} {of} but {t.shape[0]} positions.")
+    if not np.isfinite(t).all():
+        raise ValueError("positions contain NaN or infinity.")
+    return t
 
 
 def _subset(n, n_subset, random_state):
@@ -116,13 +146,10 @@ def _subset(n, n_subset, random_state):
 def _rows_and_positions(X, positions):
     """X (float64) and one position per row (ValueError otherwise)."""
     X = check_array(X, dtype=np.float64)
-    t = np.asarray(positions, dtype=np.float64).reshape(-1)
-    if t.shape[0] != X.shape[0]:
-        raise ValueError(f"{X.shape[0]} rows but {t.shape[0]} positions.")
-    return X, t
+    return X, _positions(positions, X.shape[0])
 
 
-def continuity(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
+def continuity(X, positions, n_neighbors=NEIGHBOURS, n_subset=2000, random_state=0):
     """``cont10``: neighbours in the data that the 1-D axis keeps together.
 
     ``trustworthiness(positions, X)`` with the two spaces swapped, on a
@@ -140,7 +167,7 @@ def continuity(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
     return float(_trustworthiness(t[idx, None], X[idx], n_neighbors=n_neighbors))
 
 
-def trustworthiness(X, positions, n_neighbors=10, n_subset=2000, random_state=0):
+def trustworthiness(X, positions, n_neighbors=NEIGHBOURS, n_subset=2000, random_state=0):
     """``trust10``: ``trustworthiness(X, positions)`` on the same seeded subset.
 
     Reported for completeness; it does not reward ordering.
@@ -201,10 +228,8 @@ def label_spread(positions, labels, n_pairs=200_000, random_state=0):
     >>> label_spread(t, np.array([0, 0, 1, 1])) < 0.1
     True
     """
-    t = np.asarray(positions, dtype=np.float64).reshape(-1)
     y = np.asarray(labels).reshape(-1)
-    if y.shape[0] != t.shape[0]:
-        raise ValueError(f"{t.shape[0]} positions but {y.shape[0]} labels.")
+    t = _positions(positions, y.shape[0], of="labels")
     rng = np.random.default_rng(random_state)
     i = rng.integers(0, t.shape[0], n_pairs)
     j = rng.integers(0, t.shape[0], n_pairs)
@@ -217,7 +242,7 @@ def label_spread(positions, labels, n_pairs=200_000, random_state=0):
     return float(gap[same].mean() / gap.mean())
 
 
-def knn_spread(X, positions, n_neighbors=10, n_subset=3000, n_pairs=200_000,
+def knn_spread(X, positions, n_neighbors=NEIGHBOURS, n_subset=3000, n_pairs=200_000,
                random_state=0):
     """Label-free global order: how far apart the 1-D axis puts data neighbours.
 
@@ -258,6 +283,8 @@ def evaluate(X, codebook, positions=None, labels=None, n_subset=2000, random_sta
 
     ``positions`` defaults to the exact curve position of each row; pass the
     codebook index for an unordered quantizer if that is what it offers.
+    The 10-neighbour measures are NaN where the rows are too few for them
+    (``cont10`` and ``trust10`` below 21 rows, ``knn_spread`` below 11).
 
     Examples
     --------
@@ -270,17 +297,26 @@ def evaluate(X, codebook, positions=None, labels=None, n_subset=2000, random_sta
     X, C = _pair(X, codebook)
     if positions is None:
         positions, _, _ = project(X, C)
+    nan = float("nan")
     out = {
         "mse_corner": mse_corner(X, C),
         "mse_curve": mse_curve(X, C),
         "adj_ratio": adj_ratio(C),
         "curve_length": curve_length(C),
-        "cont10": continuity(X, positions, n_subset=n_subset, random_state=random_state),
-        "trust10": trustworthiness(X, positions, n_subset=n_subset, random_state=random_state),
-        "knn_spread": knn_spread(X, positions, random_state=random_state),
+        "cont10": nan,
+        "trust10": nan,
+        "knn_spread": nan,
         "usage": usage(X, C),
         "dead": dead(X, C),
     }
+    positions = _positions(positions, X.shape[0])
+    n = min(X.shape[0], n_subset)
+    if n > 2 * NEIGHBOURS:  # sklearn's trustworthiness needs n_neighbors < n / 2
+        out["cont10"] = continuity(X, positions, n_subset=n_subset, random_state=random_state)
+        out["trust10"] = trustworthiness(X, positions, n_subset=n_subset,
+                                         random_state=random_state)
+    if X.shape[0] > NEIGHBOURS:
+        out["knn_spread"] = knn_spread(X, positions, random_state=random_state)
     if labels is not None:
         out["label_spread"] = label_spread(positions, labels, random_state=random_state)
     return out

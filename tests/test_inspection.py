@@ -245,3 +245,21 @@ def test_readers_give_the_estimator_the_dataframe_as_given():
     for reader in (ins.corner_report, lambda e, Z: ins.equal_occupancy_codebook(e, Z, 3)):
         with pytest.raises(ValueError, match="feature names"):
             reader(est, df[["c", "b", "a"]])  # reordered columns: refused, not misread
+
+
+def test_profiles_window_wider_than_the_axis_and_bad_labels():
+    p, _ = ins.profiles_from_indices([0, 1, 2], [0, 0, 0], 3, window=7, normalize=None)
+    assert p.shape == (1, 3)  # np.convolve's "same" gave 7 bins
+    assert_allclose(p, [[1.0, 1.0, 1.0]])
+    assert ins.peak_table([2, 2, 2, 0, 2], [0] * 5, 3, window=9)["peak"].tolist() == [0]
+    p5, _ = ins.profiles_from_indices([0, 0, 1, 4, 4, 4], [0] * 6, 5, window=3, normalize=None)
+    assert_allclose(p5, [[3 / 2, 3 / 3, 1 / 3, 3 / 3, 3 / 2]])  # edges average what exists
+    with pytest.raises(ValueError, match="NaN"):
+        ins.profiles_from_indices([0, 1, 2], [np.nan, np.nan, 1.0], 3)
+    with pytest.raises(ValueError, match="NaN"):
+        ins.peak_table([0, 1, 2], np.array([1.0, np.nan, 2.0], dtype=object), 3)
+    with pytest.raises(TypeError, match="one kind"):
+        ins.profiles_from_indices([0, 1, 2], ["a", 1, None], 3)
+    for n in (0, -1, 2.5, "3", True):
+        with pytest.raises(ValueError, match="n_clusters must be an int"):
+            ins.profiles_from_indices([0], [0], n)

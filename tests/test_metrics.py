@@ -105,3 +105,36 @@ def test_one_position_per_row(measure, n_positions):
     X = np.random.default_rng(3).normal(size=(300, 2))
     with pytest.raises(ValueError, match=f"300 rows but {n_positions} positions"):
         getattr(metrics, measure)(X, np.arange(float(n_positions)))
+
+
+def test_adj_ratio_and_curve_length_keep_their_digits_anywhere():
+    line = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])  # 1 / (4 / 3)
+    for shift, scale in [(0.0, 1.0), (1e8, 1.0), (0.0, 1e-200), (0.0, 1e200)]:
+        C = (line + shift) * scale
+        assert metrics.adj_ratio(C) == pytest.approx(0.75, rel=1e-12)
+        assert metrics.curve_length(C) == pytest.approx(2.0 * scale, rel=1e-12)
+    for bad in (np.arange(4.0), [[np.nan, 0.0], [1.0, 1.0], [2.0, 2.0]]):
+        for measure in (metrics.adj_ratio, metrics.curve_length):
+            with pytest.raises(ValueError):
+                measure(bad)
+
+
+def test_positions_are_checked_by_the_order_measures():
+    X = np.random.default_rng(4).normal(size=(200, 2))
+    t = np.arange(200.0)
+    for bad, match in [(np.r_[np.nan, t[1:]], "NaN"), (np.r_[np.inf, t[1:]], "NaN"),
+                       (np.zeros((100, 2)), r"shape \(n,\) or \(n, 1\)")]:
+        with pytest.raises(ValueError, match=match):
+            metrics.knn_spread(X, bad)
+        with pytest.raises(ValueError, match=match):
+            metrics.label_spread(bad, np.zeros(200))
+    with pytest.raises(ValueError, match="10 labels but 5 positions"):
+        metrics.label_spread(t[:5], np.zeros(10))
+
+
+def test_evaluate_on_few_rows_reports_the_neighbour_measures_as_nan():
+    X = np.random.default_rng(5).normal(size=(15, 2))
+    out = metrics.evaluate(X, X[:4])  # failed in sklearn's trustworthiness
+    assert np.isnan(out["cont10"]) and np.isnan(out["trust10"])
+    assert np.isfinite(out["knn_spread"]) and np.isfinite(out["mse_corner"])
+    assert np.isnan(metrics.evaluate(X[:8], X[:4])["knn_spread"])
