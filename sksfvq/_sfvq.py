@@ -127,10 +127,13 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         Sum of (weighted) squared distances of the training rows to their
         nearest corner, as in :class:`~sklearn.cluster.KMeans`.
     n_iter_ : int
-        Iterations (``"lloyd"``) or epochs (``"sgd"``) run, over all stages.
+        Lloyd iterations over all rows (``"lloyd"``; stages on a subsample
+        are not counted) or epochs (``"sgd"``, over all stages).
     history_ : list of dict
-        One entry per growth stage: ``n_clusters``, ``n_iter``, ``loss``
-        (mean squared error per feature) and ``time`` in seconds.
+        One entry per stage of the schedule (the growth stages, then for
+        ``"lloyd"`` the run on all rows, the ordering and the smoothing):
+        ``n_clusters``, ``n_iter``, ``loss`` (mean squared error per
+        feature) and ``time`` in seconds.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)

@@ -167,7 +167,7 @@ LLOYD_HEAVY_GAIN = 3e-4
 LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothed on all rows
 #: iterations of every smoothing try when a pass over its rows is heavier than that
 LLOYD_HEAVY_POLISH_ITER = 3
-LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at least this many,
+LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at most this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
 LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
 
