@@ -277,6 +277,17 @@ def check_spread(X, corners=None, what="X"):
         )
 
 
+def check_count(value, name, minimum=1):
+    """``value`` as an int >= ``minimum`` (a count or size parameter): TypeError
+    for a bool, a fractional or a non-number, ValueError below the minimum."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+            raise TypeError(f"{name} must be an int; got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}.")
+    return int(value)
+
+
 def training_weights(sample_weight, X):
     """Checked, non-negative float64 training weights with at least one non-zero."""
     w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)

@@ -10,6 +10,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils import check_array
 
+from ._engine import check_count
+
 __all__ = ["lbg_codebook"]
 
 
@@ -88,7 +90,7 @@ def lbg_codebook(X, n_clusters, *, max_iter=300, tol=1e-4):
     ((6, 2), 6)
     """
     X = check_array(X, dtype=np.float64)
-    n_clusters = int(n_clusters)
+    n_clusters = check_count(n_clusters, "n_clusters", -np.inf)  # the range: below
     if not 1 <= n_clusters <= X.shape[0]:
         raise ValueError(f"n_clusters={n_clusters} must be in [1, n_samples] "
                          f"(n_samples={X.shape[0]}).")

@@ -12,6 +12,8 @@ Larger real sets (GloVe word vectors, phone-labelled speech) live in
 
 import numpy as np
 
+from ._engine import check_count
+
 __all__ = ["make_gaussian", "make_embedding", "load_standard", "load_digits", "load_pixels"]
 
 #: name -> (n_features, n_clusters) of the standard Gaussian sets
@@ -39,7 +41,9 @@ def make_embedding(n_samples=100_000, n_features=32, n_latent=8, noise=0.3,
     and ``e`` standard normal: most of the variance lies near a curved
     ``n_latent``-dimensional sheet, as in learned embeddings. The scale
     benchmark's data (``docs/metrics.rst``). Generated in chunks, so the
-    only large array is the result.
+    only large array is the result; every chunk is seeded from
+    ``(random_state, chunk index)``, so the rows depend on ``random_state``
+    (an int) and on ``chunk`` (keep the default for the benchmark's rows).
 
     Examples
     --------
@@ -47,6 +51,8 @@ def make_embedding(n_samples=100_000, n_features=32, n_latent=8, noise=0.3,
     >>> X.shape, X.dtype
     ((1000, 16), dtype('float32'))
     """
+    random_state = check_count(random_state, "random_state (an int: it seeds every chunk)", 0)
+    chunk = check_count(chunk, "chunk")
     rng = np.random.default_rng(random_state)
     A = rng.standard_normal((n_latent, n_features))
     out = np.empty((n_samples, n_features), dtype=dtype)
@@ -74,8 +80,12 @@ def load_standard(name, n_samples=None):
     """
     if name in _GAUSS:
         d, k = _GAUSS[name]
-        return make_gaussian(n_samples or 65_536, d), None, k
+        n = 65_536 if n_samples is None else check_count(n_samples, "n_samples")
+        return make_gaussian(n, d), None, k
     if name == "digits":
+        if n_samples is not None:
+            raise ValueError("n_samples shortens the Gaussian sets only; digits has its "
+                             "1,797 rows.")
         from sklearn.datasets import load_digits
         from sklearn.preprocessing import StandardScaler
 
@@ -165,7 +175,7 @@ def load_pixels(image="china.jpg", *, n_samples=None, random_state=0, dtype=np.f
         raise ImportError("load_pixels needs Pillow: pip install pillow") from exc
     X = (np.asarray(img, dtype=np.float64).reshape(-1, 3) / 255.0)
     if n_samples is not None:
-        n_samples = int(n_samples)
+        n_samples = check_count(n_samples, "n_samples")
         if not 1 <= n_samples <= X.shape[0]:
             raise ValueError(f"n_samples must be in [1, {X.shape[0]}]; got {n_samples}.")
         idx = np.random.default_rng(random_state).choice(X.shape[0], n_samples, replace=False)

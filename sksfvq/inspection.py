@@ -25,6 +25,7 @@ from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.utils import check_array
 from sklearn.exceptions import NotFittedError
 
+from ._engine import check_count
 from ._profiles import js_distances, peak_table, profiles_from_indices, transition_matrix
 
 __all__ = [
@@ -140,9 +141,12 @@ def decode_positions(estimator, positions):
     >>> decode_positions(est, [[0.0, 0.5], [0.25, 1.0]])[..., 0].tolist()
     [[0.0, 2.0], [1.0, 4.0]]
     """
-    k = _corners(estimator).shape[0]
+    C = _corners(estimator)
+    k = C.shape[0]
     t = np.asarray(positions, dtype=np.float64)
-    if t.size and (t.min() < 0 or t.max() > k - 1):
+    if not t.size:  # no positions: no points (inverse_transform needs a row)
+        return np.empty(t.shape + (C.shape[1],), dtype=C.dtype)
+    if t.min() < 0 or t.max() > k - 1:
         raise ValueError(f"positions must lie in [0, {k - 1}].")
     pts = estimator.inverse_transform(t.reshape(-1, 1))
     return np.asarray(pts).reshape(t.shape + (pts.shape[1],))
@@ -178,7 +182,7 @@ def walk(estimator, n_points, *, start=0.0, stop=None):
     k = _corners(estimator).shape[0]
     stop = k - 1 if stop is None else stop
     _check_range(k, start, stop)
-    t = np.linspace(start, stop, int(n_points))
+    t = np.linspace(start, stop, check_count(n_points, "n_points"))
     return t, decode_positions(estimator, t)
 
 
@@ -216,7 +220,7 @@ def sample_along(estimator, start, stop=None, n_samples=10, *, noise=0.0, random
     stop = start + 1 if stop is None else stop
     _check_range(k, start, stop)
     rng = np.random.default_rng(random_state)
-    t = rng.uniform(start, stop, int(n_samples))
+    t = rng.uniform(start, stop, check_count(n_samples, "n_samples"))
     pts = decode_positions(estimator, t).astype(np.float64)
     if noise:
         pts += noise * rng.standard_normal(pts.shape)
@@ -256,9 +260,7 @@ def arc_length_codebook(estimator, n_points, *, return_positions=False):
     ([0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.333, 1.667, 2.0])
     """
     C = _corners(estimator).astype(np.float64)
-    n_points = int(n_points)
-    if n_points < 2:
-        raise ValueError(f"n_points must be >= 2; got {n_points}.")
+    n_points = check_count(n_points, "n_points", 2)
     k = C.shape[0]
     if k == 1:
         t = np.zeros(n_points)

@@ -337,13 +337,17 @@ def markdown_table(results, columns=None, floatfmt=".4g"):
         for row in results.values():
             columns += [c for c in row if c not in columns]
 
+    def text(v):  # a "|" inside a cell would split it
+        return str(v).replace("|", "\\|")
+
     def cell(v):
         if isinstance(v, (float, np.floating)):
             return format(float(v), floatfmt)
-        return "" if v is None else str(v)
+        return "" if v is None else text(v)
 
-    lines = ["| method | " + " | ".join(columns) + " |",
+    lines = ["| " + " | ".join(["method"] + [text(c) for c in columns]) + " |",
              "|" + "---|" * (len(columns) + 1)]
     for name, row in results.items():
-        lines.append(f"| {name} | " + " | ".join(cell(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join([text(name)] + [cell(row.get(c)) for c in columns])
+                     + " |")
     return "\n".join(lines)

@@ -61,3 +61,12 @@ def test_deterministic_and_float32_input():
 def test_bad_n_clusters(k):
     with pytest.raises(ValueError, match=r"n_clusters=.* must be in \[1, n_samples\]"):
         lbg_codebook(np.zeros((10, 2)), k)
+
+
+@pytest.mark.parametrize("n_clusters, error", [(2.7, TypeError), (True, TypeError),
+                                               ("3", TypeError), (0, ValueError)])
+def test_lbg_codebook_counts_are_ints(n_clusters, error):
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(error, match="n_clusters"):
+        lbg_codebook(X, n_clusters)  # 2.7 gave 2 vectors, True one
+    assert lbg_codebook(X, 3.0)[0].shape == (3, 2)

@@ -164,3 +164,17 @@ def test_phone_experiment_helpers():
     summary = pe.group_summary(codes, np.array(["silence"] * 3 + ["fricative"] * 3), 4,
                                ["silence", "fricative"])
     assert summary["widths"].shape == (2,) and summary["median_width"] >= 0
+
+
+def test_sizes_and_seeds_are_checked_not_cut():
+    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+        datasets.load_standard("gauss2", n_samples=0)  # gave all 65,536 rows
+    with pytest.raises(ValueError, match="Gaussian sets only"):
+        datasets.load_standard("digits", n_samples=10)  # was ignored
+    assert datasets.load_standard("gauss2", n_samples=10)[0].shape == (10, 2)
+    with pytest.raises(TypeError, match="random_state"):
+        datasets.make_embedding(100, 4, random_state=None)
+    with pytest.raises(ValueError, match="chunk"):
+        datasets.make_embedding(100, 4, chunk=0)
+    with pytest.raises(TypeError, match="n_samples must be an int"):
+        datasets.load_pixels(n_samples=2.5)

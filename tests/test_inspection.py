@@ -263,3 +263,16 @@ def test_profiles_window_wider_than_the_axis_and_bad_labels():
     for n in (0, -1, 2.5, "3", True):
         with pytest.raises(ValueError, match="n_clusters must be an int"):
             ins.profiles_from_indices([0], [0], n)
+
+
+def test_counts_of_the_curve_readers_and_empty_positions():
+    est = fixed_curve([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    assert ins.decode_positions(est, []).shape == (0, 2)
+    assert ins.decode_positions(est, np.empty((0, 4))).shape == (0, 4, 2)
+    for call, error in [(lambda: ins.walk(est, 2.5), TypeError),
+                        (lambda: ins.walk(est, 0), ValueError),
+                        (lambda: ins.sample_along(est, 0, 2, 0), ValueError),
+                        (lambda: ins.arc_length_codebook(est, 1), ValueError),
+                        (lambda: ins.arc_length_codebook(est, 2.5), TypeError)]:
+        with pytest.raises(error, match="n_points|n_samples"):
+            call()

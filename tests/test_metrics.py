@@ -138,3 +138,10 @@ def test_evaluate_on_few_rows_reports_the_neighbour_measures_as_nan():
     assert np.isnan(out["cont10"]) and np.isnan(out["trust10"])
     assert np.isfinite(out["knn_spread"]) and np.isfinite(out["mse_corner"])
     assert np.isnan(metrics.evaluate(X[:8], X[:4])["knn_spread"])
+
+
+def test_markdown_table_escapes_bars_and_takes_no_rows():
+    table = metrics.markdown_table({"b|c": {"x|y": "p|q", "z": 1.0}})
+    assert table.splitlines() == ["| method | x\\|y | z |", "|---|---|---|",
+                                  "| b\\|c | p\\|q | 1 |"]
+    assert metrics.markdown_table({}).splitlines() == ["| method |", "|---|"]
