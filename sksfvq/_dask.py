@@ -49,7 +49,7 @@ from ._dask_cluster import _rows_of, assign_blocks
 from ._dask_rows import DaskRows
 from ._engine import (check_spread, curve_points, kernel_threads, nearest_corner,
                       one_blas_thread, positions, train, training_weights)
-from ._train import _stage_record
+from ._stages import _stage_record
 
 
 # --------------------------------------------------------------------------

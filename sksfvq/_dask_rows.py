@@ -31,7 +31,8 @@ from ._chain import _CHUNK, LLOYD_FLOAT32_VALUES, Lloyd, working_scale
 from ._dask_cluster import (_chunk_keys, _chunk_spread, _chunk_sum, _chunked, _ones_or,
                             _per_chunk, assign_blocks, gather_into, submit)
 from ._sample import _KEY_CHUNK, RowSample
-from ._train import TrainResult, _child, _Rows
+from ._stages import TrainResult
+from ._train import _child, _Rows
 
 # the column statistics and the keys must be summed by the chunks of memory
 assert _CHUNK == _KEY_CHUNK
@@ -181,7 +182,7 @@ class DaskRows(_Rows):
         return _Rows.multiset(self._in_memory(n), n)
 
     def finish(self, C, n_iter, history, reached):
-        """The :class:`._train.TrainResult` of corners C; ``dist2`` stays on the
+        """The :class:`._stages.TrainResult` of corners C; ``dist2`` stays on the
         workers (None), its weighted sum is the result's ``inertia``."""
         if self.local:
             result = super().finish(C, n_iter, history, reached)

@@ -225,7 +225,7 @@ def curve_points(pos, C):
 
 def train(algorithm, X, w, n_clusters, init, options, rng, verbose):
     """Run the trainer ``algorithm`` (a name of :data:`ALGORITHMS`): a
-    :class:`._train.TrainResult` with the oriented corners, the rows'
+    :class:`._stages.TrainResult` with the oriented corners, the rows'
     assignment and the streaming state."""
     return _train.TRAINERS[algorithm](X, w, n_clusters, init, options, rng, verbose)
 

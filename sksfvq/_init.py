@@ -114,9 +114,18 @@ def canonical_order(X, w):
     rows are adjacent, and constant columns change nothing. The rows are
     centred on their weighted mean (the expanded distances of seeding lose
     less precision); :func:`kmeans_plus_plus` adds it back.
+
+    The bytes compared are those of the rows brought to unit scale by a
+    power of two (exact) with -0.0 made 0.0: X times a power of two sorts
+    the same (its raw bytes would not: the exponent bits differ, and they
+    decide between rows of integers, whose low bytes are all zero).
     """
     X64 = np.ascontiguousarray(X, dtype=np.float64)
-    order = np.argsort(X64.view(np.dtype((np.void, 8 * X64.shape[1]))).ravel(), kind="stable")
+    key = X64 + 0.0
+    top = float(np.max(np.abs(X64))) if X64.size else 0.0
+    if 0.0 < top < np.inf:
+        key *= np.ldexp(1.0, -int(np.frexp(top)[1]))
+    order = np.argsort(key.view(np.dtype((np.void, 8 * key.shape[1]))).ravel(), kind="stable")
     wo = np.ascontiguousarray(w[order], dtype=np.float64)
     mean = weighted_mean(X64, w)
     return np.ascontiguousarray(X64[order] - mean), wo, mean
@@ -194,8 +203,12 @@ def principal_axis(X, w):
 
 
 def canonical_sign(u):
-    """Flip a direction so that its largest-magnitude component is positive."""
-    i = int(np.argmax(np.abs(u)))
+    """Flip a direction so that its largest-magnitude component is positive
+    (of components equal in magnitude up to rounding, the first: an exact
+    argmax would pick either of a tie by the last bit, which changes with
+    the data's scale)."""
+    a = np.abs(u)
+    i = int(np.flatnonzero(a >= a.max() * (1.0 - 1e-9))[0])
     return u if u[i] >= 0 else -u
 
 

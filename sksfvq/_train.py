@@ -18,56 +18,23 @@ rng, verbose) -> TrainResult``; :data:`TRAINERS` maps the estimator's
   4. **smooth** along that order as far as the error budget ``smoothness``
      allows (:func:`._chain.smooth_to_budget`): searched on the subsample,
      confirmed on all rows.
-* ``"sgd"``: the published recipe (dithered points, Adam, growth by
-  doubling with a small epsilon), with the epoch loop in Numba.
+* ``"sgd"``: the published recipe (:mod:`._train_sgd`).
+
+What both share (the result type, the stage record, the start) is in
+:mod:`._stages`.
 """
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _grow, _init, _order
 from ._chain import (POLISH_ITER, POLISH_TOL, Lloyd, corner_totals, smooth_to_budget,
                      solve_corners)
-from ._engine import nearest_corner, on_dask, readonly
+from ._engine import nearest_corner, on_dask
 from ._sample import RowSample, effective_size
-from ._train_kernels import sgd_epoch
-
-
-@dataclass
-class TrainResult:
-    """What a trainer returns. The corners are in canonical orientation; the
-    other fields describe the rows' assignment to them (in the data's dtype,
-    as ``predict`` computes it) and the streaming state ``partial_fit``
-    continues from."""
-
-    corners: np.ndarray  # (k, d) float64
-    n_iter: int
-    history: list = field(default_factory=list)  # one dict per stage
-    smoothness: float = 0.0  # chain penalty reached, relative to the mean weight per corner
-    labels: np.ndarray = None  # (n,) nearest corner of every row
-    dist2: np.ndarray = None  # (n,) float64 squared distance to it
-    mass: np.ndarray = None  # (k,) weight collected by every corner
-    sums: np.ndarray = None  # (k, d) weighted sum of its rows
-
-
-def _finish(X, w, C, n_iter, history, reached, lloyd=None):
-    """The result for corners C: oriented, with the rows' assignment and the
-    streaming state (the assignment of ``lloyd``'s last run when it holds).
-
-    The labels are those ``predict`` gives, ties included (the lowest index
-    of the oriented corners): a reversed curve takes a pass of its own.
-    """
-    unoriented = C
-    C, flipped = _init.orient(C)
-    k = C.shape[0]
-    if lloyd is not None and lloyd.exact and not flipped:
-        labels, dist2 = lloyd.assignment(unoriented)
-    else:
-        labels, dist2 = nearest_corner(X, np.ascontiguousarray(C, dtype=X.dtype))
-    mass, sums = corner_totals(X, w, labels, k)
-    return TrainResult(C, n_iter, history, reached, labels, dist2, mass, sums)
+from ._stages import _finish, _next_stage, _stage_record, _start
+from ._train_sgd import train_sgd
 
 
 def _has_dead(lloyd, C):
@@ -75,42 +42,6 @@ def _has_dead(lloyd, C):
     the assignment ``lloyd`` holds for C, or a pass)."""
     labels, _ = lloyd.assignment(C)
     return bool(np.any(np.bincount(labels, weights=lloyd.w, minlength=C.shape[0]) <= 0))
-
-
-def _stage_record(history, k, n_iter, loss, t0, verbose, name):
-    rec = {"n_clusters": int(k), "n_iter": int(n_iter), "loss": float(loss),
-           "time": time.perf_counter() - t0}
-    history.append(rec)
-    if verbose:
-        print(f"[{name}] K={k:5d}  iterations={n_iter:4d}  loss={loss:.6g}  "
-              f"time={rec['time']:.3f}s", flush=True)
-
-
-def _corner_errors(X, w, C):
-    """Weighted squared error collected by each corner (for insertion)."""
-    labels, dist2 = nearest_corner(X, C.astype(X.dtype))
-    return np.bincount(labels, weights=w * dist2, minlength=C.shape[0])
-
-
-def _next_stage(X, w, C, k, double):
-    """Next stage's corners: double (as ``double`` does) or insert up to ``k``."""
-    m = C.shape[0]
-    if 2 * m <= k:
-        return double(C)
-    return _init.insert_corners(C, _corner_errors(X, w, C), k - m)
-
-
-def _start(X, w, k, init, default_groups, rng=None):
-    """Initial corners (float64) from the ``init`` option."""
-    if isinstance(init, np.ndarray):
-        return np.array(init, dtype=np.float64)
-    if k == 1:
-        return _init.weighted_mean(X, w)[None, :]
-    if init == "k-means++":
-        return _init.kmeans_plus_plus(X, w, k, rng)
-    if init == "pca":
-        return _init.pca_line_init(X, w)
-    return _init.norm_groups_init(X, w, min(k, default_groups))
 
 
 # --------------------------------------------------------------------------
@@ -477,46 +408,6 @@ def refine_online(X, w, C, mass, sums, smoothness):
     mu = smoothness * mass.sum() / k
     ridge = 1e-9 * mass.sum() / k
     return solve_corners(mass, sums, mu, C, ridge), mass, sums
-
-
-# --------------------------------------------------------------------------
-# "sgd": the published recipe
-# --------------------------------------------------------------------------
-
-
-def train_sgd(X, w, k, init, options, rng, verbose):
-    """Dithered-point training with Adam, grown by doubling (Vali & Backstrom)."""
-    n = X.shape[0]
-    C = _start(X, w, k, init, 4, rng)
-    ww = np.ascontiguousarray(w, dtype=np.float64)
-    batch = int(options["batch_size"])
-    n_epochs = int(options["n_epochs"])
-    milestones = [int(f * n_epochs) for f in options["lr_milestones"]]
-    history = []
-    total = 0
-    n_batches = (n + batch - 1) // batch
-    eps = options["growth_epsilon"]
-    while True:
-        t0 = time.perf_counter()
-        m = C.shape[0]
-        if m >= 2:
-            m1 = np.zeros_like(C)
-            m2 = np.zeros_like(C)
-            step = np.zeros(1, dtype=np.int64)
-            for epoch in range(n_epochs):
-                lr = options["learning_rate"] * 0.5 ** sum(epoch >= s for s in milestones)
-                order = rng.permutation(n)
-                lams = rng.random((n_batches, m - 1))
-                loss = sgd_epoch(readonly(X), readonly(ww), order, lams, C, m1, m2, step, lr, batch,
-                                 0.9, 0.999, 1e-8)
-            total += n_epochs
-        else:
-            loss = float(ww @ np.sum((X - C[0]) ** 2, axis=1)) / ww.sum() / X.shape[1]
-        _stage_record(history, m, n_epochs if m >= 2 else 0, loss, t0, verbose, "sgd")
-        if m >= k:
-            break
-        C = _next_stage(X, ww, C, k, lambda C: _init.double_published(C, eps))
-    return _finish(X, ww, C, max(total, 1), history, 0.0)
 
 
 TRAINERS = {"lloyd": train_lloyd, "sgd": train_sgd}

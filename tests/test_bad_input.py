@@ -330,3 +330,31 @@ def test_feature_names_out_needs_a_fit():
 
     with pytest.raises(NotFittedError):
         SpaceFillingVQ(4).get_feature_names_out()
+
+
+@pytest.mark.parametrize("e", [1, -1, 100, -300])
+def test_kmeans_plus_plus_on_integer_data_is_unit_free(e):
+    # integer rows differ in no low byte: their raw bytes sorted by exponent,
+    # so the seeding order (and the fit) changed with a power-of-two unit
+    X = np.random.default_rng(3).integers(-3, 3, (300, 2)).astype(np.float64)
+    unit = SpaceFillingVQ(7, init="k-means++", random_state=0).fit(X)
+    est = SpaceFillingVQ(7, init="k-means++", random_state=0).fit(np.ldexp(X, e))
+    np.testing.assert_array_equal(est.cluster_centers_, np.ldexp(unit.cluster_centers_, e))
+
+
+def test_orientation_of_a_symmetric_curve_is_unit_free():
+    # the principal axis (1, -1) / sqrt 2: its two components tie up to the last bit
+    X = np.repeat([[0.0, 2.0], [1.0, 1.0], [2.0, 0.0], [0.5, 0.5], [1.5, 1.5]], 20, axis=0)
+    unit = SpaceFillingVQ(2, random_state=0).fit(X)
+    for e in (-300, 7, 490):
+        est = SpaceFillingVQ(2, random_state=0).fit(np.ldexp(X, e))
+        np.testing.assert_array_equal(np.ldexp(est.cluster_centers_, -e), unit.cluster_centers_)
+
+
+def test_sgd_warns_on_data_far_from_unit_scale():
+    X = np.random.default_rng(0).normal(size=(500, 2))
+    with pytest.warns(UserWarning, match="Standardise X"):
+        SpaceFillingVQ(4, algorithm="sgd", n_epochs=1, random_state=0).fit(X * 1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        SpaceFillingVQ(4, algorithm="sgd", n_epochs=1, random_state=0).fit(X)
