@@ -184,10 +184,9 @@ def fit(est, X, sample_weight=None):
         raise ValueError(f"algorithm={est.algorithm!r} needs the rows in memory; a dask "
                          "array trains with algorithm='lloyd'.")
     client = _client()
-    with _features_kept_on_error(est):
-        X = _training_rows(est, X, client)
-        w = Weights(sample_weight, X, client, est.n_jobs)
-        init = est._initial_corners(X)
+    X = _training_rows(est, X, client)
+    w = Weights(sample_weight, X, client, est.n_jobs)
+    init = est._initial_corners(X)
     rng = np.random.default_rng(check_random_state(est.random_state).randint(2**31))
     options = est._options()
     if options["n_init"] == "auto":
@@ -208,30 +207,6 @@ def fit(est, X, sample_weight=None):
     # the weight per corner: a row per corner weighted by it
     est._warn_dead(np.arange(k), result.mass)
     return est
-
-
-class _features_kept_on_error:
-    """Restore ``n_features_in_`` / ``feature_names_in_`` (set while the
-    input is read) when a fit refuses the input: a fitted estimator stays
-    usable with the width it was fitted on."""
-
-    _names = ("n_features_in_", "feature_names_in_")
-
-    def __init__(self, est):
-        self.est = est
-        self.saved = {a: getattr(est, a) for a in self._names if hasattr(est, a)}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *exc):
-        if kind is not None:
-            for a in self._names:
-                if a in self.saved:
-                    setattr(self.est, a, self.saved[a])
-                elif hasattr(self.est, a):
-                    delattr(self.est, a)
-        return False
 
 
 def _one_corner(X, w, options, rng, verbose):

@@ -124,7 +124,7 @@ def canonical_order(X, w):
     key = X64 + 0.0
     top = float(np.max(np.abs(X64))) if X64.size else 0.0
     if 0.0 < top < np.inf:
-        key *= np.ldexp(1.0, -int(np.frexp(top)[1]))
+        key *= unit_scale(top)
     order = np.argsort(key.view(np.dtype((np.void, 8 * key.shape[1]))).ravel(), kind="stable")
     wo = np.ascontiguousarray(w[order], dtype=np.float64)
     mean = weighted_mean(X64, w)

@@ -37,18 +37,16 @@ def _labels(labels, n):
     y = np.asarray(labels).reshape(-1)
     if y.shape[0] != n:
         raise ValueError(f"{n} indices but {y.shape[0]} labels.")
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise ValueError("labels contain NaN: a NaN label equals no other; give missing "
-                         "labels a value of their own.")
     if y.dtype.kind == "O":
         try:
             np.unique(y)
         except TypeError:
             raise TypeError("labels must be values of one kind that sort (e.g. all strings "
                             "or all numbers); got mixed types.") from None
-        if any(v != v for v in y):  # NaN among objects
-            raise ValueError("labels contain NaN: a NaN label equals no other; give missing "
-                             "labels a value of their own.")
+    if (np.isnan(y).any() if y.dtype.kind == "f"
+            else y.dtype.kind == "O" and any(v != v for v in y)):  # NaN: unequal to itself
+        raise ValueError("labels contain NaN: a NaN label equals no other; give missing "
+                         "labels a value of their own.")
     return y
 
 

@@ -28,6 +28,30 @@ from ._engine import (ALGORITHMS, check_spread, curve_points, kernel_threads, ne
                       training_weights)
 
 
+class _features_kept_on_error:
+    """Restore ``n_features_in_`` / ``feature_names_in_`` (set while a fit
+    reads its input) when the fit fails: a fitted estimator stays usable
+    with the width its corners have."""
+
+    _names = ("n_features_in_", "feature_names_in_")
+
+    def __init__(self, est):
+        self.est = est
+        self.saved = {a: getattr(est, a) for a in self._names if hasattr(est, a)}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        if kind is not None:
+            for a in self._names:
+                if a in self.saved:
+                    setattr(self.est, a, self.saved[a])
+                elif hasattr(self.est, a):
+                    delattr(self.est, a)
+        return False
+
+
 class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
                      BaseEstimator):
     """Space-filling vector quantization: an ordered codebook on a curve.
@@ -309,12 +333,13 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         -------
         self : SpaceFillingVQ
         """
-        if on_dask(X):
-            from ._dask import fit
+        with _features_kept_on_error(self):
+            if on_dask(X):
+                from ._dask import fit
 
-            return fit(self, X, sample_weight)
-        X, w = self._validate_fit_input(X, sample_weight)
-        self._fit(X, w)
+                return fit(self, X, sample_weight)
+            X, w = self._validate_fit_input(X, sample_weight)
+            self._fit(X, w)
         return self
 
     def _fit(self, X, w):
@@ -361,11 +386,13 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         if on_dask(X):  # a dask array: on the workers
             from ._dask import partial_fit
 
-            return partial_fit(self, X, sample_weight)
+            with _features_kept_on_error(self):
+                return partial_fit(self, X, sample_weight)
         first = not hasattr(self, "cluster_centers_")
         if first:
-            X, w = self._validate_fit_input(X, sample_weight)
-            self._fit(X, w)
+            with _features_kept_on_error(self):
+                X, w = self._validate_fit_input(X, sample_weight)
+                self._fit(X, w)
             return self
         X = self._check_X(X)
         check_spread(X, self.cluster_centers_.astype(np.float64), "X with the fitted corners")

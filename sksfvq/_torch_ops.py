@@ -228,7 +228,7 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     k = C.shape[0]
     if k == 1:
         diff = X.detach() - C[0]
-        return (torch.zeros(n, dtype=_position_dtype(X.dtype), device=X.device),
+        return (torch.zeros(n, dtype=X.dtype, device=X.device),
                 torch.zeros(n, dtype=torch.int64, device=X.device),
                 (diff * diff).sum(dim=1).to(out_dtype))
     center, Cc, cc = _centred(C)
@@ -263,8 +263,7 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
         far = (bl >= 1) & (bj + 1 < nseg)
         bj = torch.where(far, bj + 1, bj)
         bl = torch.where(far, torch.zeros_like(bl), bl)
-        pos_dtype = _position_dtype(X.dtype)
-        out_pos.append(bj.to(pos_dtype) + bl.to(pos_dtype))
+        out_pos.append(bj.to(X.dtype) + bl)  # X: its working dtype, float32 at least
         out_seg.append(bj)
         out_d2.append(d2)
     return torch.cat(out_pos), torch.cat(out_seg), torch.cat(out_d2).to(out_dtype)

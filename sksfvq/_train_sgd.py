@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import _init
+from ._chain import column_spread
 from ._engine import readonly
 from ._stages import _finish, _next_stage, _stage_record, _start
 from ._train_kernels import sgd_epoch
@@ -20,8 +21,8 @@ SGD_SPREAD_RANGE = (1e-3, 1e3)
 
 def _warn_sgd_scale(X, w):
     """UserWarning when the rows' RMS spread is far from 1 (see SGD_SPREAD_RANGE)."""
-    mean = _init.weighted_mean(X, w)
-    spread = float(np.sqrt(np.sum(w @ (X - mean) ** 2) / w.sum()))
+    col_sq, _ = column_spread(X, w, _init.weighted_mean(X, w))
+    spread = float(np.sqrt(col_sq.sum() / w.sum()))
     lo, hi = SGD_SPREAD_RANGE
     if 0.0 < spread < lo or spread > hi:
         warnings.warn(

@@ -244,13 +244,14 @@ class SpaceFillingVQLayer(nn.Module):
                                     requires_grad=self.corners.requires_grad)
 
     def _rows(self, x, what):
-        """``x`` (..., n_features) as rows (n, n_features); ValueError for
-        another width or for NaN / infinity."""
+        """``x`` (..., n_features) as rows (n, n_features), still in the graph;
+        ValueError for another width or for NaN / infinity (a NaN row would be
+        quantized to a finite corner and hide the fault)."""
         if x.ndim < 1 or x.shape[-1] != self.n_features:
             raise ValueError(f"{what} expects inputs with last dimension {self.n_features}; "
                              f"got shape {tuple(x.shape)}.")
-        X = x.detach().reshape(-1, self.n_features)
-        if not bool(torch.isfinite(X).all()):
+        X = x.reshape(-1, self.n_features)
+        if not bool(torch.isfinite(X.detach()).all()):
             raise ValueError(f"{what}: the input contains NaN or infinity.")
         return X
 
@@ -285,7 +286,7 @@ class SpaceFillingVQLayer(nn.Module):
         -------
         self
         """
-        X = self._rows(x, "init_from_data").double().cpu().numpy()
+        X = self._rows(x, "init_from_data").detach().double().cpu().numpy()
         if X.shape[0] < self.n_corners:
             raise ValueError(f"init_from_data needs at least n_corners={self.n_corners} "
                              f"rows; got {X.shape[0]}.")
@@ -334,14 +335,8 @@ class SpaceFillingVQLayer(nn.Module):
             parameter). Eval mode: exact projection onto the curve; ``output``
             is differentiable with respect to the corners.
         """
-        if x.ndim < 1 or x.shape[-1] != self.n_features:
-            raise ValueError(f"expected inputs with last dimension {self.n_features}; "
-                             f"got shape {tuple(x.shape)}.")
+        X = self._rows(x, "forward")
         lead = x.shape[:-1]
-        X = x.reshape(-1, self.n_features)
-        if not bool(torch.isfinite(X.detach()).all()):
-            # a NaN row would be quantized to a finite corner and hide the fault
-            raise ValueError("SpaceFillingVQLayer: the input contains NaN or infinity.")
         C = self.corners
         if X.dtype != C.dtype:
             X = X.to(C.dtype)
@@ -393,7 +388,7 @@ class SpaceFillingVQLayer(nn.Module):
             ``usage`` (perplexity / n_corners, as ``sksfvq.metrics.usage``),
             ``dead`` (corners that are no row's nearest) and ``mse_corner``.
         """
-        X = self._rows(x, "usage").to(self.corners.dtype)
+        X = self._rows(x, "usage").detach().to(self.corners.dtype)
         labels, dist2 = nearest_corner(X, self.corners, backend=self.backend,
                                        n_jobs=self.n_jobs)
         k = self.n_corners
@@ -450,7 +445,7 @@ class SpaceFillingVQLayer(nn.Module):
             est.n_dead_ = 0
         else:
             X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
-            Xa = np.ascontiguousarray(self._rows(X, "to_estimator").cpu().numpy(), dtype=C.dtype)
+            Xa = np.ascontiguousarray(self._rows(X, "to_estimator").detach().cpu().numpy(), dtype=C.dtype)
             labels, dist2 = assign_corners(Xa, est.cluster_centers_)
             est.labels_ = labels
             est.inertia_ = float(np.sum(dist2, dtype=np.float64))

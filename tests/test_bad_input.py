@@ -358,3 +358,11 @@ def test_sgd_warns_on_data_far_from_unit_scale():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         SpaceFillingVQ(4, algorithm="sgd", n_epochs=1, random_state=0).fit(X)
+
+
+def test_a_refused_fit_keeps_the_fitted_width(fitted):
+    est = clone(fitted).fit(np.random.default_rng(14).normal(size=(200, 3)))
+    with pytest.raises(ValueError, match="n_samples=2"):
+        est.fit(np.zeros((2, 5)))  # read (5 features), then refused: fewer rows than corners
+    assert est.n_features_in_ == 3
+    assert est.predict(np.zeros((4, 3))).shape == (4,)
