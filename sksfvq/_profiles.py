@@ -10,6 +10,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_array
 
+from ._engine import check_count
+
 
 def _indices(indices, n_clusters):
     """``indices`` (corner indices, or positions along the curve) as a flat
@@ -31,29 +33,46 @@ def _indices(indices, n_clusters):
     return a
 
 
-def _labels(labels, n):
-    """``labels`` as a flat array of n sortable values; ValueError for NaN
-    (a NaN label equals no label, so its rows would vanish) or mixed kinds."""
+def _missing(v):
+    """Whether one label is missing: None, or unequal to itself (NaN, pandas' NA)."""
+    if v is None:
+        return True
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError):  # pandas.NA: its comparisons have no truth value
+        return True
+
+
+def _labels(labels, n, what="labels"):
+    """``labels`` as a flat array of n sortable values; ValueError for NaN or
+    None (a NaN label equals no label, so its rows would vanish), TypeError
+    for mixed kinds (a list of 1 and "1" would become two strings "1")."""
     y = np.asarray(labels).reshape(-1)
     if y.shape[0] != n:
-        raise ValueError(f"{n} indices but {y.shape[0]} labels.")
+        raise ValueError(f"{n} indices but {y.shape[0]} {what}.")
+    if y.dtype.kind == "U" and not isinstance(labels, np.ndarray):
+        # numpy turns a list of numbers and strings into strings: look at the values
+        kinds = {type(v) for v in np.asarray(labels, dtype=object).reshape(-1)}
+        if not all(issubclass(t, str) for t in kinds):
+            raise TypeError(f"{what} must be values of one kind that sort (e.g. all strings "
+                            "or all numbers); got mixed types.")
+    if (np.isnan(y).any() if y.dtype.kind in "fc"
+            else y.dtype.kind == "O" and any(_missing(v) for v in y)):
+        raise ValueError(f"{what} contain NaN or None: a NaN {what[:-1]} equals no other; "
+                         f"give missing {what} a value of their own.")
     if y.dtype.kind == "O":
         try:
             np.unique(y)
         except TypeError:
-            raise TypeError("labels must be values of one kind that sort (e.g. all strings "
+            raise TypeError(f"{what} must be values of one kind that sort (e.g. all strings "
                             "or all numbers); got mixed types.") from None
-    if (np.isnan(y).any() if y.dtype.kind == "f"
-            else y.dtype.kind == "O" and any(v != v for v in y)):  # NaN: unequal to itself
-        raise ValueError("labels contain NaN: a NaN label equals no other; give missing "
-                         "labels a value of their own.")
     return y
 
 
 def _smooth(counts, window):
     """Centred moving average along the last axis; edges average fewer bins."""
-    window = int(window)
-    if window < 1 or window % 2 == 0:
+    window = check_count(window, "window")
+    if window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 1; got {window}.")
     if window == 1:
         return counts.astype(np.float64)
@@ -104,7 +123,7 @@ def profiles_from_indices(indices, labels, n_clusters, *, window=1, normalize="m
     """
     idx = _indices(indices, n_clusters)
     y = _labels(labels, idx.shape[0])
-    classes = np.unique(y) if classes is None else np.asarray(classes)
+    classes = np.unique(y) if classes is None else np.atleast_1d(np.asarray(classes))
     counts = np.zeros((classes.shape[0], n_clusters))
     for row, c in enumerate(classes):
         counts[row] = np.bincount(idx[y == c].astype(np.intp), minlength=n_clusters)
@@ -250,9 +269,7 @@ def transition_matrix(indices, n_clusters, *, sequences=None, normalize="row"):
     idx = _indices(indices, n_clusters).astype(np.intp)
     src, dst = idx[:-1], idx[1:]
     if sequences is not None:
-        s = np.asarray(sequences).reshape(-1)
-        if s.shape[0] != idx.shape[0]:
-            raise ValueError(f"{idx.shape[0]} indices but {s.shape[0]} sequence ids.")
+        s = _labels(sequences, idx.shape[0], "sequence ids")
         keep = s[:-1] == s[1:]
         src, dst = src[keep], dst[keep]
     T = np.bincount(src * n_clusters + dst, minlength=n_clusters * n_clusters)

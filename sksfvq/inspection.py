@@ -21,11 +21,10 @@ written in ``sksfvq._profiles``; all are importable from this module.
 """
 
 import numpy as np
-from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.utils import check_array
 from sklearn.exceptions import NotFittedError
 
-from ._engine import check_count
+from ._engine import check_count, nearest_corner
 from ._profiles import js_distances, peak_table, profiles_from_indices, transition_matrix
 
 __all__ = [
@@ -219,6 +218,8 @@ def sample_along(estimator, start, stop=None, n_samples=10, *, noise=0.0, random
     k = _corners(estimator).shape[0]
     stop = start + 1 if stop is None else stop
     _check_range(k, start, stop)
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite standard deviation >= 0; got {noise!r}.")
     rng = np.random.default_rng(random_state)
     t = rng.uniform(start, stop, check_count(n_samples, "n_samples"))
     pts = decode_positions(estimator, t).astype(np.float64)
@@ -310,8 +311,8 @@ def equal_occupancy_codebook(estimator, X, n_clusters=None):
     C = _corners(estimator)
     t = np.asarray(estimator.transform(X)).reshape(-1)  # X as given (see corner_report)
     X = check_array(X, dtype=[np.float64, np.float32])
-    k = C.shape[0] if n_clusters is None else int(n_clusters)
-    if not 1 <= k <= X.shape[0]:
+    k = C.shape[0] if n_clusters is None else check_count(n_clusters, "n_clusters")
+    if not k <= X.shape[0]:
         raise ValueError(f"n_clusters must be in [1, n_samples={X.shape[0]}]; got {k}.")
     order = np.argsort(t, kind="stable")
     chunks = np.array_split(order, k)
@@ -368,6 +369,8 @@ def corner_report(estimator, X, *, factor=2.0):
     ([2, 0, 2], [1], [1])
     """
     C = _corners(estimator)
+    if not (np.isfinite(factor) and factor >= 0):
+        raise ValueError(f"factor must be a finite number >= 0; got {factor!r}.")
     # the estimator gets X as given: a DataFrame keeps its column names, whose
     # order the estimator checks (the bare array would pass unchecked)
     labels = np.asarray(estimator.predict(X)).astype(np.intp)
@@ -376,7 +379,11 @@ def corner_report(estimator, X, *, factor=2.0):
     counts = np.bincount(labels, minlength=k)
     err2 = np.sum((X.astype(np.float64) - C[labels].astype(np.float64)) ** 2, axis=1)
     rms = float(np.sqrt(err2.mean()))
-    _, near = pairwise_distances_argmin_min(C.astype(np.float64), X.astype(np.float64))
+    # every corner's nearest row: the rows play the corners' part in the exact
+    # kernel, which measures from their centre (the expanded products of
+    # points far from the origin would cancel to zero)
+    _, near2 = nearest_corner(np.ascontiguousarray(C, dtype=X.dtype), X)
+    near = np.sqrt(near2)
     return {
         "counts": counts,
         "nearest_row_distance": near,

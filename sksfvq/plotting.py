@@ -147,15 +147,15 @@ def plot_voronoi(codebook, X=None, ax=None, max_points=5000, random_state=0, *,
 
     C = (np.asarray(codebook, dtype=np.float64) if isinstance(codebook, (np.ndarray, list, tuple))
          else inspection._corners(codebook).astype(np.float64))
-    ax = _axes(ax)
     if C.ndim != 2 or C.shape[1] != 2:
         raise ValueError(f"plot_voronoi needs a 2-D codebook; got shape {C.shape}.")
+    ax = _axes(ax)
     pts = C if X is None else np.vstack([C, _subsample(X, max_points, random_state)])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     if X is not None:
         P = _subsample(X, max_points, random_state)
         ax.scatter(P[:, 0], P[:, 1], s=2, c="0.75", label="data", rasterized=True)
-    if C.shape[0] >= 3:
+    if C.shape[0] >= 2:
         ax.add_collection(LineCollection(_voronoi_segments(C, lo, hi), colors=color,
                                          linewidths=0.8, alpha=0.7))
     ax.scatter(C[:, 0], C[:, 1], s=12, c=color, zorder=3, label=label)
@@ -197,6 +197,9 @@ def plot_vq_vs_sfvq(estimator, X, kmeans=None, axes=None, max_points=5000, rando
     """
     X = np.asarray(X, dtype=np.float64)
     k = inspection._corners(estimator).shape[0]
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"plot_vq_vs_sfvq needs 2-D data of shape (n_samples, 2); got shape "
+                         f"{X.shape}.")
     if kmeans is None:
         from sklearn.cluster import KMeans
 
@@ -254,9 +257,16 @@ def plot_index_profiles(profiles, classes=None, ax=None, *, style="lines", peaks
     >>> len(ax.lines)
     4
     """
-    ax = _axes(ax)
     P = np.atleast_2d(np.asarray(profiles, dtype=np.float64))
-    names = [str(c) for c in (range(P.shape[0]) if classes is None else classes)]
+    if P.ndim != 2:
+        raise ValueError(f"profiles must have shape (n_classes, n_clusters); got {P.shape}.")
+    names = [str(c) for c in (range(P.shape[0]) if classes is None
+                              else np.atleast_1d(np.asarray(classes, dtype=object)))]
+    if len(names) != P.shape[0]:
+        raise ValueError(f"{P.shape[0]} profiles but {len(names)} class names.")
+    if style not in ("lines", "image"):
+        raise ValueError(f"style must be 'lines' or 'image'; got {style!r}.")
+    ax = _axes(ax)
     if style == "lines":
         x = np.arange(P.shape[1])
         for i, (row, name) in enumerate(zip(P, names)):
@@ -272,8 +282,6 @@ def plot_index_profiles(profiles, classes=None, ax=None, *, style="lines", peaks
         ax.set_yticks(np.arange(P.shape[0]))
         ax.set_yticklabels(names)
         ax.figure.colorbar(im, ax=ax, fraction=0.04)
-    else:
-        raise ValueError(f"style must be 'lines' or 'image'; got {style!r}.")
     ax.set_xlabel("curve index")
     ax.set_xlim(-0.5, P.shape[1] - 0.5)
     return ax
@@ -427,8 +435,10 @@ def plot_transition_matrix(T, ax=None, *, cmap="Greys", log=True):
     >>> ax.images[0].get_array().shape
     (2, 2)
     """
-    ax = _axes(ax)
     T = np.asarray(T, dtype=np.float64)
+    if T.ndim != 2 or T.shape[0] != T.shape[1]:
+        raise ValueError(f"T must be a square matrix of shape (k, k); got shape {T.shape}.")
+    ax = _axes(ax)
     show = T
     if log:
         top = T.max() if T.size and T.max() > 0 else 1.0

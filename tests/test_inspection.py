@@ -240,7 +240,7 @@ def test_readers_give_the_estimator_the_dataframe_as_given():
         warnings.simplefilter("error")  # no "X does not have valid feature names"
         counts = ins.corner_report(est, df)["counts"]
         codebook = ins.equal_occupancy_codebook(est, df, 3)
-    np.testing.assert_array_equal(counts, ins.corner_usage(est, X))
+    np.testing.assert_array_equal(counts, ins.corner_usage(est, df))
     assert codebook.shape == (3, 3)
     for reader in (ins.corner_report, lambda e, Z: ins.equal_occupancy_codebook(e, Z, 3)):
         with pytest.raises(ValueError, match="feature names"):
@@ -259,7 +259,7 @@ def test_profiles_window_wider_than_the_axis_and_bad_labels():
     with pytest.raises(ValueError, match="NaN"):
         ins.peak_table([0, 1, 2], np.array([1.0, np.nan, 2.0], dtype=object), 3)
     with pytest.raises(TypeError, match="one kind"):
-        ins.profiles_from_indices([0, 1, 2], ["a", 1, None], 3)
+        ins.profiles_from_indices([0, 1, 2], np.array(["a", 1, 2.0], dtype=object), 3)
     for n in (0, -1, 2.5, "3", True):
         with pytest.raises(ValueError, match="n_clusters must be an int"):
             ins.profiles_from_indices([0], [0], n)
@@ -276,3 +276,50 @@ def test_counts_of_the_curve_readers_and_empty_positions():
                         (lambda: ins.arc_length_codebook(est, 2.5), TypeError)]:
         with pytest.raises(error, match="n_points|n_samples"):
             call()
+
+
+def test_labels_with_gaps_mixed_kinds_and_one_class():
+    pd = pytest.importorskip("pandas")
+    idx = [0, 1, 1, 2, 3, 3]
+    # a string column with gaps (pandas reads them as NaN): the missing value is named
+    for y in (pd.Series(["a", "a", np.nan, "b", "b", "b"]), ["a", "a", None, "b", "b", "b"],
+              pd.Series(["a", "a", pd.NA, "b", "b", "b"], dtype=object)):
+        with pytest.raises(ValueError, match="NaN or None"):
+            ins.profiles_from_indices(idx, y, 4)
+    # numpy would make 1 and "1" one class "1"
+    with pytest.raises(TypeError, match="one kind"):
+        ins.profiles_from_indices(idx, [1, 1, "1", 2, 2, 2], 4)
+    p, c = ins.profiles_from_indices(idx, list("aabbbb"), 4, classes="a", normalize=None)
+    assert c.tolist() == ["a"] and p.tolist() == [[1.0, 1.0, 0.0, 0.0]]
+    for window in (3.7, 2.5, "3", True):
+        with pytest.raises(TypeError, match="window must be an int"):
+            ins.profiles_from_indices(idx, list("aabbbb"), 4, window=window)
+    with pytest.raises(ValueError, match="sequence ids contain NaN"):
+        ins.transition_matrix([0, 1, 2, 0, 1, 2], 3, sequences=[np.nan] * 3 + [1] * 3)
+
+
+def test_corner_report_far_from_the_origin():
+    # a tight blob and one corner 1.86 away: the distances do not depend on a
+    # shift of rows and corners (the expanded products lost them at 1e8)
+    rng = np.random.default_rng(0)
+    X0 = rng.normal(scale=0.1, size=(200, 2))
+    C0 = np.array([[0.0, 0.0], [0.1, 0.0], [1.8, 0.5]])
+    exact = np.sqrt(((C0[:, None, :] - X0[None]) ** 2).sum(-1)).min(axis=1)
+    for offset in (0.0, 1e8):
+        r = ins.corner_report(fixed_curve(C0 + offset), X0 + offset)
+        assert_allclose(r["nearest_row_distance"], exact, rtol=1e-6, atol=1e-6)
+        assert_array_equal(r["outliers"], [2])
+
+
+def test_curve_readers_refuse_bad_scales_and_counts():
+    est = fixed_curve([[0.0], [1.0], [4.0]])
+    X = np.array([[0.0], [1.0], [2.0], [4.0]])
+    for noise in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="noise"):
+            ins.sample_along(est, 0, 2, 5, noise=noise)
+    for factor in (-1.0, np.nan):
+        with pytest.raises(ValueError, match="factor"):
+            ins.corner_report(est, X, factor=factor)
+    for n in (2.5, True):
+        with pytest.raises(TypeError, match="n_clusters must be an int"):
+            ins.equal_occupancy_codebook(est, X, n)

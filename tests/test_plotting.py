@@ -163,3 +163,22 @@ def test_plots_of_an_unfitted_estimator_raise_not_fitted(plot):
     with pytest.raises(NotFittedError):
         plot(SpaceFillingVQ(4), X)
     assert not plt.get_fignums()  # refused before a figure was made
+
+
+def test_voronoi_of_two_corners_draws_their_border():
+    ax = plotting.plot_voronoi(np.array([[0.0, 0.0], [1.0, 0.0]]))
+    (borders,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(borders.get_segments()) == 1
+
+
+@pytest.mark.parametrize("plot, match", [
+    (lambda: plotting.plot_voronoi(np.zeros((4, 3))), "2-D codebook"),
+    (lambda: plotting.plot_vq_vs_sfvq(SpaceFillingVQ(2).fit(np.eye(3)), np.eye(3)), "2-D data"),
+    (lambda: plotting.plot_index_profiles([[1.0, 0.0]], style="bars"), "style"),
+    (lambda: plotting.plot_index_profiles(np.eye(3), ["a", "b"]), "3 profiles but 2"),
+    (lambda: plotting.plot_transition_matrix([1.0, 2.0, 3.0]), "square"),
+])
+def test_refused_plots_open_no_figure(plot, match):
+    with pytest.raises(ValueError, match=match):
+        plot()
+    assert not plt.get_fignums()
