@@ -94,8 +94,9 @@ NearestArgs = namedtuple("NearestArgs",
                          "center scale inv2 Cc W cc cmax mscale one")
 
 #: inputs of the direct nearest-corner kernel: those of :class:`NearestArgs`
-#: it reads (it computes no products).
-DirectArgs = namedtuple("DirectArgs", "center scale inv2 Cc one")
+#: it reads (it computes no products; mscale bounds the rounding of its
+#: distances in the data's dtype, relative to them).
+DirectArgs = namedtuple("DirectArgs", "center scale inv2 Cc mscale one")
 
 #: inputs of the projection kernels: those of :class:`NearestArgs` (cc: the
 #: squared norms of the segments' first corners) plus, per segment j, cd2 =
@@ -175,8 +176,8 @@ def nearest_args(C, backend):
 
 def direct_args(C):
     """:class:`DirectArgs` of corners C (k >= 1)."""
-    center, scale, inv2, Cc, _, _, _, one = centred(C)
-    return DirectArgs(center, scale, inv2, Cc, one)
+    center, scale, inv2, Cc, _, _, mscale, one = centred(C)
+    return DirectArgs(center, scale, inv2, Cc, mscale, one)
 
 
 def projection_args(C, backend):

@@ -102,15 +102,19 @@ def _no_candidate(labels, dist2, i, zero):
 
 @jit()
 def _rows_direct(X, start, stop, a, s, t, labels, dist2):
-    """Rows ``start .. stop`` with every distance computed directly (no re-check).
+    """Rows ``start .. stop`` with every distance computed directly.
 
     a: :class:`._layout.DirectArgs`; s: :class:`DirectScratch`. Rows are
     taken in chunks held feature-major (``s.rows[t]``: at most DIRECT_FLOATS
     values, so they stay in L1), and every corner updates a running minimum
-    over the chunk's rows at once (vectorized, branch-free); a strict ``<``
-    in corner order gives ties to the lowest index, and a row whose distances
-    are never finite keeps -1. Returns the rows with label -1 or a distance
-    that is not finite.
+    and runner-up over the chunk's rows at once (vectorized, branch-free); a
+    strict ``<`` in corner order gives ties to the lowest index, and a row
+    whose distances are never finite keeps -1. A row whose runner-up is
+    within the rounding margin of its minimum is measured again to every
+    corner in float64 (:func:`_direct_again`): in float32, a row far from
+    the corners (1e8 times their spread away) loses the corners' differences
+    in its own rounding and would get corner 0. Returns the rows with label
+    -1 or a distance that is not finite.
     """
     d = X.shape[1]
     center = a.center
@@ -118,7 +122,8 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     Cc = a.Cc
     k = Cc.shape[0]
     zero = a.one - a.one
-    xt, sq, best, idx = s.rows[t], s.sq[t], s.best[t], s.idx[t]
+    near = a.one + a.mscale
+    xt, sq, best, second, idx = s.rows[t], s.sq[t], s.best[t], s.second[t], s.idx[t]
     rows = xt.shape[1]
     nbad = 0
     for r0 in range(start, stop, rows):
@@ -127,6 +132,7 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
             for f in range(d):
                 xt[f, i] = (X[r0 + i, f] - center[f]) * scale
             best[i] = np.inf
+            second[i] = np.inf
             idx[i] = -1
         for c in range(k):
             x0 = xt[0]
@@ -155,15 +161,36 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
             ci = idx.dtype.type(c)
             for i in range(m):
                 v = sq[i]
-                better = v < best[i]
-                best[i] = v if better else best[i]
+                b = best[i]
+                better = v < b
+                runner = v if v < second[i] else second[i]
+                second[i] = b if better else runner
+                best[i] = v if better else b
                 idx[i] = ci if better else idx[i]
         for i in range(m):
             if idx[i] < 0:  # never a finite distance
                 nbad += _no_candidate(labels, dist2, r0 + i, zero)
+            elif second[i] <= best[i] * near:
+                bi, bd = _direct_again(xt, i, Cc)
+                nbad += _store(labels, dist2, r0 + i, bi, bd, zero)
             else:
                 nbad += _store(labels, dist2, r0 + i, idx[i], best[i], zero)
     return nbad
+
+
+@jit(inline=True)
+def _direct_again(xt, i, Cc):
+    """(nearest corner, squared distance) of row i of the feature-major xt,
+    every corner measured in float64 in feature order (ties: the lowest)."""
+    bi, bd = 0, np.inf
+    for c in range(Cc.shape[0]):
+        v = 0.0
+        for f in range(xt.shape[0]):
+            u = np.float64(xt[f, i]) - np.float64(Cc[c, f])
+            v += u * u
+        if v < bd:
+            bi, bd = c, v
+    return bi, bd
 
 
 _direct_parallel = parallel_over_blocks(_rows_direct, "_direct_parallel")
@@ -327,8 +354,8 @@ KERNELS = {"direct": (_rows_direct, _direct_parallel),
 Scratch = namedtuple("Scratch", "rows norms A best lo hi acc V")
 
 #: work arrays of the direct kernel, one slot per thread: the rows
-#: feature-major, their squared distances to one corner, minima and labels
-DirectScratch = namedtuple("DirectScratch", "rows sq best idx")
+#: feature-major, their squared distances to one corner, minima, runners-up and labels
+DirectScratch = namedtuple("DirectScratch", "rows sq best second idx")
 
 
 def scratch(which, slots, a):
@@ -345,7 +372,8 @@ def scratch(which, slots, a):
     if which == "direct":
         rows = min(BLOCK, max(16, DIRECT_FLOATS // d))
         return DirectScratch(np.empty((slots, d, rows), dt), np.empty((slots, rows), dt),
-                             np.empty((slots, rows), dt), np.empty((slots, rows), ints))
+                             np.empty((slots, rows), dt), np.empty((slots, rows), dt),
+                             np.empty((slots, rows), ints))
     if which == "portable":
         rows = PORTABLE_ROWS
         shape, na = (rows, d), (k, rows)

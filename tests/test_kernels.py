@@ -129,6 +129,25 @@ def test_near_ties_are_decided_as_in_float64(dtype, backend):
     ref.check_nearest(X, C, labels, dist2, dtype)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("k,d", [(8, 2), (16, 30), (100, 8), (200, 20)])  # direct x3, products
+def test_float32_rows_far_from_the_corners(k, d, backend):
+    """Rows 1e4 to 1e12 times the corners' spread away: their float32 differences
+    to the corners lose the corners apart (every corner tied, label 0 came out
+    of the direct kernel); the nearest corner is still the float64 argmin."""
+    rng = np.random.default_rng(7)
+    C = rng.normal(size=(k, d)).astype(np.float32)
+    for scale in (1e4, 1e6, 1e8, 1e12):
+        X = (rng.normal(size=(300, d)) * scale).astype(np.float32)
+        assert direct(k, d) == ((k, d) in [(8, 2), (16, 30), (100, 8)])
+        labels, _, _ = _nearest.nearest_corner(X, C, backend, "serial")
+        # a nearest corner to float64's working precision (the corners' differences
+        # are 1e-8 of these distances at 1e8, 1e-12 at 1e12)
+        D = ref.corner_distances(X, C)
+        chosen = D[np.arange(len(X)), labels]
+        assert np.all(chosen <= D.min(1) * (1 + 1e-13)), scale
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
