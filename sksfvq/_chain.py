@@ -66,7 +66,8 @@ def _piece_rows(d):
 
 def column_spread(X, w, mean):
     """Per column: the weighted sum of squared deviations from ``mean``, and the
-    largest deviation, of the rows X (one chunk of the set-up passes).
+    largest deviation, of the rows X of positive weight (one chunk of the
+    set-up passes; rows of weight 0 change nothing, as if left out).
 
     Summed piece by piece from row 0 (pieces of :func:`_piece_rows` rows), so
     the result depends on the chunk alone: data held elsewhere computes its
@@ -78,10 +79,12 @@ def column_spread(X, w, mean):
     step = _piece_rows(d)
     for start in range(0, n, step):
         Z = np.abs(X[start:start + step] - mean)
-        if Z.size:
-            spread = max(spread, float(Z.max()))
+        wp = w[start:start + step]
+        used = Z if wp.all() else Z[wp > 0]
+        if used.size:
+            spread = max(spread, float(used.max()))
         np.multiply(Z, Z, out=Z)
-        col_sq += w[start:start + step] @ Z
+        col_sq += wp @ Z
     return col_sq, spread
 
 
@@ -136,6 +139,9 @@ class Lloyd:
         self.tol_shift = tol * float(col_var.sum()) / max(int(np.count_nonzero(self.varying)), 1)
         self.counts = np.empty(k)
         self.sums = np.empty((k, d))
+        #: the rows of positive weight, where some weigh 0 (their labels change
+        #: nothing: a pass that moves only them has converged)
+        self.live = None if w.all() else w > 0
         self.n_iter = 0
         self._assigned = None
         # the rows the nearest corners are found for: (X - shift) * scale
@@ -282,8 +288,14 @@ class Assignment:
         self.ties_by_index = ties_by_index
 
     def unchanged(self, previous):
-        """Whether the labels are those of ``previous`` (an Assignment or None)."""
-        return previous is not None and np.array_equal(self.labels, previous.labels)
+        """Whether the labels of the rows of positive weight are those of
+        ``previous`` (an Assignment or None)."""
+        if previous is None:
+            return False
+        live = getattr(self.lloyd, "live", None)
+        if live is None:
+            return np.array_equal(self.labels, previous.labels)
+        return np.array_equal(self.labels[live], previous.labels[live])
 
     def sums(self, m):
         lloyd = self.lloyd

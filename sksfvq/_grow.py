@@ -151,3 +151,29 @@ def relocate(lloyd, C, rng, varying, max_iter=MOVE_ITER):
         if not accepted:
             break
     return C, err
+
+
+#: rounds of :func:`revive` (a round's run may leave a moved corner dead again)
+REVIVE_ROUNDS = 3
+
+
+def revive(lloyd, C, smoothness, max_iter):
+    """Dead corners moved onto the rows farthest from their corners, as k-means
+    moves empty clusters, then a run (at ``smoothness``, at most ``min(max_iter,
+    MOVE_ITER)`` iterations); a few rounds while corners stay dead and rows of positive
+    weight lie off every corner. ELBG moves (:func:`relocate`) keep a move
+    only when the error falls: when a few rows outweigh all others, moving a
+    corner to the others gains too little to count, and the corners stay dead.
+    Returns (corners, error)."""
+    err = lloyd.error(C)
+    for _ in range(REVIVE_ROUNDS):
+        labels, dist2 = lloyd.assignment(C)
+        dead = np.flatnonzero(np.bincount(labels, weights=lloyd.w, minlength=C.shape[0]) <= 0)
+        far = np.flatnonzero((lloyd.w > 0) & (dist2 > 0))
+        if dead.size == 0 or far.size == 0:  # nothing dead, or every row on a corner
+            break
+        pick = far[np.argsort(-dist2[far], kind="stable")[:dead.size]]
+        C = C.copy()
+        C[dead[:pick.size]] = lloyd.X[pick]
+        C, err, _ = lloyd.run(C, smoothness, min(max_iter, MOVE_ITER))
+    return C, err

@@ -93,5 +93,7 @@ def projection_keys(X, v):
 
 
 def effective_size(X, w):
-    """The number of rows the data stands for: weights count as repetitions."""
-    return max(X.shape[0], float(np.sum(w)))
+    """The number of rows the data stands for: weights count as repetitions,
+    rows of weight 0 not at all (the schedule of a fit depends on this
+    number, so that it is the fit of the rows repeated, or left out)."""
+    return max(int(np.count_nonzero(w)), float(np.sum(w)))

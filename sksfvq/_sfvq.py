@@ -156,8 +156,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     history_ : list of dict
         One entry per stage of the schedule (the growth stages, then for
         ``"lloyd"`` the run on all rows, the ordering and the smoothing):
-        ``n_clusters``, ``n_iter``, ``loss`` (mean squared error per
-        feature) and ``time`` in seconds.
+        ``n_clusters``, ``n_iter``, ``loss`` and ``time`` in seconds.
+        ``loss`` is a mean squared distance per row (weighted): for
+        ``"lloyd"`` of the stage's rows to their nearest corners (NaN for
+        the stages that measure none: the ordering, the smoothness search
+        on a subsample), for ``"sgd"`` the last epoch's training loss (of
+        the dithered points on the segments).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)

@@ -154,6 +154,13 @@ class _Rows:
             self._last = (n, Lloyd(X, w, self.k, self.tol))
         return self._last[1]
 
+    def size_of(self, lloyd):
+        """The rows a stage's Lloyd stands for, the same for weighted rows as
+        for the rows repeated: all of them (weights as repetitions, see
+        :func:`._sample.effective_size`), or the distinct rows of a
+        subsample (copies of a row drawn merge into one)."""
+        return self.n_eff if lloyd is self.full else lloyd.X.shape[0]
+
     def permute(self, C, order):
         """``C[order]``, keeping valid the assignments cached by the Lloyd of
         all rows and by that of the last subsample (whose run the smoothing
@@ -220,8 +227,10 @@ def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, max_iter):
         if C_new.shape[0] == m:  # no cell has spread left: the rest stay dead
             C_new = np.vstack([C, np.repeat(C[-1:], k - m, axis=0)])
         final = C_new.shape[0] == k
-        gain = max(sub_gain, LLOYD_HEAVY_GAIN) if _heavy(X, k) else sub_gain
-        n_iter = LLOYD_HEAVY_STAGE_ITER if _heavy(X, C_new.shape[0]) else LLOYD_STAGE_ITER
+        n_stage = rows.size_of(stage)
+        gain = max(sub_gain, LLOYD_HEAVY_GAIN) if _heavy(X, k, n_stage) else sub_gain
+        n_iter = (LLOYD_HEAVY_STAGE_ITER if _heavy(X, C_new.shape[0], n_stage)
+                  else LLOYD_STAGE_ITER)
         C, loss, it = stage.run(C_new, 0.0, min(max_iter, LLOYD_SUB_ITER if final else n_iter),
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
                                 err_tol=gain if final else 0.0)
@@ -292,22 +301,24 @@ def _smooth_search(rows, C, smoothness):
     Returns (smoothed corners on the subsample, smoothness reached).
     """
     sub = rows.lloyd(rows.n_max)
-    polish = _polish_iter(sub.X, C.shape[0])
+    polish = _polish_iter(sub.X, C.shape[0], rows.size_of(sub))
     _, e_ref, _ = sub.run(C, 0.0, polish, tol_factor=POLISH_TOL, keep_start=True)
     C_s, _, s = smooth_to_budget(sub, C, e_ref, (1.0 + smoothness) * e_ref, polish_iter=polish)
     return C_s, s
 
 
-def _heavy(X, k, n_rows=None):
-    """Whether one pass of k corners over rows X (or over ``n_rows`` rows of
-    X's width) is heavy (rows x corners x features above LLOYD_EXACT_WORK)."""
-    n = X.shape[0] if n_rows is None else n_rows
-    return n * k * X.shape[1] > LLOYD_EXACT_WORK
+def _heavy(X, k, n_rows):
+    """Whether one pass of k corners over ``n_rows`` rows of X's width is heavy
+    (rows x corners x features above LLOYD_EXACT_WORK). The rows are those
+    the data stands for (:func:`._sample.effective_size`), not X's: the
+    schedule of weighted rows is that of the rows repeated."""
+    return n_rows * k * X.shape[1] > LLOYD_EXACT_WORK
 
 
-def _polish_iter(X, k):
-    """Iterations of every smoothing try on rows X (fewer when a pass is heavy)."""
-    return LLOYD_HEAVY_POLISH_ITER if _heavy(X, k) else POLISH_ITER
+def _polish_iter(X, k, n_rows):
+    """Iterations of every smoothing try on ``n_rows`` rows like X's (fewer
+    when a pass is heavy)."""
+    return LLOYD_HEAVY_POLISH_ITER if _heavy(X, k, n_rows) else POLISH_ITER
 
 
 def train_lloyd(X, w, k, init, options, rng, verbose):
@@ -339,7 +350,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C = _init.weighted_mean(X, w)[None, :]
         _stage_record(history, 1, 0, full.error(C), t_all, verbose, "lloyd")
         return rows.finish(C, 1, history, 0.0)
-    heavy = _heavy(X, k)
+    heavy = _heavy(X, k, rows.n_eff)
     exact = not rows.subsampled or not heavy
     C = _initial_corners(rows, k, init, options, history, verbose, rng,
                          LLOYD_SUB_GAIN if exact else LLOYD_SUB_GAIN_LARGE)
@@ -352,6 +363,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
             # the last split stage and the moves ran on all rows already: another
             # run would only confirm them, at two passes or more
             e0, it = full.error(C), 0
+            if not on_dask(full.X) and _has_dead(full, C):
+                C, e0 = _grow.revive(full, C, 0.0, options["max_iter"])
         else:
             C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
                                  err_tol=LLOYD_ERR_TOL)
@@ -360,6 +373,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
                 # outweigh the rest, whose corners then all sit on them (rows
                 # on dask workers keep them: the moves work in memory)
                 C, e0 = _grow.relocate(full, C, rng, rows.varying, options["max_iter"])
+                if _has_dead(full, C):  # a few rows outweigh the rest: no move gains
+                    C, e0 = _grow.revive(full, C, 0.0, options["max_iter"])
         _stage_record(history, k, it, e0, t0, verbose, f"lloyd: all {X.shape[0]} rows")
         t0 = time.perf_counter()
         C = _order_stage(rows, C, rng, keep_route)
@@ -369,7 +384,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         err, reached = e0, 0.0
         if smoothness > 0:
             C, err, reached = smooth_to_budget(full, C, e0, (1.0 + smoothness) * e0,
-                                               polish_iter=_polish_iter(X, k))
+                                               polish_iter=_polish_iter(X, k, rows.n_eff))
         _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     else:
         C = _order_stage(rows, C, rng, keep_route)
@@ -380,10 +395,19 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
             C, reached = _smooth_search(rows, C, smoothness)
         _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: smoothness on a subsample")
         t0 = time.perf_counter()
-        n_full = max(LLOYD_FULL_ITER, LLOYD_FULL_WORK // (X.shape[0] * k * X.shape[1]))
+        n_full = max(LLOYD_FULL_ITER, int(LLOYD_FULL_WORK // (rows.n_eff * k * X.shape[1])))
         C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
                               tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
         _stage_record(history, k, it, err, t0, verbose, f"lloyd: all {X.shape[0]} rows")
+        if not keep_route and not on_dask(full.X) and _has_dead(full, C):
+            # the subsample held only a few heavy rows: the corners all sat on
+            # them; moved to the other rows, ordered again, run again
+            t0 = time.perf_counter()
+            C, _ = _grow.revive(full, C, reached, options["max_iter"])
+            C = _order_stage(rows, C, rng)
+            C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
+                                  tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
+            _stage_record(history, k, it, err, t0, verbose, "lloyd: dead corners moved")
     result = rows.finish(C, max(full.n_iter, 1), history, reached)
     if verbose:
         print(f"[lloyd] done in {time.perf_counter() - t_all:.3f}s", flush=True)

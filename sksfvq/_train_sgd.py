@@ -61,7 +61,9 @@ def train_sgd(X, w, k, init, options, rng, verbose):
             total += n_epochs
         else:
             loss = float(ww @ np.sum((X - C[0]) ** 2, axis=1)) / ww.sum() / X.shape[1]
-        _stage_record(history, m, n_epochs if m >= 2 else 0, loss, t0, verbose, "sgd")
+        # recorded per row, as the default trainer's (the epochs' loss is per feature)
+        _stage_record(history, m, n_epochs if m >= 2 else 0, loss * X.shape[1], t0, verbose,
+                      "sgd")
         if m >= k:
             break
         C = _next_stage(X, ww, C, k, lambda C: _init.double_published(C, eps))

@@ -75,6 +75,22 @@ def test_a_few_heavy_rows_do_not_take_every_corner(seed):
     assert est.n_dead_ == 0
 
 
+def test_corners_left_dead_by_heavy_rows_are_moved_to_the_other_rows():
+    """Five rows of weight 1e9 among 20,000: the subsample holds only them and
+    every corner starts on them; no ELBG move gains enough to count beside
+    them, so corners stayed dead (54 of 64, KMeans: none). Dead corners are
+    moved onto the rows farthest from their corners, as k-means does."""
+    X = np.random.default_rng(0).normal(size=(20_000, 64))
+    w = np.ones(len(X))
+    w[:5] = 1e9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no dead-corner warning
+        est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(X, sample_weight=w)
+    assert est.n_dead_ == 0
+    assert np.bincount(est.predict(X), minlength=64).min() > 0
+
+
+
 def test_attributes_and_kmeans_parity(gauss2):
     est = SpaceFillingVQ(n_clusters=16).fit(gauss2)
     km = KMeans(n_clusters=16, n_init=1, random_state=0).fit(gauss2)
@@ -402,3 +418,17 @@ def test_n_init_keeps_the_best_screened_start(gauss2):
     # and the estimator accepts it end to end
     est = SpaceFillingVQ(n_clusters=12, init="k-means++", n_init=4, random_state=0).fit(X)
     assert est.cluster_centers_.shape == (12, 2)
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "sgd"])
+def test_history_loss_is_a_squared_distance_per_row(algorithm):
+    """One unit for both trainers (sgd recorded its loss per feature: 10 times
+    smaller on 10 features than the default trainer's)."""
+    X = np.random.default_rng(0).normal(size=(2000, 10))
+    est = SpaceFillingVQ(16, algorithm=algorithm, random_state=0).fit(X)
+    per_row = est.inertia_ / X.shape[0]
+    last = est.history_[-1]["loss"]
+    if algorithm == "lloyd":  # the last stage's rows are all rows, at the fitted corners
+        assert last == pytest.approx(per_row, rel=1e-6)
+    else:  # the training loss of the dithered points: the same scale
+        assert 0.8 * per_row < last < 1.3 * per_row

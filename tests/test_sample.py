@@ -48,6 +48,7 @@ def test_effective_size_counts_weights_as_rows():
     assert effective_size(X, np.ones(10)) == 10
     assert effective_size(X, np.full(10, 30.0)) == 300
     assert effective_size(X, np.full(10, 0.1)) == 10
+    assert effective_size(X, np.r_[np.ones(4), np.zeros(6)]) == 4  # weight 0: no row
 
 
 @pytest.fixture
@@ -62,6 +63,28 @@ def test_fit_on_the_subsample_path_respects_repetition(few_rows_per_corner):
     assert effective_size(X, w) > 20 * 6
     a = SpaceFillingVQ(n_clusters=6, random_state=0).fit(X, sample_weight=w)
     b = SpaceFillingVQ(n_clusters=6, random_state=0).fit(Xr)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["weight 2", "zero-weight rows"])
+def test_the_schedule_follows_the_rows_the_weights_stand_for(monkeypatch, case):
+    """A pass is 'heavy' (another schedule: no run on all rows after the
+    subsample) above LLOYD_EXACT_WORK rows x corners x features; the rows
+    counted are those the weights stand for, so that 3,000 rows of weight 2
+    are fitted as their 6,000 copies (and rows of weight 0 as no rows) where
+    the threshold lies between the two counts."""
+    k, d = 16, 8
+    monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", 4500 * k * d)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, d))
+    if case == "weight 2":
+        Xw, w, Xr = X, np.full(3000, 2.0), np.repeat(X, 2, axis=0)
+    else:  # 3,000 rows beside 3,000 of weight 0 are the 3,000 rows
+        Xw, w, Xr = np.vstack([X, rng.normal(size=(3000, d))]), np.r_[np.ones(3000),
+                                                                        np.zeros(3000)], X
+    a = SpaceFillingVQ(n_clusters=k, random_state=0).fit(Xw, sample_weight=w)
+    b = SpaceFillingVQ(n_clusters=k, random_state=0).fit(Xr)
+    assert [h["n_iter"] for h in a.history_] == [h["n_iter"] for h in b.history_]
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-7, atol=1e-9)
 
 
