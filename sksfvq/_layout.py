@@ -82,12 +82,13 @@ def direct(k, d):
 
 
 #: inputs of the nearest-corner kernels. center (d,): the mean corner; scale,
-#: inv2 = 1 / scale^2: the power-of-two working scale; Cc (k, d): corners
+#: inv2 = 1 / scale^2 (a float64: it may lie outside float32's range): the
+#: power-of-two working scale; Cc (k, d): corners
 #: minus center, times scale; W: the corners times -2 for the products
 #: (simd: panels, see :func:`pack_panels`; portable: (k, d)); cc: |Cc|^2
 #: (simd: NaN-padded to the packed columns; portable: (k,)); cmax = max cc;
 #: mscale = 8 (d + 2) eps: the relative rounding margin of the expanded
-#: form; one = 1. Scalars in the dtype of X. Every field is one more value
+#: form; one = 1. Scalars (but inv2) in the dtype of X. Every field is one more value
 #: to unbox on each call and more code to compile on first use: a kernel's
 #: tuple holds what it reads and nothing else.
 NearestArgs = namedtuple("NearestArgs",
@@ -108,8 +109,10 @@ ProjectionArgs = namedtuple("ProjectionArgs",
                             "center scale inv2 Cc W cc cmax mscale one "
                             "cd2 dd ih Dseg inv_dd")
 
-#: Largest binary exponent of the working scale (its square stays a normal number).
-_MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
+#: Largest binary exponent of the working scale (a normal number of the dtype;
+#: float32 data of unit 1e37 or 1e-37 is brought near 1: at 2^60, its corners'
+#: squared norms overflowed and those corners dropped out of the comparisons)
+_MAX_EXP = {np.dtype(np.float32): 120, np.dtype(np.float64): 500}
 
 
 def centred(C):
@@ -123,13 +126,15 @@ def centred(C):
     """
     dtype = C.dtype.type
     center = C.mean(axis=0).astype(C.dtype)
+    if not np.isfinite(center).all() and np.isfinite(C).all():  # the sum overflowed
+        center = C.mean(axis=0, dtype=np.float64).astype(C.dtype)
     spread = float(np.max(np.abs(C - center))) if C.size else 0.0
     exponent = 0
     if 0.0 < spread < np.inf:
         limit = _MAX_EXP[C.dtype]
         exponent = int(min(max(-np.frexp(spread)[1], -limit), limit))
     scale = dtype(np.ldexp(1.0, exponent))
-    inv2 = dtype(np.ldexp(1.0, -2 * exponent))
+    inv2 = float(np.ldexp(1.0, -2 * exponent))
     Cc = np.ascontiguousarray((C - center) * scale)
     cc = np.einsum("ij,ij->i", Cc, Cc)
     cmax = dtype(cc.max())

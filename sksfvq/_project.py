@@ -246,6 +246,7 @@ def project(X, C, backend, kernel=None, out=None):
         seg[:] = 0
         pos[:] = 0
         dist2 = np.sum((X.astype(np.float64) - C[0]) ** 2, axis=1, out=out)
+        dist2[~np.isfinite(X).all(axis=1)] = np.inf  # NaN rows too, as for k >= 2
         return pos, seg, dist2
     if backend == "simd" and not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)

@@ -208,6 +208,32 @@ def test_large_offset_and_extreme_units(dtype, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("unit", [3e36, 1e37, 1e-37])
+@pytest.mark.parametrize("k,d", [(5, 3), (9, 8), (65, 33)])
+def test_float32_data_near_the_ends_of_its_range(k, d, unit, backend):
+    """float32 data of unit 1e37 (or 1e-37) is brought near 1 by the working
+    scale (capped at 2^60 it was not: the corners' squared norms overflowed,
+    those corners dropped out of the comparisons, 22 of 100 rows got a wrong
+    segment at k=5)."""
+    rng = np.random.default_rng(11)
+    C = (rng.normal(size=(k, d)) * unit).astype(np.float32)
+    X = (rng.normal(size=(100, d)) * unit).astype(np.float32)
+    labels, dist2, _ = _nearest.nearest_corner(X, C, backend)
+    ref.check_nearest(X, C, labels, dist2, np.float32)
+    pos, seg, dist2 = _project.project(X, C, backend)
+    ref.check_projection(X, C, pos, seg, dist2, np.float32)
+
+
+def test_one_corner_projection_of_rows_that_are_not_finite():
+    """k = 1: NaN rows get distance inf, as for k >= 2 (their sum gave NaN)."""
+    for dtype in DTYPES:
+        X = np.array([[np.nan, 0, 0], [np.inf, 0, 0], [1, 2, 2]], dtype)
+        pos, seg, dist2 = _project.project(X, np.zeros((1, 3), dtype), "portable")
+        np.testing.assert_array_equal(dist2, [np.inf, np.inf, 9.0])
+        np.testing.assert_array_equal(pos, [0, 0, 0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_projection_hand_checked(backend):
     C = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]])
     X = np.array([[1.0, 1.0], [1.0, -1.0], [3.0, 1.0], [2.0, 0.0], [-5.0, 0.0], [3.0, 3.0]])
