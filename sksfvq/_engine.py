@@ -128,8 +128,9 @@ def bounds_pay():
     rows, K=1024 (identical losses; the bounds as they are kept since
     5bb6f1e): D=64 fit 5.3-5.7 s with bounds, 4.7-5.1 s without; D=384 25.9
     s with, 26.4 s without. Compiled for AVX2 on the same machine
-    (``NUMBA_CPU_NAME=haswell``): D=64 6.9 s with, 7.7 s without; D=384
-    32.9 s with, 41.0 s without.
+    (``NUMBA_CPU_NAME=haswell`` with haswell's ``NUMBA_CPU_FEATURES``, as in
+    ``.ci/kernels``: the name alone keeps the host's AVX-512): D=64 6.9 s
+    with, 7.7 s without; D=384 32.9 s with, 41.0 s without.
     """
     return not (backend() == "simd" and "avx512f" in compile_target_features())
 
