@@ -255,3 +255,22 @@ def test_scale_benchmark_runs_faiss_when_installed():
     bar = bench_scale.bar_check(cfg)
     assert set(bar) >= {"vs_faiss", "vs_kmeans", "mse_rel", "pass"}
     assert cfg["methods"]["faiss"]["mse_rel"] < 1.2  # a real k-means, not a stub
+
+
+def test_phone_oracle_bound_and_label_aware_order():
+    """The label-aware order of benchmarks/data/phone_oracle.py on shuffled pure
+    blocks: three groups of ten corners each come out contiguous (80 % widths
+    of 7 to 8 where the shuffled order gives about 20), and the bound is the
+    span of the fewest corners holding 80 % of a group."""
+    from data import phone_oracle as po
+
+    rng = np.random.default_rng(0)
+    H = np.zeros((30, 3))
+    for g in range(3):
+        H[10 * g:10 * g + 10, g] = 5.0
+    H = H[rng.permutation(30)]
+    np.testing.assert_array_equal(po.lower_bounds(H), [7, 7, 7])
+    assert np.median(po._widths(H, np.arange(30))) > 12
+    perm = po.best_order(H)
+    assert sorted(perm.tolist()) == list(range(30))
+    assert np.all(po._widths(H, perm) <= 8)
