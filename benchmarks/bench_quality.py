@@ -154,7 +154,9 @@ def bar_check(rows, timed=True):
     "fit_ratio"}}`` (medians over seeds) with at least ``kmeans`` and
     ``sfvq``. The order measures are compared with the best value among the
     ordered peers (``ORDERED_PEERS``) whose ``mse_rel`` is at most
-    ``PEER_MSE_WINDOW``; with no eligible peer a measure passes. ``timed``:
+    ``PEER_MSE_WINDOW``; with no eligible peer a measure passes, and a
+    measure of ours that is NaN (a seed's NaN makes the median NaN) fails
+    where a peer has a value. ``timed``:
     whether the time bar applies (the standard sets). Returns a dict per
     check and ``pass``, or None without ``kmeans`` and ``sfvq``.
     """
@@ -168,14 +170,15 @@ def bar_check(rows, timed=True):
            "time_ok": (ours["fit_ratio"] <= TIME_BAR) if timed else True,
            "peers_considered": [k for k in ORDERED_PEERS if k in rows], "order": {}}
     for measure in ORDER_MEASURES:
-        if not np.isfinite(ours.get(measure, np.nan)):
-            continue
+        value = ours.get(measure, np.nan)
         values = {key: rows[key][measure] for key in eligible
                   if np.isfinite(rows[key].get(measure, np.nan))}
+        if not np.isfinite(value) and not values:
+            continue  # not a measure of this set (label_spread without labels)
         setter = min(values, key=values.get) if values else None
         bar = values[setter] if setter else float("inf")
-        out["order"][measure] = {"ours": ours[measure], "bar": bar, "setter": setter,
-                                 "ok": ours[measure] <= bar}
+        out["order"][measure] = {"ours": value, "bar": bar, "setter": setter,
+                                 "ok": bool(np.isfinite(value) and value <= bar)}
     # issue-3 style names kept for the adj_ratio check
     adj = out["order"].get("adj_ratio", {"bar": float("inf"), "setter": None, "ok": True})
     out.update(adj_bar=adj["bar"], adj_setter=adj["setter"], adj_ok=adj["ok"])
@@ -190,7 +193,12 @@ def _bar_line(name, bar):
     flag = lambda ok: "ok" if ok else "FAIL"  # noqa: E731
     parts = [f"mse_corner {bar['mse_rel']:.4f} x KMeans (<= {MSE_BAR}: {flag(bar['mse_ok'])})"]
     for measure, c in bar["order"].items():
-        setter = peers.PEERS[c["setter"]][0] if c["setter"] else "no eligible peer"
+        if c["setter"]:
+            setter = peers.PEERS[c["setter"]][0]
+        elif bar["peers_considered"]:
+            setter = f"no ordered peer within {PEER_MSE_WINDOW} x KMeans"
+        else:
+            setter = "no ordered peer ran"
         parts.append(f"{measure} {c['ours']:.4g} vs {c['bar']:.4g} ({setter}: {flag(c['ok'])})")
     if bar["timed"]:
         parts.append(f"fit time {bar['time_ratio']:.2f} x KMeans (<= {TIME_BAR}: "
@@ -201,18 +209,19 @@ def _bar_line(name, bar):
 
 
 def dominance(rows, frontier):
-    """The moonshot: at each eligible ordered peer's error, is SFVQ better ordered?
+    """The moonshot: at each ordered peer's error, is SFVQ better ordered?
 
     ``frontier``: ``{smoothness: row}`` of SpaceFillingVQ fits (medians over
-    seeds), the default included. For every ordered peer within
-    ``PEER_MSE_WINDOW``, the frontier point with the largest error not above
-    the peer's is compared with it on every order measure. Returns
+    seeds), the default included. For every ordered peer (whatever its
+    error: the moonshot names each peer), the frontier point with the
+    largest error not above the peer's is compared with it on every order
+    measure. Returns
     ``{peer: {"smoothness", "mse_rel", "dominates", measure: (ours, peer)}}``.
     """
     out = {}
     points = sorted(frontier.items(), key=lambda kv: kv[1]["mse_rel"])
     for key in ORDERED_PEERS:
-        if key not in rows or rows[key]["mse_rel"] > PEER_MSE_WINDOW:
+        if key not in rows or not np.isfinite(rows[key].get("mse_rel", np.nan)):
             continue
         peer = rows[key]
         below = [(s, r) for s, r in points if r["mse_rel"] <= peer["mse_rel"]]

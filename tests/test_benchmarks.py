@@ -112,6 +112,15 @@ def test_bar_check():
     rows["som"]["label_spread"] = 0.25
     assert bench_quality.bar_check(rows, timed=False)["order"]["label_spread"]["ok"] is False
     assert bench_quality.bar_check({"kmeans": rows["kmeans"]}) is None
+    # a NaN of ours (one seed's NaN makes the median NaN) fails, it is not dropped
+    rows["sfvq"]["label_spread"] = float("nan")
+    bar = bench_quality.bar_check(rows, timed=False)
+    assert bar["order"]["label_spread"]["ok"] is False and not bar["pass"]
+    assert "label_spread nan vs 0.25" in bench_quality._bar_line("x", bar)
+    # no ordered peer ran: said so, not "no eligible peer"
+    line = bench_quality._bar_line("x", bench_quality.bar_check(
+        {"kmeans": rows["kmeans"], "sfvq": dict(rows["sfvq"], label_spread=0.3)}))
+    assert "no ordered peer ran" in line
 
 
 def test_dominance():
@@ -121,9 +130,10 @@ def test_dominance():
     frontier = {0.0: {"mse_rel": 0.99, "adj_ratio": 0.55, "knn_spread": 0.15},
                 0.04: {"mse_rel": 1.04, "adj_ratio": 0.45, "knn_spread": 0.12}}
     dom = bench_quality.dominance(rows, frontier)
-    assert set(dom) == {"kmeans_path", "som"}  # sgd beyond the error window
+    assert set(dom) == {"kmeans_path", "som", "sgd"}  # each peer, whatever its error
     assert dom["kmeans_path"]["smoothness"] == 0.0 and dom["kmeans_path"]["dominates"]
     assert dom["som"]["smoothness"] == 0.04 and not dom["som"]["dominates"]  # knn 0.12 > 0.1
+    assert dom["sgd"]["smoothness"] == 0.04 and not dom["sgd"]["dominates"]
 
 
 def test_parse_param():
