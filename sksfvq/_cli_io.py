@@ -34,33 +34,72 @@ def _column_index(spec, names, n_columns, path):
     return j % n_columns
 
 
+def _first_lines(path, n=6):
+    """The first ``n`` non-blank lines of a text file, whole (a byte-order
+    mark is dropped)."""
+    lines = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for line in f:
+            if line.strip():
+                lines.append(line.rstrip("\r\n"))
+                if len(lines) == n:
+                    break
+    return lines
+
+
+def _numeric(cell):
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
 def _read_csv(path, label):
     import numpy as np
 
-    with open(path, newline="") as f:
-        sample = f.read(65536)
-    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    lines = _first_lines(path)
     if not lines:
         raise UserError(f"{path}: the file is empty")
     try:
-        delimiter = csv.Sniffer().sniff(lines[0] + "\n" + "\n".join(lines[1:5]),
-                                        delimiters=",;\t ").delimiter
-    except csv.Error:
-        delimiter = ","
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t ").delimiter
+    except csv.Error:  # e.g. columns aligned by runs of spaces
+        delimiter = "," if any(c in lines[0] for c in ",;\t") else " "
     split = None if delimiter == " " else delimiter  # None: runs of white space
-    first = [c.strip().strip('"').strip("'") for c in lines[0].split(split)]
 
-    def numeric(cell):
-        try:
-            float(cell)
-            return True
-        except ValueError:
-            return False
+    def cells(line):
+        if split is None:
+            return [c.strip('"').strip("'") for c in line.split()]
+        # quoted fields may hold the delimiter ("x, y")
+        return [c.strip().strip("'") for c in next(csv.reader([line], delimiter=split))]
 
+    first = cells(lines[0])
+    second = cells(lines[1]) if len(lines) > 1 else None
+    named = [c for c in first if c != ""]
+    # pandas' default column names over rows that are not all integers
+    range_names = (len(named) >= 2 and named == [str(i) for i in range(len(named))]
+                   and second is not None
+                   and any(not re.fullmatch(r"[+-]?\d+", c) for c in second if c != ""))
+    if second is None:
+        header = not all(_numeric(c) for c in named)
+    else:
+        # a name over a number in its column; a text column (labels) over
+        # more text is data, not a header
+        header = range_names or any(a != "" and not _numeric(a) and _numeric(b)
+                                    for a, b in zip(first, second))
     # pandas' to_csv writes the row index first, under an empty name (",a,b"
-    # or ",0,1"): that column is not a feature, and the row names the columns
-    index_column = len(first) > 1 and first[0] == "" and all(first[1:])
-    header = index_column or not all(numeric(c) for c in first if c != "")
+    # or ",0,1"; separated by spaces, the empty name is no field at all)
+    if header and split is None and second is not None and len(second) == len(first) + 1:
+        first = [""] + first
+    index_column = (len(first) > 1 and first[0] == "" and all(first[1:])
+                    and (header or range_names))
+    header = header or index_column
+    if header and second is not None and len(second) != len(first):
+        raise UserError(f"{path}: the header has {len(first)} fields, the rows "
+                        f"{len(second)}")
+    if range_names and not index_column:
+        warnings.warn(f"{path}: line 1 ({', '.join(named[:3])}, ...) read as column names, "
+                      "as pandas writes them, not as a row", stacklevel=2)
     names = first if header else None
     columns = list(range(len(first)))
     if index_column:
@@ -72,7 +111,7 @@ def _read_csv(path, label):
         j = columns[_column_index(label, names, len(columns), path)]
         try:
             y = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=[j],
-                           dtype=str, quotechar='"', ndmin=1)
+                           dtype=str, quotechar='"', ndmin=1, encoding="utf-8-sig")
         except ValueError as exc:
             raise UserError(f"{path}: cannot read column {label!r} ({_one_line(exc)})") from None
         if names is not None:
@@ -80,8 +119,16 @@ def _read_csv(path, label):
         columns = [i for i in columns if i != j]
     try:
         X = np.loadtxt(path, delimiter=split, skiprows=1 if header else 0, usecols=columns,
-                       ndmin=2, dtype=np.float64)
+                       ndmin=2, dtype=np.float64, encoding="utf-8-sig", quotechar='"')
     except ValueError as exc:
+        row = second if header else first
+        text = [i for i in columns if row is not None and i < len(row) and row[i] != ""
+                and not _numeric(row[i])]
+        if text:  # name the column as --labels takes it (0-based, without the index)
+            j = columns.index(text[0])
+            name = f" {names[j]!r}" if names is not None else ""
+            raise UserError(f"{path}: column {j}{name} holds text ({row[text[0]]!r}), not "
+                            "numbers (a label column? compare takes it as --labels)") from None
         raise UserError(f"{path}: not a table of numbers ({_one_line(exc)})") from None
     return X, names, y
 
@@ -130,6 +177,8 @@ def load_data(path, labels=None):
     """
     import numpy as np
 
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder, not a data file")
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
     ext = os.path.splitext(path)[1].lower()

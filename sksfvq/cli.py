@@ -28,6 +28,8 @@ def _load_model(path):
 
     from . import SpaceFillingVQ
 
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder, not a saved model")
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
     try:
@@ -36,6 +38,8 @@ def _load_model(path):
         raise UserError(f"{path}: not a saved model ({_one_line(exc)})") from None
     if not isinstance(model, SpaceFillingVQ):
         raise UserError(f"{path}: holds a {type(model).__name__}, not a SpaceFillingVQ")
+    if not hasattr(model, "cluster_centers_"):
+        raise UserError(f"{path}: holds a SpaceFillingVQ that was never fitted")
     return model
 
 
@@ -44,6 +48,8 @@ def _check_output(path, extensions=None):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"{path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder; give a file name")
     ext = os.path.splitext(path)[1].lower()
     if extensions is not None and ext not in extensions:
         raise UserError(f"{path}: unknown output format {ext or '(none)'!r}; use "
@@ -190,7 +196,6 @@ def _measure(X, methods, labels=None):
 
 
 def _compare(args):
-    import numpy as np
     from sklearn.cluster import KMeans
 
     from .baselines import lbg_codebook
@@ -201,7 +206,9 @@ def _compare(args):
     k = args.n_clusters
     print(f"sksfvq compare: {args.data}, N={X.shape[0]}, D={X.shape[1]}, K={k}", flush=True)
     if y is not None:
-        print(f"labels: column {args.labels!r}, {len(np.unique(y))} distinct values", flush=True)
+        # str(): labels may mix strings with gaps (None, NaN), which do not sort
+        print(f"labels: column {args.labels!r}, {len(set(map(str, y.tolist())))} distinct "
+              "values", flush=True)
     _, codebooks = _measure(X, [
         ("SpaceFillingVQ", lambda: _estimator(args).fit(X), _curve_positions),
         ("KMeans(n_init=1)", lambda: KMeans(n_clusters=k, n_init=1,
@@ -228,10 +235,11 @@ def _compare_plot(X, codebooks):
     _, _, vt = np.linalg.svd(X[:: max(1, len(X) // 5000)] - mean, full_matrices=False)
     P = vt[: min(2, X.shape[1])].T
     Xs = (X[:: max(1, len(X) // 5000)] - mean) @ P
+    if Xs.shape[1] == 1:  # one feature: drawn on a line
+        Xs = np.column_stack([Xs[:, 0], np.zeros(len(Xs))])
     for ax, (name, C) in zip(axes[0], codebooks.items()):
         Cs = (C - mean) @ P
-        if Xs.shape[1] == 1:
-            Xs = np.column_stack([Xs[:, 0], np.zeros(len(Xs))])
+        if Cs.shape[1] == 1:
             Cs = np.column_stack([Cs[:, 0], np.zeros(len(Cs))])
         ax.scatter(Xs[:, 0], Xs[:, 1], s=2, alpha=0.3, color="0.6")
         ax.plot(Cs[:, 0], Cs[:, 1], "-o", ms=3, lw=1)
@@ -249,7 +257,10 @@ def _demo(args):
 
     out = _figure_path(args.out, "sksfvq_demo.png")
     X, _, k = load_standard("gauss2", n_samples=args.n_samples)
-    k = args.n_clusters or k
+    if args.n_clusters is not None:
+        if args.n_clusters < 1:
+            raise UserError(f"--n-clusters must be >= 1, got {args.n_clusters}")
+        k = args.n_clusters
     print(f"sksfvq demo: 2-D standard normal, N={X.shape[0]}, K={k}", flush=True)
     # compile the kernels on a few rows first, so fit_s below is the fit itself
     t0 = time.perf_counter()
@@ -348,6 +359,42 @@ def build_parser():
     return parser
 
 
+class _QuietPipe:
+    """stdout that stops writing, not working, when its reader goes away.
+
+    Output piped into ``head`` closes early; the command still writes its
+    model, table or figure and exits 0 (an exception at the next progress
+    line used to end it there, before its output was written).
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.closed_pipe = False
+
+    def _quietly(self, action, *args):
+        if self.closed_pipe:
+            return None
+        try:
+            return action(*args)
+        except BrokenPipeError:
+            self.closed_pipe = True
+            # the interpreter flushes stdout at exit: point it at nothing
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            except (OSError, ValueError):
+                pass
+            return None
+
+    def write(self, text):
+        return self._quietly(self.stream.write, text)
+
+    def flush(self):
+        return self._quietly(self.stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"sksfvq: warning: {_one_line(message)}", file=sys.stderr)
 
@@ -357,10 +404,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     saved = warnings.showwarning
     warnings.showwarning = _show_warning
+    sys.stdout = _QuietPipe(sys.stdout)
     try:
         return args.func(args)
-    except BrokenPipeError:  # output piped into e.g. `head`
-        return 0
     except (UserError, ValueError, TypeError, OSError) as exc:
         print(f"sksfvq {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -369,3 +415,4 @@ def main(argv=None):
         return 130
     finally:
         warnings.showwarning = saved
+        sys.stdout = sys.stdout.stream if isinstance(sys.stdout, _QuietPipe) else sys.stdout

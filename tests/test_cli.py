@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sksfvq import SpaceFillingVQ
-from sksfvq.cli import load_data, main
+from sksfvq.cli import UserError, load_data, main
 
 K = 8
 
@@ -205,8 +205,8 @@ def test_user_errors_are_one_line_exit_2(data, model, tmp_path, capsys):
     assert "cannot read" in _error(capsys, ["fit", str(bad), "-o", str(tmp_path / "m.joblib")])
     text = tmp_path / "words.csv"
     text.write_text("a,b\nx,y\n")
-    assert "not a table of numbers" in _error(capsys, ["fit", str(text), "-o",
-                                                       str(tmp_path / "m.joblib")])
+    assert "holds text ('a')" in _error(capsys, ["fit", str(text), "-o",
+                                                str(tmp_path / "m.joblib")])
     nan = tmp_path / "nan.npy"
     np.save(nan, np.array([[1.0, np.nan], [2.0, 3.0]]))
     assert "NaN" in _error(capsys, ["fit", str(nan), "-o", str(tmp_path / "m.joblib")])
@@ -265,3 +265,104 @@ def test_python_dash_m_runs_and_reports_errors(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
     assert res.stderr.strip() == f"sksfvq transform: error: {tmp_path / 'm.joblib'}: no such file"
+
+
+def test_csv_files_as_other_tools_write_them(tmp_path):
+    rng = np.random.default_rng(1)
+    # wide and headerless: the first line is read whole
+    wide = tmp_path / "wide.csv"
+    np.savetxt(wide, rng.normal(size=(5, 3000)), delimiter=",")
+    assert load_data(str(wide))[0].shape == (5, 3000)
+    # headerless with a text label column (UCI iris.data): line 1 is a row
+    iris = tmp_path / "iris.csv"
+    iris.write_text("5.1,3.5,1.4,0.2,Iris-setosa\n4.9,3.0,1.4,0.2,Iris-setosa\n"
+                    "6.3,3.3,6.0,2.5,Iris-virginica\n")
+    X, names, y = load_data(str(iris), labels="4")
+    assert X.shape == (3, 4) and names is None and y.tolist()[0] == "Iris-setosa"
+    # a quoted label holding the delimiter, first
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('lab,a,b\n"x, y",1,2\n"z",3,4\n')
+    X, names, y = load_data(str(quoted), labels="lab")
+    assert X.tolist() == [[1, 2], [3, 4]] and names == ["a", "b"] and y.tolist() == ["x, y", "z"]
+    # columns aligned by runs of spaces
+    aligned = tmp_path / "aligned.txt"
+    np.savetxt(aligned, np.arange(6.0).reshape(3, 2), fmt="%10.4f")
+    assert load_data(str(aligned))[0].tolist() == [[0, 1], [2, 3], [4, 5]]
+    # a header with fewer names than the rows' values is refused, not cut
+    short = tmp_path / "short.csv"
+    short.write_text("a,b,c\n1,2,3,4\n5,6,7,8\n")
+    with pytest.raises(UserError, match="header has 3 fields, the rows 4"):
+        load_data(str(short))
+    # an empty first cell over numbers is an empty cell, not a pandas index
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",2,3\n4,5,6\n7,8,9\n")
+    with pytest.raises(UserError, match="not a table of numbers"):
+        load_data(str(empty))
+
+
+def test_csv_files_as_pandas_writes_them(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(2).normal(size=(20, 3))
+    frame = pd.DataFrame(X)  # default names 0, 1, 2
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    with pytest.warns(UserWarning, match="read as column names"):
+        assert np.allclose(load_data(str(tmp_path / "plain.csv"))[0], X)
+    named = pd.DataFrame(X, columns=list("abc"))
+    named.to_csv(tmp_path / "bom.csv", encoding="utf-8-sig")  # a byte-order mark and an index
+    with pytest.warns(UserWarning, match="row index"):
+        assert np.allclose(load_data(str(tmp_path / "bom.csv"))[0], X)
+    named.to_csv(tmp_path / "spaces.csv", sep=" ")  # " a b c": the index has no field
+    with pytest.warns(UserWarning, match="row index"):
+        X2, names, _ = load_data(str(tmp_path / "spaces.csv"))
+    assert np.allclose(X2, X) and names == ["a", "b", "c"]
+
+
+def test_command_line_refuses_early_and_names_things(data, tmp_path, capsys):
+    folder, X = data
+    npy = str(folder / "X.npy")
+    import joblib
+
+    joblib.dump(SpaceFillingVQ(4), tmp_path / "unfitted.joblib")
+    assert "never fitted" in _error(capsys, ["transform", str(tmp_path / "unfitted.joblib"),
+                                             npy, "-o", str(tmp_path / "o.npy")])
+    (tmp_path / "out").mkdir()
+    assert "is a folder" in _error(capsys, ["fit", npy, "-o", str(tmp_path / "out")])
+    assert "is a folder" in _error(capsys, ["fit", str(tmp_path / "out"), "-o",
+                                            str(tmp_path / "m.joblib")])
+    assert "--n-clusters must be >= 1" in _error(capsys, ["demo", "--n-clusters", "0",
+                                                          "--out", str(tmp_path / "d.png")])
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("a,b,kind\n1,2,x\n3,4,y\n5,6,x\n")
+    assert "column 2 'kind' holds text" in _error(capsys, ["fit", str(labelled), "-o",
+                                                           str(tmp_path / "m.joblib")])
+    assert not list(tmp_path.glob("m.joblib"))
+
+
+def test_compare_one_feature_plot_and_labels_with_gaps(tmp_path, capsys):
+    X = np.random.default_rng(3).normal(size=(200, 1))
+    np.save(tmp_path / "one.npy", X)
+    assert main(["compare", str(tmp_path / "one.npy"), "--n-clusters", "4", "--plot",
+                 str(tmp_path / "one.png")]) == 0
+    assert (tmp_path / "one.png").stat().st_size > 1000
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame(np.random.default_rng(4).normal(size=(60, 2)), columns=["a", "b"])
+    frame["kind"] = ["x", None, "y"] * 20
+    frame.to_parquet(tmp_path / "gaps.parquet")
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "gaps.parquet"), "--n-clusters", "4",
+                 "--labels", "kind"]) == 0
+    assert "3 distinct values" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_output_piped_into_head_still_writes_the_model(data, tmp_path):
+    """`sksfvq fit ... | head -1`: the reader leaves after one line; the fit goes
+    on, writes its model and exits 0 (it stopped at the next progress line)."""
+    folder, _ = data
+    model = tmp_path / "m.joblib"
+    res = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m sksfvq fit "
+                          f"'{folder / 'X.npy'}' --n-clusters 4 -o '{model}' | head -1"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert model.is_file() and "Traceback" not in res.stderr
