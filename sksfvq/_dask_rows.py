@@ -30,7 +30,7 @@ from . import _init
 from ._chain import _CHUNK, LLOYD_FLOAT32_VALUES, Lloyd, working_scale
 from ._dask_cluster import (_chunk_keys, _chunk_spread, _chunk_sum, _chunked, _ones_or,
                             _per_chunk, assign_blocks, gather_into, submit)
-from ._sample import _KEY_CHUNK, RowSample
+from ._sample import _KEY_CHUNK, RowSample, effective_size
 from ._stages import TrainResult
 from ._train import _child, _Rows
 
@@ -137,7 +137,8 @@ class DaskRows(_Rows):
 
     def __init__(self, X, w, k, tol, n_max, rng):
         self.weights = w
-        self.n_eff = max(X.shape[0], w.total)
+        # as in memory: weights count as repetitions, rows of weight 0 as none
+        self.n_eff = X.shape[0] if w.local is None else effective_size(w.local)
         self.local = self.n_eff <= n_max
         if self.local:  # as small as a subsample
             rows = _gather(X)

@@ -92,7 +92,7 @@ def projection_keys(X, v):
     return key
 
 
-def effective_size(X, w):
+def effective_size(w):
     """The number of rows the data stands for: weights count as repetitions,
     rows of weight 0 not at all (the schedule of a fit depends on this
     number, so that it is the fit of the rows repeated, or left out)."""

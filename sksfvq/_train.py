@@ -117,7 +117,7 @@ class _Rows:
     def __init__(self, X, w, k, tol, n_max, rng):
         self.X, self.w, self.k, self.tol, self.rng = X, w, k, tol, rng
         self.n_max = n_max
-        self.n_eff = effective_size(X, w)
+        self.n_eff = effective_size(w)
         self.subsampled = self.n_eff > n_max
         # a subsampled fit takes a few passes over all rows: bounds would not pay
         self.full = Lloyd(X, w, k, tol, bounds=not self.subsampled)

@@ -388,6 +388,17 @@ def test_subsample_is_drawn_as_in_memory(client):
             np.testing.assert_array_equal(x, y)
 
 
+def test_rows_of_weight_zero_count_as_none_on_dask_too(client):
+    """The rows a fit stands for (which decide its schedule) are those of memory:
+    weights as repetitions, rows of weight 0 as none."""
+    X = np.random.default_rng(12).normal(size=(6_000, 2))
+    w = np.r_[np.full(2_000, 1.0), np.zeros(4_000)]
+    dX = da.from_array(X, chunks=(2_500, 2)).persist()
+    rows = _dask_rows.DaskRows(dX, _dask.Weights(w, dX, client, None), 4, 1e-4, 2_500,
+                               np.random.default_rng(0))
+    assert rows.n_eff == 2_000 and rows.local  # as few as a subsample: trained in memory
+
+
 def test_unit_weights_draw_as_ones():
     X = np.random.default_rng(0).normal(size=(5_000, 2))
     a = RowSample(X, None, 700, np.random.default_rng(3))
