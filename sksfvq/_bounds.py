@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._engine import jit, nearest_corner, readonly
+from ._engine import jit, nearest_corner, parallel_slot, readonly
 
 #: rows per block of the parallel driver (per-block scratch; rows independent)
 BLOCK = 1024
@@ -258,15 +258,15 @@ class Bounds:
         dist2 = np.empty(n)
         C64 = np.ascontiguousarray(C, dtype=np.float64)
         CT = group_blocks(C64, self.gorder, self.gstart)
-        serial = numba.get_num_threads() == 1 or n < 2 * BLOCK
-        slots = 1 if serial else (n + BLOCK - 1) // BLOCK  # scratch per block of rows
-        g, size = drop.shape[0], int(np.max(np.diff(self.gstart)))
-        scratch = (np.empty((slots, g)), np.empty((slots, g), dtype=np.int64),
-                   np.empty((slots, g)), np.empty((slots, g), dtype=np.bool_),
-                   np.empty((slots, size)))
-        run = _serial if serial else _parallel
-        measured, computed = run(X, C64, CT, self.gstart, self.gorder, self.gof, labels,
-                                 dist2, self.low, drop, *scratch)
+        with parallel_slot(numba.get_num_threads() > 1 and n >= 2 * BLOCK) as parallel:
+            slots = (n + BLOCK - 1) // BLOCK if parallel else 1  # scratch per block of rows
+            g, size = drop.shape[0], int(np.max(np.diff(self.gstart)))
+            scratch = (np.empty((slots, g)), np.empty((slots, g), dtype=np.int64),
+                       np.empty((slots, g)), np.empty((slots, g), dtype=np.bool_),
+                       np.empty((slots, size)))
+            run = _parallel if parallel else _serial
+            measured, computed = run(X, C64, CT, self.gstart, self.gorder, self.gof, labels,
+                                     dist2, self.low, drop, *scratch)
         self.n_measured += int(measured)
         self.n_computed += int(computed)
         self.last_computed = int(computed) / float(n * k)

@@ -191,7 +191,7 @@ def fit(est, X, sample_weight=None):
     options = est._options()
     if options["n_init"] == "auto":
         options["n_init"] = 1
-    k = est.n_clusters
+    k = int(est.n_clusters)  # a Python int (see SpaceFillingVQ._fit)
     with kernel_threads(est.n_jobs), one_blas_thread():
         if k == 1:
             result = _one_corner(X, w, options, rng, est.verbose)

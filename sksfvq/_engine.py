@@ -8,8 +8,8 @@ The estimator, the trainers and the metrics use the names here:
 - :func:`curve_points`,
 - :func:`kernel_threads` (numba's thread count for a call, restored after),
   :func:`one_blas_thread`, :func:`jit` (the decorator of the trainers'
-  kernels) and :func:`readonly` (how the trainers pass rows and weights to
-  those kernels),
+  kernels), :func:`readonly` (how the trainers pass rows and weights to
+  those kernels) and :func:`parallel_slot` (one parallel launch at a time),
 - :func:`backend`: the kernel back end in use, and :func:`bounds_pay`:
   whether the trainer's bounded passes pay on it,
 - :func:`on_dask`: whether an input is a dask collection (then
@@ -87,6 +87,12 @@ def readonly(a):
     (one compiled specialization for writeable and read-only data; see
     :func:`._numba.readonly`)."""
     return _numba.readonly(a)
+
+
+def parallel_slot(wanted):
+    """Context: whether a call may launch a parallel kernel now (one at a time
+    per process; see :class:`._numba.parallel_slot`)."""
+    return _numba.parallel_slot(wanted)
 
 
 def compile_target_features():

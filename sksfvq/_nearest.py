@@ -34,7 +34,7 @@ from . import _simd
 from ._ir import tile_rows
 from ._layout import (BLOCK, DIRECT_FLOATS, PORTABLE_ROWS, TILE, direct, direct_args, lane_ints,
                       lanes, nearest_args)
-from ._numba import jit, parallel_over_blocks, readonly, serial
+from ._numba import jit, parallel_over_blocks, parallel_slot, readonly, serial
 
 
 @jit(inline=True)
@@ -437,11 +437,13 @@ def nearest_corner(X, C, backend, kernel=None, k_path=None, out=None):
     rows_kernel, parallel_kernel = KERNELS[which]
     labels = np.empty(n, dtype=np.intp)
     dist2 = np.empty(n, dtype=X.dtype)
-    if kernel == "serial":
-        nbad = rows_kernel(X, 0, n, args, scratch(which, 1, args), 0, labels, dist2) if n else 0
-    else:
-        s = scratch(which, numba.get_num_threads(), args)
-        nbad = parallel_kernel(X, args, s, labels, dist2)
+    with parallel_slot(kernel == "parallel") as parallel:
+        if parallel:
+            s = scratch(which, numba.get_num_threads(), args)
+            nbad = parallel_kernel(X, args, s, labels, dist2)
+        else:
+            nbad = (rows_kernel(X, 0, n, args, scratch(which, 1, args), 0, labels, dist2)
+                    if n else 0)
     bad = failed_rows(X, labels, dist2) if nbad else None
     # back from the working scale: times a power of two (exact), in float64
     dist2 = np.multiply(dist2, float(args.inv2), out=out, dtype=np.float64)

@@ -138,6 +138,35 @@ def parallel_over_blocks(rows_kernel, name):
     return jit(parallel=True)(driver)
 
 
+#: held while a parallel kernel runs (see :func:`parallel_slot`)
+_PARALLEL = threading.Lock()
+
+
+class parallel_slot:
+    """Context: whether this call may launch a parallel kernel (``as`` gives a
+    bool); one at a time per process, the others take the serial kernel,
+    whose results are the same.
+
+    numba's workqueue threading layer (taken where neither TBB nor OpenMP is
+    installed) aborts the process when two threads launch parallel kernels at
+    once ("Concurrent access has been detected"): a grid search with
+    joblib's threading backend, or a thread pool calling ``predict``.
+    """
+
+    def __init__(self, wanted):
+        self.wanted = wanted
+        self.held = False
+
+    def __enter__(self):
+        self.held = bool(self.wanted) and _PARALLEL.acquire(blocking=False)
+        return self.held
+
+    def __exit__(self, *exc):
+        if self.held:
+            _PARALLEL.release()
+        return False
+
+
 def serial(work):
     """Whether a call of ``work`` multiply-adds should skip the parallel launch.
 

@@ -31,7 +31,7 @@ from ._ir import tile_products, tile_rows
 from ._layout import (BLOCK, PORTABLE_ROWS, SEGMENT_PAD, TILE, lane_ints, lanes, like, panel,
                       projection_args)
 from ._nearest import Scratch, candidate_ranges, chunk_products, failed_rows, lane_tree_sum
-from ._numba import jit, parallel_over_blocks, readonly, serial
+from ._numba import jit, parallel_over_blocks, parallel_slot, readonly, serial
 
 
 @jit(inline=True)
@@ -256,12 +256,13 @@ def project(X, C, backend, kernel=None, out=None):
     if kernel is None:
         kernel = "serial" if serial(n * C.shape[0] * (d + 8)) else "parallel"
     rows_kernel, parallel_kernel = KERNELS[backend]
-    if kernel == "serial":
-        nbad = rows_kernel(X, 0, n, args, scratch(backend, 1, args), 0, pos, seg, dist2) \
-            if n else 0
-    else:
-        nbad = parallel_kernel(X, args, scratch(backend, numba.get_num_threads(), args), pos,
-                               seg, dist2)
+    with parallel_slot(kernel == "parallel") as parallel:
+        if parallel:
+            nbad = parallel_kernel(X, args, scratch(backend, numba.get_num_threads(), args),
+                                   pos, seg, dist2)
+        else:
+            nbad = (rows_kernel(X, 0, n, args, scratch(backend, 1, args), 0, pos, seg, dist2)
+                    if n else 0)
     bad = failed_rows(X, seg, pos, dist2) if nbad else None
     # back from the working scale: times a power of two (exact), in float64
     dist2 = np.multiply(dist2, float(args.inv2), out=out, dtype=np.float64)
@@ -314,8 +315,9 @@ def curve_points(pos, C):
     """Points of the polyline through C at positions ``pos`` (in [0, k-1])."""
     out = np.empty((pos.shape[0], C.shape[1]), dtype=C.dtype)
     pos, C = readonly(np.ascontiguousarray(pos, dtype=C.dtype)), readonly(C)
-    if numba.get_num_threads() == 1 or out.size < (1 << 18):
-        _points(pos, C, 0, len(pos), out)
-    else:
-        _points_parallel(pos, C, out)
+    with parallel_slot(numba.get_num_threads() > 1 and out.size >= (1 << 18)) as parallel:
+        if parallel:
+            _points_parallel(pos, C, out)
+        else:
+            _points(pos, C, 0, len(pos), out)
     return out

@@ -307,7 +307,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     def _options(self):
         return {
             "smoothness": float(self.smoothness),
-            "n_init": self.n_init,
+            "n_init": self.n_init if isinstance(self.n_init, str) else int(self.n_init),
             "max_iter": int(self.max_iter),
             "tol": float(self.tol),
             "learning_rate": float(self.learning_rate),
@@ -355,7 +355,9 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         # numba threads run the kernels; BLAS calls in between stay single-threaded
         # (OpenBLAS threads spinning against numba's on few cores cost ~100x)
         with kernel_threads(self.n_jobs), one_blas_thread():
-            result = train(self.algorithm, X, w, self.n_clusters, init, options, rng,
+            # a Python int: numpy's narrow ints (np.uint8(5)) overflowed in the
+            # schedule's products (rows x corners x features)
+            result = train(self.algorithm, X, w, int(self.n_clusters), init, options, rng,
                            self.verbose)
         # the trainer orients the corners and assigns the rows in X's dtype
         self.cluster_centers_ = np.ascontiguousarray(result.corners, dtype=X.dtype)

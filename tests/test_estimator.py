@@ -432,3 +432,13 @@ def test_history_loss_is_a_squared_distance_per_row(algorithm):
         assert last == pytest.approx(per_row, rel=1e-6)
     else:  # the training loss of the dithered points: the same scale
         assert 0.8 * per_row < last < 1.3 * per_row
+
+
+def test_narrow_numpy_ints_as_counts():
+    """n_clusters as np.uint8 / np.int16 (a column of candidate sizes): the same
+    fit as the Python int (the schedule's products overflowed in uint8/int16)."""
+    X = np.random.default_rng(0).normal(size=(3000, 4))
+    ref = SpaceFillingVQ(200, random_state=0).fit(X)
+    for k in (np.int16(200), np.uint8(200)):
+        est = SpaceFillingVQ(k, random_state=0, n_init=np.int8(1)).fit(X)
+        np.testing.assert_array_equal(est.cluster_centers_, ref.cluster_centers_)

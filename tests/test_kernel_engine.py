@@ -279,3 +279,30 @@ print('ok')
 """
     res = _run(code, NUMBA_DISABLE_JIT="1", SKSFVQ_KERNELS="simd")
     assert "ok" in res.stdout
+
+
+@pytest.mark.slow
+def test_threads_calling_parallel_kernels_at_once_under_workqueue(tmp_path):
+    """numba's workqueue layer (no TBB or OpenMP) aborts the process when two
+    threads launch parallel kernels at once; one launch at a time, the other
+    calls take the serial kernels, with the same results."""
+    script = tmp_path / "threads.py"
+    script.write_text(
+        "import numpy as np, numba\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from sksfvq import SpaceFillingVQ\n"
+        "X = np.random.default_rng(0).normal(size=(20000, 32))\n"
+        "est = SpaceFillingVQ(64, random_state=0).fit(X[:3000])\n"
+        "want = est.transform(X), est.predict(X)\n"
+        "assert numba.threading_layer() == 'workqueue'\n"
+        "with ThreadPoolExecutor(2) as pool:\n"
+        "    jobs = [pool.submit(f, X) for f in (est.transform, est.predict) * 4]\n"
+        "    got = [j.result() for j in jobs]\n"
+        "for i, g in enumerate(got):\n"
+        "    np.testing.assert_array_equal(g, want[i % 2])\n"
+        "print('ok')\n")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue",
+               NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]
