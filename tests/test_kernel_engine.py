@@ -286,8 +286,7 @@ def test_threads_calling_parallel_kernels_at_once_under_workqueue(tmp_path):
     """numba's workqueue layer (no TBB or OpenMP) aborts the process when two
     threads launch parallel kernels at once; one launch at a time, the other
     calls take the serial kernels, with the same results."""
-    script = tmp_path / "threads.py"
-    script.write_text(
+    code = (
         "import numpy as np, numba\n"
         "from concurrent.futures import ThreadPoolExecutor\n"
         "from sksfvq import SpaceFillingVQ\n"
@@ -301,8 +300,5 @@ def test_threads_calling_parallel_kernels_at_once_under_workqueue(tmp_path):
         "for i, g in enumerate(got):\n"
         "    np.testing.assert_array_equal(g, want[i % 2])\n"
         "print('ok')\n")
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue",
-               NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=600, env=env)
-    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]
+    res = _run(code, NUMBA_THREADING_LAYER="workqueue", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    assert res.stdout.strip().endswith("ok")
