@@ -116,6 +116,7 @@ class Lloyd:
 
     bounds = None  # a Bounds object when the passes keep bounds
     _started = None  # (corners, Assignment) where the last run started, if it kept it
+    _measured = None  # (corners, Assignment) of the last pass of error(), for assignment()
 
     def __init__(self, X, w, k, tol, bounds=True):
         self.X, self.w, self.tol = X, w, tol
@@ -170,11 +171,15 @@ class Lloyd:
 
     def error(self, C):
         """Mean weighted squared distance to the nearest corner (per row);
-        no pass for an array :meth:`_cached` holds."""
-        cached = self._cached(C)
+        no pass for an array :meth:`_cached` holds or the last call measured
+        (whose pass :meth:`assignment` then reuses: an error and a look at
+        the dead corners cost one pass)."""
+        cached = self._cached(C, measured=True)
         if cached is not None:
             return cached.err
-        return float(np.sum(self.w * self.nearest(C)[1])) / self.W
+        assigned = self.assign(C, None)
+        self._measured = (C, assigned)
+        return assigned.err
 
     @property
     def exact(self):
@@ -196,7 +201,8 @@ class Lloyd:
         inverse[order] = np.arange(order.shape[0])
         if self.bounds is not None:
             self.bounds.permute(order, inverse)
-        self._started = None  # kept for the smoothing tries only: not carried over
+        # kept for the smoothing tries (and the error's pass) only: not carried over
+        self._started = self._measured = None
         if self._assigned is not None and self._assigned[0] is C:
             a = self._assigned[1]
             # the same nearest corners, but a row equally near two of them keeps
@@ -208,16 +214,17 @@ class Lloyd:
     def assignment(self, C):
         """:meth:`nearest` of C, without a pass for an array :meth:`_cached` holds
         (if its ties went to the lowest index, as in a pass)."""
-        cached = self._cached(C)
+        cached = self._cached(C, measured=True)
         if cached is not None and cached.ties_by_index:
             return cached.labels, cached.dist2
         return self.nearest(C)
 
-    def _cached(self, C):
+    def _cached(self, C, measured=False):
         """The assignment of the very array C if the last run ended on it, or
         started on it and kept that (a smoothing try after a rejected one
-        starts where that one started), else None."""
-        for memo in (self._assigned, self._started):
+        starts where that one started), or (``measured``) :meth:`error`'s
+        last pass was on it, else None."""
+        for memo in (self._assigned, self._started) + ((self._measured,) if measured else ()):
             if memo is not None and memo[0] is C:
                 return memo[1]
         return None
@@ -268,7 +275,8 @@ class Lloyd:
             C = C_new
             it += 1
         self.n_iter += it
-        self._assigned, self._started = (C, assigned), started
+        # (the error's pass is let go: a run holds its own)
+        self._assigned, self._started, self._measured = (C, assigned), started, None
         return C, err, it
 
 

@@ -219,3 +219,23 @@ def test_a_run_from_where_the_last_run_started_reuses_its_first_pass(monkeypatch
     (C_a, e_a, i_a), (C_b, e_b, i_b) = results
     np.testing.assert_array_equal(C_a, C_b)
     assert e_a == e_b and i_a == i_b > 0
+
+
+def test_error_and_assignment_of_the_same_corners_share_one_pass(monkeypatch):
+    """Lloyd.error's pass is kept for assignment() of the same array (the
+    trainer's look at dead corners after the error costs no second pass), and
+    let go when a run follows."""
+    X = np.random.default_rng(0).normal(size=(500, 3))
+    lloyd = Lloyd(X, np.ones(500), 4, 1e-4)
+    passes = []
+    real = lloyd.nearest
+    monkeypatch.setattr(lloyd, "nearest", lambda C: passes.append(1) or real(C))
+    C = X[:4].copy()
+    err = lloyd.error(C)
+    labels, dist2 = lloyd.assignment(C)
+    assert len(passes) == 1
+    assert err == float(np.sum(dist2)) / 500
+    assert np.array_equal(labels, np.argmin(((X[:, None] - C[None]) ** 2).sum(-1), axis=1))
+    lloyd.run(C[::-1].copy(), 0.0, 1)
+    lloyd.assignment(C)  # the run let the error's pass go
+    assert len(passes) == 4
