@@ -34,6 +34,14 @@ def _column_index(spec, names, n_columns, path):
     return j % n_columns
 
 
+def existing_file(path, what):
+    """Refuse a ``path`` that is a folder or does not exist (``what`` it should hold)."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder, not {what}")
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+
+
 def _first_lines(path, n=6):
     """The first ``n`` non-blank lines of a text file, whole (a byte-order
     mark is dropped)."""
@@ -177,10 +185,7 @@ def load_data(path, labels=None):
     """
     import numpy as np
 
-    if os.path.isdir(path):
-        raise UserError(f"{path}: is a folder, not a data file")
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    existing_file(path, "a data file")
     ext = os.path.splitext(path)[1].lower()
     readers = {".npy": _read_npy, ".csv": _read_csv, ".txt": _read_csv, ".tsv": _read_csv,
                ".parquet": _read_parquet, ".pq": _read_parquet}

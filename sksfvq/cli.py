@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-from ._cli_io import UserError, _one_line, _save, load_data
+from ._cli_io import UserError, _one_line, _save, existing_file, load_data
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,10 +28,7 @@ def _load_model(path):
 
     from . import SpaceFillingVQ
 
-    if os.path.isdir(path):
-        raise UserError(f"{path}: is a folder, not a saved model")
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
+    existing_file(path, "a saved model")
     try:
         model = joblib.load(path)
     except Exception as exc:  # unpickling raises many types for a wrong file
@@ -258,8 +255,7 @@ def _demo(args):
     out = _figure_path(args.out, "sksfvq_demo.png")
     X, _, k = load_standard("gauss2", n_samples=args.n_samples)
     if args.n_clusters is not None:
-        if args.n_clusters < 1:
-            raise UserError(f"--n-clusters must be >= 1, got {args.n_clusters}")
+        _check_k(X, args.n_clusters, "the demo data")
         k = args.n_clusters
     print(f"sksfvq demo: 2-D standard normal, N={X.shape[0]}, K={k}", flush=True)
     # compile the kernels on a few rows first, so fit_s below is the fit itself
@@ -380,7 +376,9 @@ class _QuietPipe:
             self.closed_pipe = True
             # the interpreter flushes stdout at exit: point it at nothing
             try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, self.stream.fileno())
+                os.close(null)
             except (OSError, ValueError):
                 pass
             return None
@@ -402,9 +400,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    saved = warnings.showwarning
+    saved, saved_stdout = warnings.showwarning, sys.stdout
     warnings.showwarning = _show_warning
-    sys.stdout = _QuietPipe(sys.stdout)
+    sys.stdout = _QuietPipe(saved_stdout)
     try:
         return args.func(args)
     except (UserError, ValueError, TypeError, OSError) as exc:
@@ -414,5 +412,4 @@ def main(argv=None):
         print(f"sksfvq {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
-        warnings.showwarning = saved
-        sys.stdout = sys.stdout.stream if isinstance(sys.stdout, _QuietPipe) else sys.stdout
+        warnings.showwarning, sys.stdout = saved, saved_stdout
