@@ -50,12 +50,12 @@ def _labels(labels, n, what="labels"):
     y = np.asarray(labels).reshape(-1)
     if y.shape[0] != n:
         raise ValueError(f"{n} indices but {y.shape[0]} {what}.")
+    mixed = TypeError(f"{what} must be values of one kind that sort (e.g. all strings or all "
+                      "numbers); got mixed types.")
     if y.dtype.kind == "U" and not isinstance(labels, np.ndarray):
         # numpy turns a list of numbers and strings into strings: look at the values
-        kinds = {type(v) for v in np.asarray(labels, dtype=object).reshape(-1)}
-        if not all(issubclass(t, str) for t in kinds):
-            raise TypeError(f"{what} must be values of one kind that sort (e.g. all strings "
-                            "or all numbers); got mixed types.")
+        if not all(isinstance(v, str) for v in np.asarray(labels, dtype=object).reshape(-1)):
+            raise mixed
     if (np.isnan(y).any() if y.dtype.kind in "fc"
             else y.dtype.kind == "O" and any(_missing(v) for v in y)):
         raise ValueError(f"{what} contain NaN or None: a NaN {what[:-1]} equals no other; "
@@ -64,8 +64,7 @@ def _labels(labels, n, what="labels"):
         try:
             np.unique(y)
         except TypeError:
-            raise TypeError(f"{what} must be values of one kind that sort (e.g. all strings "
-                            "or all numbers); got mixed types.") from None
+            raise mixed from None
     return y
 
 

@@ -117,6 +117,12 @@ def _check_range(k, start, stop):
         raise ValueError(f"need 0 <= start <= stop <= {k - 1}; got start={start}, stop={stop}.")
 
 
+def _check_scale(value, name):
+    """A finite number >= 0 (a noise level, a factor)."""
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
+
+
 def decode_positions(estimator, positions):
     """Points of the curve at positions of any shape (``inverse_transform``).
 
@@ -218,8 +224,7 @@ def sample_along(estimator, start, stop=None, n_samples=10, *, noise=0.0, random
     k = _corners(estimator).shape[0]
     stop = start + 1 if stop is None else stop
     _check_range(k, start, stop)
-    if not (np.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite standard deviation >= 0; got {noise!r}.")
+    _check_scale(noise, "noise")
     rng = np.random.default_rng(random_state)
     t = rng.uniform(start, stop, check_count(n_samples, "n_samples"))
     pts = decode_positions(estimator, t).astype(np.float64)
@@ -369,8 +374,7 @@ def corner_report(estimator, X, *, factor=2.0):
     ([2, 0, 2], [1], [1])
     """
     C = _corners(estimator)
-    if not (np.isfinite(factor) and factor >= 0):
-        raise ValueError(f"factor must be a finite number >= 0; got {factor!r}.")
+    _check_scale(factor, "factor")
     # the estimator gets X as given: a DataFrame keeps its column names, whose
     # order the estimator checks (the bare array would pass unchecked)
     labels = np.asarray(estimator.predict(X)).astype(np.intp)
