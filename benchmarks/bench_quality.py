@@ -50,8 +50,10 @@ QUICK_N = 8192
 #: in full mode and once in quick mode (their time is not part of the bar, and
 #: the SOM and plain VQ are slow)
 BAR_TIMED = ("kmeans", "sfvq")
-#: peers that ``--cache`` may store: they depend only on scikit-learn and
-#: MiniSom (the sgd peer is sksfvq code and is always refitted)
+#: peers whose fits ``--cache`` may store: they depend only on scikit-learn,
+#: MiniSom and ``peers.py`` (plain VQ also on ``sksfvq.baselines``), which key
+#: the entries (:func:`_peer_fingerprint`); the sgd peer is the trainer under
+#: test and is always refitted
 CACHEABLE = ("minibatch", "plain_vq", "kmeans_path", "som")
 OTHER_REPEATS = 3
 #: the measures of the tables, in order
@@ -240,9 +242,35 @@ def dominance(rows, frontier):
     return out
 
 
+def _peer_fingerprint(m):
+    """Short hash of what a cached peer's fit depends on: the source of
+    ``peers.py`` (and of ``sksfvq.baselines`` for plain VQ, which is this
+    project's code) and the versions of the libraries it runs on. An edit of
+    any of them makes a new cache entry instead of reading a stale one."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha1()
+    sources = [peers.__file__]
+    if m == "plain_vq":
+        import sksfvq.baselines
+
+        sources.append(sksfvq.baselines.__file__)
+    for path in sources:
+        with open(path, "rb") as fh:
+            h.update(fh.read())
+    for dist in ("numpy", "scikit-learn", "minisom"):
+        try:
+            h.update(f"{dist}={version(dist)};".encode())
+        except PackageNotFoundError:
+            h.update(f"{dist}=none;".encode())
+    return h.hexdigest()[:12]
+
+
 def _cache_path(cache, name, X, m, seed, quick, threads):
     return os.path.join(cache, f"{name}_N{X.shape[0]}_D{X.shape[1]}_{m}_seed{seed}"
-                               f"_{'quick' if quick else 'full'}_t{threads or 'default'}.pkl")
+                               f"_{'quick' if quick else 'full'}_t{threads or 'default'}"
+                               f"_{_peer_fingerprint(m)}.pkl")
 
 
 def _method_name(m):
@@ -265,11 +293,13 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
 
     ``frontier``: smoothness values at which the default SpaceFillingVQ is
     fitted once more (keys ``sfvq@<value>``, timed once), for the Pareto
-    frontier. With ``cache`` (a folder), the results of the peers in
-    ``CACHEABLE`` (MiniBatchKMeans, plain VQ, KMeans + path, SOM) are stored
-    there and reused by later runs with the same dataset, N, seed, mode and
-    threads (``repeats`` then reads ``cached``; their fit_ratio uses the
-    current KMeans time). Returns ``{"info", "methods", "bar", "codebooks"}``.
+    frontier. With ``cache`` (a folder), the fits of the peers in
+    ``CACHEABLE`` (MiniBatchKMeans, plain VQ, KMeans + path, SOM: codebook,
+    positions and fit times) are stored there and reused by later runs with
+    the same dataset, N, seed, mode, threads and peer code
+    (:func:`_peer_fingerprint`); ``repeats`` then reads ``cached``, their
+    fit_ratio uses the current KMeans time, and their measures are taken
+    again with the current metrics. Returns ``{"info", "methods", "bar", "codebooks"}``.
     """
     import pickle
 
@@ -309,21 +339,22 @@ def run_dataset(name, methods, quick=False, repeats=None, params=None, seed=0,
             if verbose:
                 print(f"  {name} seed {seed} round {r + 1}: {m} {res['fit_s']:.3f} s",
                       flush=True)
-    rows = {}
     for m in todo:
+        if cache and m in CACHEABLE:
+            with open(_cache_path(cache, name, X, m, seed, quick, threads), "wb") as fh:
+                pickle.dump({"codebook": np.asarray(first[m]["codebook"]),
+                             "positions": first[m]["positions"], "fit_times": times[m]}, fh)
+    for m, entry in cached.items():  # the fit is reused; its measures are taken again
+        first[m] = {"codebook": entry["codebook"], "positions": entry["positions"]}
+        times[m] = entry["fit_times"]
+    rows = {}
+    for m in methods:
         res = first[m]
         row = evaluate(X, res["codebook"], positions=res["positions"], labels=y)
         row["fit_s"] = float(np.median(times[m]))
-        row["repeats"] = len(times[m])
+        row["repeats"] = "cached" if m in cached else len(times[m])
         row["fit_times"] = [float(t) for t in times[m]]
         rows[m] = row
-        if cache and m in CACHEABLE:
-            with open(_cache_path(cache, name, X, m, seed, quick, threads), "wb") as fh:
-                pickle.dump({"row": row, "codebook": np.asarray(res["codebook"])}, fh)
-    for m, entry in cached.items():
-        rows[m] = dict(entry["row"], repeats="cached")
-        first[m] = {"codebook": entry["codebook"]}
-    rows = {m: rows[m] for m in methods}
     if "kmeans" in rows:
         km = rows["kmeans"]
         for row in rows.values():

@@ -284,3 +284,27 @@ def test_phone_oracle_bound_and_label_aware_order():
     perm = po.best_order(H)
     assert sorted(perm.tolist()) == list(range(30))
     assert np.all(po._widths(H, perm) <= 8)
+
+
+def test_peer_cache_keys_on_peer_code_and_keeps_measures_current(tmp_path, monkeypatch):
+    """A cached peer is a fit (codebook and positions) of the same peer code:
+    an edit of peers.py makes a new entry, and the measures of a cached fit
+    are those of the current metrics, not the ones stored with it."""
+    kw = dict(datasets=["gauss2"], quick=True, repeats=1, methods=["kmeans_path"],
+              n_samples=400, out=None, cache=str(tmp_path), verbose=False)
+    bench_quality.run(**kw)
+    monkeypatch.setattr(bench_quality, "_peer_fingerprint", lambda m: "edited")
+    bench_quality.run(**kw)
+    assert len(list(tmp_path.iterdir())) == 2  # not read from the first entry
+    import sksfvq.metrics  # run_dataset imports evaluate from it at each call
+
+    def shifted(*args, **kwargs):
+        row = orig(*args, **kwargs)
+        row["adj_ratio"] = -1.0
+        return row
+
+    orig = sksfvq.metrics.evaluate
+    monkeypatch.setattr(sksfvq.metrics, "evaluate", shifted)
+    third = bench_quality.run(**kw)["datasets"]["gauss2"]["methods"]
+    assert third["kmeans_path"]["repeats"] == "cached"
+    assert third["kmeans_path"]["adj_ratio"] == -1.0
