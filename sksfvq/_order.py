@@ -125,8 +125,10 @@ def knn_rows(X, n_neighbors, query=None, products_dtype=None):
     exact duplicate of it still counts as a neighbour).
 
     Up to ``KNN_DENSE_ROWS`` rows: matrix products of the centred rows per
-    block of queries and a selection kernel (ties go to the lower index);
-    more rows: scikit-learn's ``NearestNeighbors``.
+    block of queries and a selection kernel (equal expanded distances go to
+    the lower index; distances that tie exactly may differ in the last bit
+    of the products and so go either way); more rows: scikit-learn's
+    ``NearestNeighbors``.
     """
     query = np.arange(X.shape[0]) if query is None else np.asarray(query)
     n = X.shape[0]
