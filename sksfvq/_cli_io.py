@@ -137,8 +137,39 @@ def _read_csv(path, label):
             name = f" {names[j]!r}" if names is not None else ""
             raise UserError(f"{path}: column {j}{name} holds text ({row[text[0]]!r}), not "
                             "numbers (a label column? compare takes it as --labels)") from None
+        bad = _first_bad_cell(path, cells, 1 if header else 0, columns)
+        if bad is not None:
+            number, j, cell = bad
+            name = f" {names[j]!r}" if names is not None else ""
+            what = "is empty" if cell == "" else (
+                "is missing (fewer fields than the first row)" if cell is None
+                else f"holds {cell!r}")
+            raise UserError(f"{path}: line {number}, column {j}{name} {what}: not a table "
+                            "of numbers") from None
         raise UserError(f"{path}: not a table of numbers ({_one_line(exc)})") from None
     return X, names, y
+
+
+def _first_bad_cell(path, cells, skip, columns):
+    """(line number in the file, position in ``columns`` -- 0-based, as
+    --labels counts --, the cell or None if the line is too short) of the
+    first selected cell that is not a number, after ``skip`` lines of header;
+    lines are counted as loadtxt reads them (blank lines and ``#`` comments
+    left out). None if every cell reads."""
+    seen = 0
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            seen += 1
+            if seen <= skip:
+                continue
+            row = cells(line.rstrip("\r\n"))
+            for j, i in enumerate(columns):
+                cell = row[i] if i < len(row) else None
+                if cell is None or not _numeric(cell):
+                    return number, j, cell
+    return None
 
 
 def _read_parquet(path, label):

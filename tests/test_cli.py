@@ -296,8 +296,22 @@ def test_csv_files_as_other_tools_write_them(tmp_path):
     # an empty first cell over numbers is an empty cell, not a pandas index
     empty = tmp_path / "empty.csv"
     empty.write_text(",2,3\n4,5,6\n7,8,9\n")
-    with pytest.raises(UserError, match="not a table of numbers"):
+    with pytest.raises(UserError, match="line 1, column 0 is empty"):
         load_data(str(empty))
+    # the bad cell is named by its line in the file and its column as --labels counts
+    gap = tmp_path / "gap.csv"
+    gap.write_text("a,b,c\n1,2,3\n\n4,,6\n")
+    with pytest.raises(UserError, match="line 4, column 1 'b' is empty"):
+        load_data(str(gap))
+    short_row = tmp_path / "short_row.csv"
+    short_row.write_text("1 2 3\n4 5 6\n7 8\n")
+    with pytest.raises(UserError, match="line 3, column 2 is missing"):
+        load_data(str(short_row))
+    stray = tmp_path / "stray.csv"
+    stray.write_text(",a,b\n0,1,2\n1,3,4\n2,5,n/a\n")
+    with pytest.warns(UserWarning, match="row index"):
+        with pytest.raises(UserError, match="line 4, column 1 'b' holds 'n/a'"):
+            load_data(str(stray))
 
 
 def test_csv_files_as_pandas_writes_them(tmp_path):
