@@ -248,7 +248,9 @@ def _save(path, values, header):
     if ext == ".npy":
         np.save(path, values)
     elif ext == ".csv":
-        fmt = "%d" if values.dtype.kind in "iu" else "%.9g"
+        # as many digits as read back to the same value (float32: 9, float64: 17)
+        fmt = ("%d" if values.dtype.kind in "iu"
+               else "%.9g" if values.dtype == np.float32 else "%.17g")
         np.savetxt(path, values.reshape(len(values), -1), delimiter=",", fmt=fmt,
                    header=",".join(header), comments="")
     else:

@@ -121,9 +121,26 @@ def test_transform_outputs(data, model, tmp_path, what, ext):
         np.testing.assert_array_equal(got, expected)
     else:
         got = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=1)
-        np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7)
+        np.testing.assert_array_equal(got, expected)  # every digit that reads back
         header = out.read_text().splitlines()[0]
         assert header == {"position": "position", "index": "index", "point": "x0,x1,x2"}[what]
+
+
+def test_float32_positions_in_csv_read_back_exactly(data, tmp_path):
+    import joblib
+
+    folder, X = data
+    path = tmp_path / "m32.joblib"
+    assert main(["fit", str(folder / "X.npy"), "--n-clusters", str(K), "--float32",
+                 "-o", str(path)]) == 0
+    out = tmp_path / "pos.csv"
+    assert main(["transform", str(path), str(folder / "X.npy"), "-o", str(out)]) == 0
+    est = joblib.load(path)
+    expected = est.transform(X.astype(np.float32))[:, 0]
+    assert expected.dtype == np.float32
+    got = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=1, dtype=np.float32)
+    np.testing.assert_array_equal(got, expected)
+    assert len(out.read_text().splitlines()[1]) <= 12  # 9 digits, not float64's 17
 
 
 def test_compare_table_and_plot(data, tmp_path, capsys):
