@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils import check_array
 
-from ._engine import check_count
+from ._engine import check_count, check_spread
 
 __all__ = ["lbg_codebook"]
 
@@ -90,6 +90,7 @@ def lbg_codebook(X, n_clusters, *, max_iter=300, tol=1e-4):
     ((6, 2), 6)
     """
     X = check_array(X, dtype=np.float64)
+    check_spread(X)  # as the estimator: its products over- or underflow outside this
     n_clusters = check_count(n_clusters, "n_clusters", -np.inf)  # the range: below
     if not 1 <= n_clusters <= X.shape[0]:
         raise ValueError(f"n_clusters={n_clusters} must be in [1, n_samples] "

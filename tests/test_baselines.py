@@ -70,3 +70,12 @@ def test_lbg_codebook_counts_are_ints(n_clusters, error):
     with pytest.raises(error, match="n_clusters"):
         lbg_codebook(X, n_clusters)  # 2.7 gave 2 vectors, True one
     assert lbg_codebook(X, 3.0)[0].shape == (3, 2)
+
+
+@pytest.mark.parametrize("unit", [1e160, 1e-200])
+def test_lbg_refuses_data_outside_float64s_squares(unit):
+    """As the estimator does: at 1e160 the principal split's products
+    overflowed (LinAlgError), at 1e-200 they vanished (all vectors equal)."""
+    X = np.random.default_rng(0).normal(size=(200, 3)) * unit
+    with pytest.raises(ValueError, match="Rescale"):
+        lbg_codebook(X, 5)
