@@ -297,9 +297,13 @@ def check_count(value, name, minimum=1):
 
 
 def training_weights(sample_weight, X):
-    """Checked, non-negative float64 training weights with at least one non-zero."""
+    """Checked, non-negative float64 training weights with at least one non-zero
+    and a finite sum (the trainers' weighted sums would overflow)."""
     w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if not w.any():
         raise ValueError("Sample weights must contain at least one non-zero number "
                          "(all sample weights are zero).")
+    if not np.isfinite(w.sum()):
+        raise ValueError(f"Sample weights sum to more than float64 holds (largest "
+                         f"{w.max():.3g}); divide them by a common factor.")
     return np.ascontiguousarray(w)

@@ -96,7 +96,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         axis; ``"norm-quartiles"``: the published start, the means of the rows
         cut into four equal-weight groups by their norm, grown by doubling;
         ``"auto"``: ``"split"`` for ``"lloyd"`` and ``"norm-quartiles"``
-        for ``"sgd"``; an array: these corners (``m <= n_clusters``, in curve
+        for ``"sgd"`` (``"split"`` is ``"lloyd"``'s only; ``"sgd"`` puts
+        k-means++ seeds in the order of a short path first); an array: these corners (``m <= n_clusters``, in curve
         order), grown to ``n_clusters`` if needed (a warm start: the order
         is improved by local moves only, so the route is kept).
     n_init : "auto" or int, default="auto"
@@ -290,6 +291,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         if isinstance(self.init, str):
             if self.init == "auto":
                 return "norm-quartiles" if self.algorithm == "sgd" else "split"
+            if self.init == "split" and self.algorithm == "sgd":
+                raise ValueError("init='split' (growth by splitting) is the 'lloyd' trainer's; "
+                                 "algorithm='sgd' grows by doubling: use init='auto', "
+                                 "'norm-quartiles', 'pca', 'k-means++' or an array.")
             return self.init
         C = np.array(self.init, dtype=np.float64)
         if C.ndim != 2 or C.shape[1] != X.shape[1] or not 1 <= C.shape[0] <= self.n_clusters:

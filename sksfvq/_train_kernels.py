@@ -39,16 +39,18 @@ def corner_sums(X, w, labels, k, counts, sums):
 
 
 @jit()
-def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_eps):
+def sgd_epoch(X, w, mean_w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_eps):
     """One epoch of the published SFVQ recipe, updating ``C`` in place.
 
     For each batch of rows (taken in ``order``): form the dithered points
     ``p_j = (1 - l_j) c_j + l_j c_{j+1}`` with the batch's row of ``lams``,
     quantize every row to its nearest dithered point, take the gradient of
     the mean squared error (weights 1-l to corner j, l to corner j+1) and
-    apply one Adam step.
+    apply one Adam step. A row's gradient counts ``w_i / mean_w`` times (a
+    batch's weights are not normalised by their own sum, which would cancel
+    the weight of a batch of one row).
 
-    in: X (n, d); w (n,) float64 sample weights; order (n,) row order;
+    in: X (n, d); w (n,) float64 sample weights, mean_w their mean (> 0); order (n,) row order;
     lams (n_batches, k-1) dither draws; lr, batch, beta1, beta2, adam_eps.
     in/out: C (k, d) float64 corners; m1, m2 (k, d) Adam moments;
     step: int64 array of one element, the Adam step counter.
@@ -75,7 +77,7 @@ def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_
         if wsum <= 0.0:
             continue
         grad[:, :] = 0.0
-        scale = -2.0 / (wsum * d)
+        scale = -2.0 / ((stop - start) * d)
         for ii in range(start, stop):
             i = order[ii]
             wi = w[i]
@@ -94,7 +96,7 @@ def sgd_epoch(X, w, order, lams, C, m1, m2, step, lr, batch, beta1, beta2, adam_
             total_loss += wi * bd / d
             total_w += wi
             lam = lams[b, bj]
-            g = scale * wi
+            g = scale * (wi / mean_w)
             for f in range(d):
                 r = X[i, f] - P[bj, f]
                 grad[bj, f] += g * (1.0 - lam) * r

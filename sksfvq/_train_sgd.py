@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import _init
+from . import _init, _order
 from ._chain import column_spread
 from ._engine import readonly
 from ._stages import _finish, _next_stage, _stage_record, _start
@@ -33,11 +33,23 @@ def _warn_sgd_scale(X, w):
 
 
 def train_sgd(X, w, k, init, options, rng, verbose):
-    """Dithered-point training with Adam, grown by doubling (Vali & Backstrom)."""
-    n = X.shape[0]
+    """Dithered-point training with Adam, grown by doubling (Vali & Backstrom).
+
+    Rows of weight 0 take no part (no batch slot, no draw): as if absent.
+    A one-corner stage is the weighted mean (what its training converges
+    to), grown to two corners on the first principal axis (doubling would
+    make two equal corners, which the recipe's gradients never separate).
+    k-means++ seeds are put in the order of a short path first.
+    """
     _warn_sgd_scale(X, w)
     C = _start(X, w, k, init, 4, rng)
-    ww = np.ascontiguousarray(w, dtype=np.float64)
+    X_all, w_all = X, np.ascontiguousarray(w, dtype=np.float64)
+    keep = w_all > 0
+    X, ww = (X, w_all) if keep.all() else (np.ascontiguousarray(X[keep]), w_all[keep])
+    n = X.shape[0]
+    mean_w = ww.sum() / n
+    if isinstance(init, str) and init == "k-means++":
+        C = C[_order.shortest_of_restarts(C, rng)]
     batch = int(options["batch_size"])
     n_epochs = int(options["n_epochs"])
     milestones = [int(f * n_epochs) for f in options["lr_milestones"]]
@@ -56,15 +68,17 @@ def train_sgd(X, w, k, init, options, rng, verbose):
                 lr = options["learning_rate"] * 0.5 ** sum(epoch >= s for s in milestones)
                 order = rng.permutation(n)
                 lams = rng.random((n_batches, m - 1))
-                loss = sgd_epoch(readonly(X), readonly(ww), order, lams, C, m1, m2, step, lr, batch,
-                                 0.9, 0.999, 1e-8)
+                loss = sgd_epoch(readonly(X), readonly(ww), mean_w, order, lams, C, m1, m2, step,
+                                 lr, batch, 0.9, 0.999, 1e-8)
             total += n_epochs
         else:
+            C = _init.weighted_mean(X, ww)[None, :]
             loss = float(ww @ np.sum((X - C[0]) ** 2, axis=1)) / ww.sum() / X.shape[1]
         # recorded per row, as the default trainer's (the epochs' loss is per feature)
         _stage_record(history, m, n_epochs if m >= 2 else 0, loss * X.shape[1], t0, verbose,
                       "sgd")
         if m >= k:
             break
-        C = _next_stage(X, ww, C, k, lambda C: _init.double_published(C, eps))
-    return _finish(X, ww, C, max(total, 1), history, 0.0)
+        C = (_init.pca_line_init(X, ww) if m == 1
+             else _next_stage(X, ww, C, k, lambda C: _init.double_published(C, eps)))
+    return _finish(X_all, w_all, C, total, history, 0.0)

@@ -360,6 +360,25 @@ def test_sgd_warns_on_data_far_from_unit_scale():
         SpaceFillingVQ(4, algorithm="sgd", n_epochs=1, random_state=0).fit(X)
 
 
+@pytest.mark.parametrize("algorithm", ["lloyd", "sgd"])
+def test_weights_whose_sum_overflows_are_refused(algorithm):
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    with pytest.raises(ValueError, match="Sample weights sum to more than float64"):
+        SpaceFillingVQ(4, algorithm=algorithm).fit(X, sample_weight=np.full(300, 1e306))
+
+
+def test_sgd_tiny_uniform_weights_are_unit_weights():
+    """The recipe's gradients count w_i / mean(w): a common factor of the
+    weights cancels (1 / (batch weight) overflowed to inf for 1e-310)."""
+    X = np.random.default_rng(1).normal(size=(400, 2))
+    est = SpaceFillingVQ(4, algorithm="sgd", n_epochs=2, random_state=0)
+    unit = est.fit(X).cluster_centers_
+    for s in (1e-300, 1e-310):
+        tiny = est.fit(X, sample_weight=np.full(400, s)).cluster_centers_
+        assert np.isfinite(tiny).all()
+        np.testing.assert_allclose(tiny, unit, atol=1e-6)
+
+
 def test_a_refused_fit_keeps_the_fitted_width(fitted):
     est = clone(fitted).fit(np.random.default_rng(14).normal(size=(200, 3)))
     with pytest.raises(ValueError, match="n_samples=2"):

@@ -205,6 +205,65 @@ def test_sgd_loss_decreases_with_training(gauss2):
     assert mse_corner(gauss2, long.cluster_centers_) < mse_corner(gauss2, short.cluster_centers_)
 
 
+def test_sgd_trains_a_one_corner_start():
+    """A one-corner stage is the weighted mean, whatever the start, and it
+    grows into distinct corners (two equal corners never separate)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 2)) + [3.0, -1.0]
+    w = rng.integers(1, 4, len(X)).astype(float)
+    one = SpaceFillingVQ(n_clusters=1, algorithm="sgd", init=np.array([[10.0, 10.0]]))
+    np.testing.assert_allclose(one.fit(X, sample_weight=w).cluster_centers_[0],
+                               np.average(X, axis=0, weights=w), rtol=1e-12)
+    assert one.n_iter_ == 0  # no epoch ran
+    four = SpaceFillingVQ(n_clusters=4, algorithm="sgd", init=np.array([[10.0, 10.0]]),
+                          random_state=0).fit(X)
+    assert len(np.unique(four.cluster_centers_.round(3), axis=0)) == 4
+    assert four.n_dead_ == 0
+
+
+def test_sgd_weights_count_with_batches_of_one_row():
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(-1, 0.3, (400, 1)), rng.normal(1, 0.3, (400, 1))]
+    w = np.r_[np.ones(400), np.full(400, 50.0)]
+    est = SpaceFillingVQ(n_clusters=4, algorithm="sgd", batch_size=1, n_epochs=5,
+                         init=np.array([[-1.5], [-0.5], [0.5], [1.5]]), random_state=0)
+    plain = est.fit(X).cluster_centers_
+    heavy = est.fit(X, sample_weight=w).cluster_centers_
+    # a batch normalised by its own weight cancelled it: both were the same
+    assert heavy.mean() > plain.mean() + 0.1  # pulled to the heavy half
+
+    def weighted_error(C):
+        return np.average(np.min((X - C.T) ** 2, axis=1), weights=w)
+
+    assert weighted_error(heavy) < weighted_error(plain)
+
+
+def test_sgd_rows_of_weight_zero_are_absent():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(600, 2))
+    Xz = np.r_[X[:300], 5 * rng.normal(size=(300, 2)), X[300:]]
+    wz = np.r_[np.ones(300), np.zeros(300), np.ones(300)]
+    a = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=0).fit(X)
+    b = SpaceFillingVQ(n_clusters=8, algorithm="sgd", random_state=0).fit(Xz, sample_weight=wz)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-9, atol=1e-12)
+    assert b.labels_.shape == (900,)
+
+
+def test_sgd_orders_kmeans_plus_plus_seeds():
+    X = np.random.default_rng(3).normal(size=(4000, 2))
+    C = SpaceFillingVQ(n_clusters=32, algorithm="sgd", init="k-means++",
+                       random_state=0).fit(X).cluster_centers_
+    shuffled = C[np.random.default_rng(0).permutation(len(C))]
+    assert (np.linalg.norm(np.diff(C, axis=0), axis=1).sum()
+            < 0.6 * np.linalg.norm(np.diff(shuffled, axis=0), axis=1).sum())
+
+
+def test_sgd_refuses_split_growth():
+    with pytest.raises(ValueError, match="init='split'.*'lloyd'"):
+        SpaceFillingVQ(n_clusters=8, algorithm="sgd", init="split").fit(
+            np.random.default_rng(0).normal(size=(100, 2)))
+
+
 def test_smoothness_trades_error_for_order(gauss2):
     rough = SpaceFillingVQ(n_clusters=16, smoothness=0.0).fit(gauss2)
     smooth = SpaceFillingVQ(n_clusters=16, smoothness=1.0).fit(gauss2)
