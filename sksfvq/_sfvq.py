@@ -424,7 +424,11 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         self.n_dead_ = int(self.n_clusters - used.sum())
         if self.n_dead_:
             why = "the data may have fewer distinct points than n_clusters"
-            if self._stream_smoothness > 0:
+            if self.algorithm == "sgd":
+                # the recipe's small Adam steps leave corners where the rows are not
+                why = ("the 'sgd' recipe's steps (learning_rate, n_epochs) may have been "
+                       f"too few to bring them to the rows, or {why}")
+            elif self._stream_smoothness > 0:
                 # the bending penalty pulls corners off the rows where the curve
                 # crosses from one group of rows to a separate one
                 why = ("the curve may cross empty space between separate groups of rows, "

@@ -258,6 +258,13 @@ def test_sgd_orders_kmeans_plus_plus_seeds():
             < 0.6 * np.linalg.norm(np.diff(shuffled, axis=0), axis=1).sum())
 
 
+def test_sgd_dead_corners_warning_names_the_recipes_steps():
+    X = np.random.default_rng(0).normal(size=(300, 2))  # 300 distinct rows, 64 corners
+    with pytest.warns(ConvergenceWarning, match="'sgd' recipe's steps"):
+        est = SpaceFillingVQ(n_clusters=64, algorithm="sgd", random_state=0).fit(X)
+    assert est.n_dead_ > 0
+
+
 def test_sgd_refuses_split_growth():
     with pytest.raises(ValueError, match="init='split'.*'lloyd'"):
         SpaceFillingVQ(n_clusters=8, algorithm="sgd", init="split").fit(
