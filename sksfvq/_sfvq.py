@@ -97,9 +97,11 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         cut into four equal-weight groups by their norm, grown by doubling;
         ``"auto"``: ``"split"`` for ``"lloyd"`` and ``"norm-quartiles"``
         for ``"sgd"`` (``"split"`` is ``"lloyd"``'s only; ``"sgd"`` puts
-        k-means++ seeds in the order of a short path first); an array: these corners (``m <= n_clusters``, in curve
-        order), grown to ``n_clusters`` if needed (a warm start: the order
-        is improved by local moves only, so the route is kept).
+        k-means++ seeds in the order of a short path first); an array:
+        these corners (``m <= n_clusters``, in curve order), grown to
+        ``n_clusters`` if needed (a warm start: the order is improved by
+        local moves only, so the route is kept; the result is oriented as
+        every fit is, so its indices may run the other way).
     n_init : "auto" or int, default="auto"
         ``"lloyd"`` with k-means++: number of seedings; each runs a few Lloyd
         iterations and only the best continues. ``"auto"``: 1, as
@@ -115,7 +117,7 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         before smoothing, whose iterations continue the convergence).
     learning_rate : float, default=1e-3
         ``"sgd"``: Adam learning rate. Adam's steps have about this size in
-        the units of X (as ``growth_epsilon``), so ``"sgd"`` depends on the
+        the units of X, so ``"sgd"`` depends on the
         data's scale, as the published recipe, which trains on standardised
         data: scale X first (e.g. :class:`~sklearn.preprocessing.StandardScaler`).
         On Gaussian rows (5,000 x 6, K=16) its error was 1.36 x KMeans' at unit
@@ -129,10 +131,12 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``"sgd"``: fractions of a stage's epochs at which the learning rate
         is halved.
     growth_epsilon : float, default=0.01
-        ``"sgd"``: offset of the new corners when the curve doubles (in the
-        units of X).
+        ``"sgd"``: offset of the new corners when the curve doubles, as a
+        fraction of the length of the segment they are placed on (in (0, 0.5)).
     random_state : int, RandomState instance or None, default=None
-        Seeds the k-means++ start and the ``"sgd"`` trainer.
+        Seeds every random choice of the fit: the subsamples, the split
+        directions, the ordering's restarts, the k-means++ start and the
+        ``"sgd"`` trainer's batches and dither.
     n_jobs : int or None, default=None
         Threads of the compiled kernels for this call (``None``: numba's
         current setting, ``-1``: all cores, ``-2``: all but one; 0 is
@@ -151,6 +155,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
     inertia_ : float
         Sum of (weighted) squared distances of the training rows to their
         nearest corner, as in :class:`~sklearn.cluster.KMeans`.
+    n_dead_ : int
+        Corners that no training row of the last ``fit`` (or first
+        ``partial_fit``) is nearest to; a ConvergenceWarning says so when
+        there are any. Later ``partial_fit`` calls leave it.
     n_iter_ : int
         Lloyd iterations over all rows (``"lloyd"``; stages on a subsample
         are not counted) or epochs (``"sgd"``, over all stages).
@@ -160,8 +168,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``n_clusters``, ``n_iter``, ``loss`` and ``time`` in seconds.
         ``loss`` is a mean squared distance per row (weighted): for
         ``"lloyd"`` of the stage's rows to their nearest corners (NaN for
-        the stages that measure none: the ordering, the smoothness search
-        on a subsample), for ``"sgd"`` the last epoch's training loss (of
+        the stages that measure none: the ordering and the smoothness search
+        where they run on a subsample, as for large data), for ``"sgd"`` the last epoch's training loss (of
         the dithered points on the segments).
     n_features_in_ : int
         Number of features seen during fit.

@@ -341,8 +341,8 @@ def build_parser():
                       "ends in another format matplotlib writes)")
     cmp_.set_defaults(func=_compare)
 
-    demo = sub.add_parser("demo", help="fit SFVQ and KMeans on a 2-D Gaussian, "
-                          "print the quality table, save a picture",
+    demo = sub.add_parser("demo", help="fit KMeans, SFVQ and the published recipe on a 2-D "
+                          "Gaussian, print the quality table, save a picture",
                           description="Fit KMeans, SpaceFillingVQ and the published recipe "
                           "on a 2-D standard normal, print their measures and draw the "
                           "k-means cells beside the SFVQ curve.")
