@@ -239,3 +239,18 @@ def test_error_and_assignment_of_the_same_corners_share_one_pass(monkeypatch):
     lloyd.run(C[::-1].copy(), 0.0, 1)
     lloyd.assignment(C)  # the run let the error's pass go
     assert len(passes) == 4
+
+
+def test_moves_reach_the_optimum_with_one_row_more_than_corners():
+    """N = K + 1: the optimum merges the closest pair of rows. A cell of two
+    rows gains its whole error by a move (the Gaussian cell's 2 / pi share
+    fell below the donor's cost, so the move was never tried: 3x the
+    optimum's error)."""
+    from sksfvq import SpaceFillingVQ
+
+    X = np.random.default_rng(15).normal(size=(9, 3))
+    D = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    for seed in range(3):
+        est = SpaceFillingVQ(n_clusters=8, smoothness=0.0, random_state=seed).fit(X)
+        assert est.inertia_ == pytest.approx(D.min() / 2, rel=1e-9)
