@@ -169,8 +169,9 @@ def _chunks(n):
 def nearest_corner(X, C, k_path=None, distances=True):
     """(labels, squared distances in float64) of the nearest corner of every row of X.
 
-    Exact for the rows and corners centred on the mean corner (ties to the
-    lowest index there; see docs/dev/kernels.rst), chunked over rows. The kernels return
+    Exact (the candidates are re-checked in float64 from the rows and corners
+    as given; ties to the lowest index; see docs/dev/kernels.rst), chunked
+    over rows. The kernels return
     float64 distances (scaled back from the corners' working scale, so that
     float32 data of any unit keeps them and sums of them -- inertia, score,
     training errors -- stay finite and non-zero); a finite row whose

@@ -53,23 +53,26 @@ def lane_tree_sum(acc):
 
 
 @jit(inline=True)
-def sq_dist(xc, r, Cc, j, acc):
-    """Squared distance between row ``xc[r]`` and corner ``Cc[j]``, in float64.
+def sq_dist(X, i, C, j, acc):
+    """Squared distance between row ``X[i]`` and corner ``C[j]``, in float64.
 
-    Summed in the order of the vector back end's ``_simd.sq_dist`` (feature f
-    into lane f mod len(acc), in order, then the lanes in a fixed tree), with
-    plain multiplies and adds, so that both give the same bits. acc: scratch
-    of ``lanes(dtype)`` float64 zeros (left zero).
+    The kernels pass the rows and corners as given (not their centred
+    copies: the centring rounds each coordinate once, which can break ties
+    and, next to a corner far from the mean corner, the gaps between
+    corners). Summed in the order of the vector back end's ``_simd.sq_dist``
+    (feature f into lane f mod len(acc), in order, then the lanes in a fixed
+    tree), with plain multiplies and adds, so that both give the same bits.
+    acc: scratch of ``lanes(dtype)`` float64 zeros (left zero).
     """
-    W = lanes(xc.dtype)  # a constant: the lane loop is vectorized
-    d = xc.shape[1]
+    W = lanes(X.dtype)  # a constant: the lane loop is vectorized
+    d = X.shape[1]
     base = d - d % W
     for f0 in range(0, base, W):
         for lane in range(W):
-            e = np.float64(xc[r, f0 + lane]) - np.float64(Cc[j, f0 + lane])
+            e = np.float64(X[i, f0 + lane]) - np.float64(C[j, f0 + lane])
             acc[lane] += e * e
     for lane in range(d - base):  # the last features, into the first lanes
-        e = np.float64(xc[r, base + lane]) - np.float64(Cc[j, base + lane])
+        e = np.float64(X[i, base + lane]) - np.float64(C[j, base + lane])
         acc[lane] += e * e
     return lane_tree_sum(acc)
 
@@ -109,12 +112,17 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     values, so they stay in L1), and every corner updates a running minimum
     and runner-up over the chunk's rows at once (vectorized, branch-free); a
     strict ``<`` in corner order gives ties to the lowest index, and a row
-    whose distances are never finite keeps -1. A row whose runner-up is
-    within the rounding margin of its minimum is measured again to every
-    corner in float64 (:func:`_direct_again`): in float32, a row far from
-    the corners (1e8 times their spread away) loses the corners' differences
-    in its own rounding and would get corner 0. Returns the rows with label
-    -1 or a distance that is not finite.
+    whose distances are never finite keeps -1. Those distances are the
+    centred copies', in the data's dtype: within ``mscale (distance + |x|^2
+    + cmax)`` of the exact ones. A row whose runner-up is within that margin
+    of its minimum is measured again to every corner in float64 from the row
+    and corners as given (:func:`_direct_again`), and every other row's
+    distance to its corner is measured so too (:func:`_direct_one`). In
+    float32, a row far from the corners (1e8 times their spread away) loses
+    the corners' differences in its own rounding, and next to a corner far
+    from the mean corner the centring rounds away the gaps between corners:
+    both are decided by the second look. Returns the rows with label -1 or a
+    distance that is not finite.
     """
     d = X.shape[1]
     center = a.center
@@ -123,14 +131,20 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
     k = Cc.shape[0]
     zero = a.one - a.one
     near = a.one + a.mscale
-    xt, sq, best, second, idx = s.rows[t], s.sq[t], s.best[t], s.second[t], s.idx[t]
+    reach = a.mscale * a.cmax
+    xt, sq, best, second, idx, margin = (s.rows[t], s.sq[t], s.best[t], s.second[t], s.idx[t],
+                                         s.margin[t])
     rows = xt.shape[1]
     nbad = 0
     for r0 in range(start, stop, rows):
         m = stop - r0 if stop - r0 < rows else rows
         for i in range(m):
+            q = zero
             for f in range(d):
-                xt[f, i] = (X[r0 + i, f] - center[f]) * scale
+                v = (X[r0 + i, f] - center[f]) * scale
+                xt[f, i] = v
+                q += v * v
+            margin[i] = reach + a.mscale * q
             best[i] = np.inf
             second[i] = np.inf
             idx[i] = -1
@@ -170,24 +184,32 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
         for i in range(m):
             if idx[i] < 0:  # never a finite distance
                 nbad += _no_candidate(labels, dist2, r0 + i, zero)
-            elif second[i] <= best[i] * near:
-                bi, bd = _direct_again(xt, i, Cc)
-                nbad += _store(labels, dist2, r0 + i, bi, bd, zero)
+            elif second[i] <= best[i] * near + margin[i]:
+                bi, bd = _direct_again(X, r0 + i, a.C)
+                nbad += _store(labels, dist2, r0 + i, bi, bd * a.sc2, zero)
             else:
-                nbad += _store(labels, dist2, r0 + i, idx[i], best[i], zero)
+                bd = _direct_one(X, r0 + i, a.C, idx[i])
+                nbad += _store(labels, dist2, r0 + i, idx[i], bd * a.sc2, zero)
     return nbad
 
 
 @jit(inline=True)
-def _direct_again(xt, i, Cc):
-    """(nearest corner, squared distance) of row i of the feature-major xt,
-    every corner measured in float64 in feature order (ties: the lowest)."""
+def _direct_one(X, i, C, c):
+    """Squared distance of row i of X to corner c, in float64 in feature order."""
+    v = 0.0
+    for f in range(X.shape[1]):
+        u = np.float64(X[i, f]) - np.float64(C[c, f])
+        v += u * u
+    return v
+
+
+@jit(inline=True)
+def _direct_again(X, i, C):
+    """(nearest corner, squared distance) of row i of X, every corner of C
+    measured in float64 in feature order (ties: the lowest)."""
     bi, bd = 0, np.inf
-    for c in range(Cc.shape[0]):
-        v = 0.0
-        for f in range(xt.shape[0]):
-            u = np.float64(xt[f, i]) - np.float64(Cc[c, f])
-            v += u * u
+    for c in range(C.shape[0]):
+        v = _direct_one(X, i, C, c)
         if v < bd:
             bi, bd = c, v
     return bi, bd
@@ -262,9 +284,10 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
     :func:`sq_dist`. Returns the rows with label -1 or a distance that is not
     finite.
     """
-    Cc = a.Cc
+    C = a.C
+    sc2 = a.sc2
     cc = a.cc
-    k = Cc.shape[0]
+    k = C.shape[0]
     zero = a.one - a.one
     xc, xx, A, thr, lo, hi, acc = (s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t],
                                    s.acc[t])
@@ -282,11 +305,12 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
             if hi[r] < 0:  # not finite: no candidate
                 nbad += _no_candidate(labels, dist2, r0 + r, zero)
                 continue
-            # every candidate again, directly, in increasing order; ties: the lower
+            # every candidate again, directly from the row and corners as given,
+            # in increasing order; ties: the lower
             bi, bd = lo[r], 0.0
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or A[j, r] <= thr[r]:
-                    v = sq_dist(xc, r, Cc, j, acc)
+                    v = sq_dist(X, r0 + r, C, j, acc) * sc2
                     if j == lo[r] or v < bd:
                         bi, bd = j, v
             nbad += _store(labels, dist2, r0 + r, bi, bd, zero)
@@ -313,7 +337,8 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
     cc = a.cc
     mscale = a.mscale
     cmax = a.cmax
-    Cc = a.Cc
+    C = a.C
+    sc2 = a.sc2
     zero = a.one - a.one
     xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
     nbad = 0
@@ -328,11 +353,12 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
             if hi < 0:  # not finite: no candidate
                 nbad += _no_candidate(labels, dist2, i, zero)
                 continue
-            # every candidate again, directly, in increasing order; ties: the lower
+            # every candidate again, directly from the row and corners as given,
+            # in increasing order; ties: the lower
             bi, bd = lo, 0.0
             for j in range(lo, hi + 1):
                 if j == lo or A[r, j] <= thr[r]:
-                    v = _simd.sq_dist(xc, r, Cc, j)
+                    v = _simd.sq_dist(X, i, C, j) * sc2
                     if j == lo or v < bd:
                         bi, bd = j, v
             nbad += _store(labels, dist2, i, bi, bd, zero)
@@ -354,8 +380,9 @@ KERNELS = {"direct": (_rows_direct, _direct_parallel),
 Scratch = namedtuple("Scratch", "rows norms A best lo hi acc V")
 
 #: work arrays of the direct kernel, one slot per thread: the rows
-#: feature-major, their squared distances to one corner, minima, runners-up and labels
-DirectScratch = namedtuple("DirectScratch", "rows sq best second idx")
+#: feature-major, their squared distances to one corner, minima, runners-up,
+#: labels and each row's rounding margin
+DirectScratch = namedtuple("DirectScratch", "rows sq best second idx margin")
 
 
 def scratch(which, slots, a):
@@ -373,7 +400,7 @@ def scratch(which, slots, a):
         rows = min(BLOCK, max(16, DIRECT_FLOATS // d))
         return DirectScratch(np.empty((slots, d, rows), dt), np.empty((slots, rows), dt),
                              np.empty((slots, rows), dt), np.empty((slots, rows), dt),
-                             np.empty((slots, rows), ints))
+                             np.empty((slots, rows), ints), np.empty((slots, rows), dt))
     if which == "portable":
         rows = PORTABLE_ROWS
         shape, na = (rows, d), (k, rows)

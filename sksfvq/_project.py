@@ -17,7 +17,7 @@ the register-blocked IR kernel per tile of 8 rows on the vector one), then
 one pass over the segments gives every A_j with each row's minimum, and a
 second pass each row's first and last candidate (A_j within the rounding
 margin of the minimum). Every candidate is evaluated again directly from the
-coordinates in float64 (:func:`segment_exact`, the same order on both back
+rows and corners as given (not their centred copies), in float64 (:func:`segment_exact`, the same order on both back
 ends), so the projection and its distance are exact to working precision,
 with ties to the lowest segment, and the same on both back ends.
 """
@@ -35,37 +35,47 @@ from ._numba import jit, parallel_over_blocks, parallel_slot, readonly, serial
 
 
 @jit(inline=True)
-def segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one, acc):
-    """Exact projection of row ``xc[r]`` onto segment ``j``: (squared distance, lambda).
+def segment_exact(X, i, C, j, len2, sc2, zero, one, acc):
+    """Exact projection of row ``X[i]`` onto the segment from ``C[j]`` to
+    ``C[j+1]``: (squared distance times ``sc2``, lambda), from the
+    coordinates as given.
 
-    In float64 from the coordinates, summed in the order of the vector back
-    end's ``_simd.segment_exact`` (feature f into lane f mod len(acc), then
-    the lanes in a fixed tree; plain multiplies and adds), rounded once to
-    the dtype of the data; lambda = (x - c_j).d_j / |d_j|^2 clamped to [0, 1].
+    In float64, summed in the order of the vector back end's
+    ``_simd.segment_exact`` (feature f into lane f mod len(acc), then the
+    lanes in a fixed tree; plain multiplies and adds), rounded once to the
+    dtype of the data; with e = x - c_j and d = c_{j+1} - c_j, lambda = e.d
+    / len2[j] clamped to [0, 1] (0 for a segment of length 0; ``len2``: the
+    float64 |d_j|^2 both back ends read), distance = |e - lambda d|^2.
     """
-    W = lanes(xc.dtype)  # a constant: the lane loops are vectorized
-    d = xc.shape[1]
+    W = lanes(X.dtype)  # a constant: the lane loops are vectorized
+    d = X.shape[1]
     base = d - d % W
     for f0 in range(0, base, W):
         for lane in range(W):
             f = f0 + lane
-            acc[lane] += (np.float64(xc[r, f]) - np.float64(Cc[j, f])) * np.float64(Dseg[j, f])
+            c = np.float64(C[j, f])
+            acc[lane] += (np.float64(X[i, f]) - c) * (np.float64(C[j + 1, f]) - c)
     for lane in range(d - base):  # the last features, into the first lanes
         f = base + lane
-        acc[lane] += (np.float64(xc[r, f]) - np.float64(Cc[j, f])) * np.float64(Dseg[j, f])
-    lam = lane_tree_sum(acc) * np.float64(inv_dd[j])
+        c = np.float64(C[j, f])
+        acc[lane] += (np.float64(X[i, f]) - c) * (np.float64(C[j + 1, f]) - c)
+    num = lane_tree_sum(acc)
+    den = len2[j]
+    lam = num / den if den > 0.0 else 0.0  # (the IR's 0 / 0 = NaN is clamped to 0)
     lam = lam if lam > 0.0 else 0.0
     lam = lam if lam < 1.0 else 1.0
     for f0 in range(0, base, W):
         for lane in range(W):
             f = f0 + lane
-            w = (np.float64(xc[r, f]) - np.float64(Cc[j, f])) - lam * np.float64(Dseg[j, f])
+            c = np.float64(C[j, f])
+            w = (np.float64(X[i, f]) - c) - lam * (np.float64(C[j + 1, f]) - c)
             acc[lane] += w * w
     for lane in range(d - base):
         f = base + lane
-        w = (np.float64(xc[r, f]) - np.float64(Cc[j, f])) - lam * np.float64(Dseg[j, f])
+        c = np.float64(C[j, f])
+        w = (np.float64(X[i, f]) - c) - lam * (np.float64(C[j + 1, f]) - c)
         acc[lane] += w * w
-    return like(zero, lane_tree_sum(acc)), like(zero, lam)
+    return like(zero, lane_tree_sum(acc) * sc2), like(zero, lam)
 
 
 @jit(inline=True)
@@ -109,7 +119,7 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
     candidates re-checked.
     """
     one = a.one
-    nseg = a.Dseg.shape[0]
+    nseg = a.C.shape[0] - 1
     zero = one - one
     xc, xx, G, V, thr, lo, hi, acc = (s.rows[t], s.norms[t], s.A[t], s.V[t], s.best[t],
                                       s.lo[t], s.hi[t], s.acc[t])
@@ -142,7 +152,7 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
             bj, bd, bl = lo[r], zero, zero
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or V[j, r] <= thr[r]:
-                    v, lam = segment_exact(xc, r, a.Cc, a.Dseg, a.inv_dd, j, zero, one, acc)
+                    v, lam = segment_exact(X, r0 + r, a.C, j, a.len2, a.sc2, zero, one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
             nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one)
@@ -163,11 +173,11 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
     ih = a.ih
     mscale = a.mscale
     cmax = a.cmax
-    Cc = a.Cc
-    Dseg = a.Dseg
-    inv_dd = a.inv_dd
+    C = a.C
+    sc2 = a.sc2
+    len2 = a.len2
     one = a.one
-    nseg = Dseg.shape[0]
+    nseg = C.shape[0] - 1
     zero = one - one
     xc, xx, G, thr, A, first, last = (s.rows[t], s.norms[t], s.A[t], s.best[t], s.V[t],
                                       s.lo[t], s.hi[t])
@@ -186,7 +196,7 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
             bj, bd, bl = lo, zero, zero
             for j in range(lo, hi + 1):
                 if j == lo or A[r, j] <= thr[r]:
-                    v, lam = _simd.segment_exact(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+                    v, lam = _simd.segment_exact(X, t0 + r, C, j, len2, sc2, zero, one)
                     if j == lo or v < bd:
                         bj, bd, bl = j, v, lam
             nbad += _store(pos, seg, dist2, t0 + r, bj, bd, bl, nseg, one)

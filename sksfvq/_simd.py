@@ -206,7 +206,8 @@ def _lanes_of(builder, width, wty, narrow, vty, align, d, rows, term):
 
 @intrinsic
 def sq_dist(typingctx, xc, r, Cc, j):
-    """Squared distance between centred row ``xc[r]`` and corner ``Cc[j]``, in float64.
+    """Squared distance between row ``xc[r]`` and corner ``Cc[j]``, in float64
+    (the kernels pass the rows and corners as given).
 
     A fixed-order sum of plain float64 products (no fused multiply-add, so
     the same on every machine); float32 data is widened after loading (the
@@ -236,24 +237,26 @@ def sq_dist(typingctx, xc, r, Cc, j):
 
 
 @intrinsic
-def segment_exact(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
-    """Exact projection of centred row ``xc[r]`` onto segment ``j``.
+def segment_exact(typingctx, X, i, C, j, len2, sc2, zero, one):
+    """Exact projection of row ``X[i]`` onto the segment from ``C[j]`` to ``C[j+1]``.
 
-    Returns (squared distance, lambda in [0, 1]) in the dtype of the data,
-    computed from the coordinates in float64 lanes, in a fixed order: lambda
-    = (x - c_j).d_j / |d_j|^2 clamped, distance = |x - c_j - lambda d_j|^2.
+    Returns (squared distance times ``sc2``, lambda in [0, 1]) in the dtype
+    of the data, computed from the coordinates as given in float64 lanes, in
+    a fixed order: with e = x - c_j and d = c_{j+1} - c_j, lambda = e.d /
+    len2[j] (float64 |d|^2) clamped (0 for a segment of length 0), distance
+    = |e - lambda d|^2.
     Plain multiplies and adds (no fused multiply-add). Two candidates whose
     distances differ by less than float32 can resolve are told apart as in
     float64 before the result is rounded. Twin: ``_project.segment_exact``.
     """
-    if not (arrays_ok((xc, Cc, Dseg), 2, None) and arrays_ok((inv_dd,), 1, None)):
+    if not (arrays_ok((X, C), 2, None) and arrays_ok((len2,), 1, types.float64)):
         return None
-    dt = xc.dtype
-    if not isinstance(dt, types.Float) or any(a.dtype != dt for a in (Cc, Dseg, inv_dd)):
+    dt = X.dtype
+    if not isinstance(dt, types.Float) or C.dtype != dt:
         return None
-    if zero != dt or one != dt:
+    if zero != dt or one != dt or sc2 != types.float64:
         return None
-    sig = types.UniTuple(dt, 2)(xc, r, Cc, Dseg, inv_dd, j, zero, one)
+    sig = types.UniTuple(dt, 2)(X, i, C, j, len2, sc2, zero, one)
 
     def codegen(context, builder, signature, args):
         ta = signature.args
@@ -261,30 +264,33 @@ def segment_exact(typingctx, xc, r, Cc, Dseg, inv_dd, j, zero, one):
         wty = ir.DoubleType()
         vty, width, align = vector(context, dt)
         narrow = dt.bitwidth == 32
-        xrow, crow, drow = _row_pointers(context, builder, ta, args, (0, 1), (2, 5), (3, 5))
+        xrow, crow = _row_pointers(context, builder, ta, args, (0, 1), (2, 3))
         d = builder.extract_value(context.make_array(ta[0])(context, builder, args[0]).shape, 1)
-        ia = context.make_array(ta[4])(context, builder, args[4])
-        j64 = context.cast(builder, args[5], ta[5], types.intp)
-        inv = builder.load(builder.gep(ia.data, [j64]))
-        inv = builder.fpext(inv, wty) if narrow else inv
-        rows = (xrow, crow, drow)
+        nrow = builder.gep(crow, [d])  # C[j + 1]: C is C-contiguous
+        rows = (xrow, crow, nrow)
 
-        def along(vec, x, c, e):
-            return builder.fmul(builder.fsub(x, c), e)
+        def along(vec, x, c, n):
+            return builder.fmul(builder.fsub(x, c), builder.fsub(n, c))
 
         wzero = ir.Constant(wty, 0.0)
         wone = ir.Constant(wty, 1.0)
-        lam = builder.fmul(_lanes_of(builder, width, wty, narrow, vty, align, d, rows, along),
-                           inv)
+        num = _lanes_of(builder, width, wty, narrow, vty, align, d, rows, along)
+        la = context.make_array(ta[4])(context, builder, args[4])
+        den = builder.load(builder.gep(la.data, [context.cast(builder, args[3], ta[3],
+                                                              types.intp)]))
+        lam = builder.fdiv(num, den)
+        # NaN (a segment of length 0) and negative values: 0; above 1: 1
         lam = builder.select(builder.fcmp_ordered(">", lam, wzero), lam, wzero)
         lam = builder.select(builder.fcmp_ordered("<", lam, wone), lam, wone)
         lam_v = splat(builder, lam, width)
 
-        def residual(vec, x, c, e):
-            w = builder.fsub(builder.fsub(x, c), builder.fmul(lam_v if vec else lam, e))
+        def residual(vec, x, c, n):
+            w = builder.fsub(builder.fsub(x, c),
+                             builder.fmul(lam_v if vec else lam, builder.fsub(n, c)))
             return builder.fmul(w, w)
 
-        dist = _lanes_of(builder, width, wty, narrow, vty, align, d, rows, residual)
+        dist = builder.fmul(_lanes_of(builder, width, wty, narrow, vty, align, d, rows,
+                                      residual), args[5])
         if narrow:
             dist = builder.fptrunc(dist, fty)
             lam = builder.fptrunc(lam, fty)

@@ -77,8 +77,9 @@ def check_nearest(X, C, labels, dist2, dtype):
     D = corner_distances(X, C)
     best = D.min(1)
     eps = np.finfo(dtype).eps
-    # centring the inputs rounds once per coordinate (float32: relative eps)
-    tol = 8 * X.shape[1] * eps * (best + eps * _size(X, C))
+    # the choice and the distance are float64's from the inputs as given, the
+    # distance then rounded once to the dtype
+    tol = 8 * X.shape[1] * np.finfo(np.float64).eps * best + eps * best + 1e-300
     assert labels.dtype == np.intp and dist2.dtype == np.float64  # scaled back in float64
     assert np.all((labels >= 0) & (labels < len(C)))
     chosen = D[np.arange(len(X)), labels]

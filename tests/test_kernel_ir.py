@@ -48,13 +48,13 @@ def _sq_dists(xc, Cc, acc, out_simd, out_twin):
 
 
 @jit()
-def _segments(xc, Cc, Dseg, inv_dd, zero, one, acc, out_simd, out_twin):
+def _segments(xc, Cc, len2, sc2, zero, one, acc, out_simd, out_twin):
     for r in range(xc.shape[0]):
-        for j in range(Dseg.shape[0]):
+        for j in range(Cc.shape[0] - 1):
             out_simd[r, j, 0], out_simd[r, j, 1] = _simd.segment_exact(
-                xc, r, Cc, Dseg, inv_dd, j, zero, one)
+                xc, r, Cc, j, len2, sc2, zero, one)
             out_twin[r, j, 0], out_twin[r, j, 1] = _project.segment_exact(
-                xc, r, Cc, Dseg, inv_dd, j, zero, one, acc)
+                xc, r, Cc, j, len2, sc2, zero, one, acc)
 
 
 def _unpack(W, d):
@@ -93,17 +93,23 @@ def test_recheck_twins_are_bit_identical(d, dtype):
     exact = ref.corner_distances(xc, Cc)
     assert np.all(np.abs(a - exact) <= 2 * d * np.finfo(np.float64).eps * exact)
     assert a[3, 4] == 0
-    Dseg = np.ascontiguousarray(np.diff(Cc, axis=0))
-    dd = np.einsum("ij,ij->i", Dseg, Dseg)
-    inv_dd = np.zeros_like(dd)
-    np.divide(dtype(1), dd, out=inv_dd, where=dd > 0)
     s, t = np.empty((8, 11, 2), dtype), np.empty((8, 11, 2), dtype)
-    _segments(xc, Cc, Dseg, inv_dd, dtype(0), dtype(1), acc, s, t)
+    D64 = np.diff(Cc.astype(np.float64), axis=0)
+    len2 = np.einsum("ij,ij->i", D64, D64)
+    _segments(xc, Cc, len2, 1.0, dtype(0), dtype(1), acc, s, t)
     np.testing.assert_array_equal(s, t)
     seg_d, lam = ref.segment_distances(xc, Cc)
     assert np.all((s[..., 1] >= 0) & (s[..., 1] <= 1)) and np.all(s[:, 5, 1] == 0)
-    size = 1 + (xc.astype(np.float64) ** 2).sum(1)[:, None] + (Cc.astype(float) ** 2).sum(1)[:-1]
-    assert np.all(np.abs(s[..., 0] - seg_d) <= 64 * np.finfo(dtype).eps * size)
+    # from the coordinates as given: the float64 result rounded once to the dtype
+    # (the reference in float64: a few ulp of the distance, not of |x|^2 + |c|^2)
+    tol = 4 * np.finfo(dtype).eps * seg_d + 64 * d * np.finfo(np.float64).eps * (
+        1 + (xc.astype(np.float64) ** 2).sum(1)[:, None])
+    assert np.all(np.abs(s[..., 0] - seg_d) <= tol)
+    # the distance comes back times sc2 (a power of two: exact)
+    s4 = np.empty_like(s)
+    _segments(xc, Cc, len2, 4.0, dtype(0), dtype(1), acc, s4, t)
+    np.testing.assert_array_equal(s4[..., 0], 4 * s[..., 0])
+    np.testing.assert_array_equal(s4[..., 1], s[..., 1])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

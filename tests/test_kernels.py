@@ -130,6 +130,63 @@ def test_near_ties_are_decided_as_in_float64(dtype, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,d", [(8, 2), (16, 3), (100, 8), (40, 20)])  # direct x3, products
+def test_ties_of_the_input_go_to_the_lowest_index(k, d, dtype, backend):
+    """Rows at the exact midpoint of two corners whose mean corner is no
+    round number (the centring rounds): the re-check reads the rows and
+    corners as given, so the tie is the input's and the lower index wins."""
+    rng = np.random.default_rng(k + d)
+    C = (rng.integers(-8, 9, size=(k, d)) * 2 + 0.375).astype(dtype)  # exact values
+    a, b = rng.integers(0, k, size=(2, 300))
+    X = ((C[a] + C[b]) / 2).astype(dtype)  # exact too
+    D = ref.corner_distances(X, C)
+    tied = (D == D.min(1, keepdims=True)).sum(1) > 1
+    assert tied.sum() > 50
+    for kernel in KERNELS:
+        labels, dist2, _ = _nearest.nearest_corner(X, C, backend, kernel)
+        np.testing.assert_array_equal(labels, D.argmin(1))
+        np.testing.assert_allclose(dist2, D.min(1), rtol=np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,d", [(16, 1), (8, 2), (16, 3), (100, 8), (40, 20)])
+def test_a_corner_far_from_the_others(k, d, dtype, backend):
+    """One corner on an outlier 1e6 (float32) or 1e14 (float64) away pulls the
+    mean corner off the rest: centred on it, the other corners and the rows
+    round to about 1e-2, far more than their gaps. The re-checks read the
+    rows and corners as given, so labels, positions and distances are
+    float64's (they were wrong by up to 10 positions before)."""
+    rng = np.random.default_rng(k * d)
+    far = 1e6 if dtype == np.float32 else 1e14
+    C = np.sort(rng.normal(size=(k, d)), axis=0)
+    C[-1] = far
+    C = C.astype(dtype)
+    X = rng.normal(size=(2000, d)).astype(dtype)
+    for kernel in KERNELS:
+        labels, dist2, _ = _nearest.nearest_corner(X, C, backend, kernel)
+        D = ref.corner_distances(X, C)
+        np.testing.assert_array_equal(labels, D.argmin(1))
+        np.testing.assert_allclose(dist2, D.min(1), rtol=2 * np.finfo(dtype).eps)
+        pos, seg, pd2 = _project.project(X, C, backend, kernel)[:3]
+        _, exact_d2 = ref.project(X, C)
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(pd2, exact_d2, rtol=4 * eps, atol=1e-12)
+        # the point at the position is that far (positions at the dtype's resolution:
+        # near a corner, the two segments' distances tie in the dtype; along the
+        # segment to the far corner one step of the position is far longer, see
+        # the user guide)
+        short = seg < k - 2
+        assert short.sum() > 1000
+        lam = pos.astype(np.float64) - seg
+        C64 = C.astype(np.float64)
+        pts = (1 - lam)[:, None] * C64[seg] + lam[:, None] * C64[seg + 1]
+        at_pos = ((X.astype(np.float64) - pts) ** 2).sum(1)
+        np.testing.assert_allclose(at_pos[short], exact_d2[short], rtol=16 * eps, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("k,d", [(8, 2), (16, 30), (100, 8), (200, 20)])  # direct x3, products
 def test_float32_rows_far_from_the_corners(k, d, backend):
     """Rows 1e4 to 1e12 times the corners' spread away: their float32 differences
