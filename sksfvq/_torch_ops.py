@@ -26,6 +26,18 @@ def _centred(C):
     return center, Cc, cc
 
 
+def _wide(X):
+    """dtype of the re-checks: float64 (as the Numba kernels; the distances are
+    then rounded once to X's dtype), where the device has it (not on MPS)."""
+    return X.dtype if X.device.type == "mps" else torch.float64
+
+
+def _inverse(dd):
+    """1 / dd where dd > 0, else 0 (a segment of length 0 counts as its first corner)."""
+    return torch.where(dd > 0, 1 / torch.where(dd > 0, dd, torch.ones_like(dd)),
+                       torch.zeros_like(dd))
+
+
 def _chunk_rows(chunk_size, k):
     """Rows per chunk: the given value, or about 2**20 scratch elements per tensor."""
     if chunk_size is None:
@@ -163,9 +175,13 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
         best = approx.min(dim=1).values
         cand = approx <= (best + _margin(xx, cmax, X.shape[1], X.dtype))[:, None]
         rows, cols = cand.nonzero(as_tuple=True)
-        diff = xc[rows] - Cc[cols]
+        # the candidates again from the rows and corners as given: the centring
+        # rounds each coordinate by about eps |x - center|, more than the gaps
+        # between corners next to one far from the others
+        wide = _wide(X)
+        diff = X[start:start + chunk_size].detach()[rows].to(wide) - C[cols].to(wide)
         exact = torch.full_like(approx, float("inf"))
-        exact[rows, cols] = (diff * diff).sum(dim=1)
+        exact[rows, cols] = (diff * diff).sum(dim=1).to(approx.dtype)
         d2, lab = exact.min(dim=1)
         labels.append(lab)
         dist2.append(d2)
@@ -182,7 +198,7 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     ``a = G[:, j+1] - G[:, j] - c_j.d_j``, ``lambda = clip(a / |d_j|^2, 0, 1)``
     and ``dist^2 = |x|^2 - 2 G[:, j] + |c_j|^2 - 2 lambda a + lambda^2 |d_j|^2``.
     Every segment within a rounding margin of the best is then re-projected
-    directly, so the winner, its ``lambda`` and its distance are exact to
+    directly from the rows and corners as given, so the winner, its ``lambda`` and its distance are exact to
     working precision; ties go to the lowest segment. A projection onto the
     far end of a segment is reported as the start of the next one, so
     positions are unique. Zero-length segments count as their first corner.
@@ -236,8 +252,12 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     Dseg = Cc[1:] - Cc[:-1]
     dd = (Dseg * Dseg).sum(dim=1)
     cd = (Cc[:-1] * Dseg).sum(dim=1)
-    inv_dd = torch.where(dd > 0, 1 / torch.where(dd > 0, dd, torch.ones_like(dd)),
-                         torch.zeros_like(dd))
+    inv_dd = _inverse(dd)
+    # the re-check's segments, from the corners as given (see nearest_corner)
+    wide = _wide(X)
+    Cw = C.to(wide)
+    Draw = Cw[1:] - Cw[:-1]
+    inv_raw = _inverse((Draw * Draw).sum(dim=1))
     nseg = k - 1
     out_pos, out_seg, out_d2 = [], [], []
     chunk_size = _chunk_rows(chunk_size, k)
@@ -251,13 +271,13 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
         best = approx.min(dim=1).values
         cand = approx <= (best + _margin(xx, cmax, d, X.dtype))[:, None]
         rows, segs = cand.nonzero(as_tuple=True)
-        rel = xc[rows] - Cc[segs]
-        lam_c = ((rel * Dseg[segs]).sum(dim=1) * inv_dd[segs]).clamp(0, 1)
-        res = rel - lam_c[:, None] * Dseg[segs]
+        rel = X[start:start + chunk_size].detach()[rows].to(wide) - Cw[segs]
+        lam_c = ((rel * Draw[segs]).sum(dim=1) * inv_raw[segs]).clamp(0, 1)
+        res = rel - lam_c[:, None] * Draw[segs]
         exact = torch.full_like(approx, float("inf"))
-        exact[rows, segs] = (res * res).sum(dim=1)
+        exact[rows, segs] = (res * res).sum(dim=1).to(approx.dtype)
         lam_all = torch.zeros_like(approx)
-        lam_all[rows, segs] = lam_c
+        lam_all[rows, segs] = lam_c.to(approx.dtype)
         d2, bj = exact.min(dim=1)
         bl = lam_all.gather(1, bj[:, None])[:, 0]
         far = (bl >= 1) & (bj + 1 < nseg)

@@ -152,6 +152,28 @@ def test_backend_choice(torch, st):
 
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_a_corner_far_from_the_others_on_either_backend(torch, st, backend):
+    """One corner 1e6 away moves the corners' mean far off the rest: the
+    re-checks read the rows and corners as given, so the nearest corner and
+    the distance to the curve are float64's (the torch back end's re-check of
+    the centred copies gave other corners, 1e-2 apart, in float32)."""
+    rng = np.random.default_rng(5)
+    C = np.sort(rng.normal(size=(16, 3)), axis=0)
+    C[-1] = 1e6
+    X = rng.normal(size=(2000, 3))
+    Xt, Ct = torch.tensor(X, dtype=torch.float32), torch.tensor(C, dtype=torch.float32)
+    X32, C32 = Xt.double().numpy(), Ct.double().numpy()
+    D = ((X32[:, None] - C32[None]) ** 2).sum(-1)
+    labels, dist2 = st.nearest_corner(Xt, Ct, backend=backend)
+    assert_array_equal(labels.numpy(), D.argmin(1))
+    assert_allclose(dist2.double().numpy(), D.min(1), rtol=1e-6)
+    _, _, d2 = st.project_to_curve(Xt, Ct, backend=backend)
+    import _reference as ref
+
+    assert_allclose(d2.double().numpy(), ref.project(X32, C32)[1], rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba"])
 def test_projection_of_corners_and_ties(torch, st, backend):
     # a closed square walked twice around: many exact ties, lowest index wins
     C = torch.tensor([[0.0, 0], [1, 0], [1, 1], [0, 1], [0, 0], [1, 0]], dtype=torch.float64)
