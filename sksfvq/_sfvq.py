@@ -122,7 +122,10 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         data: scale X first (e.g. :class:`~sklearn.preprocessing.StandardScaler`).
         On Gaussian rows (5,000 x 6, K=16) its error was 1.36 x KMeans' at unit
         scale and 2.0 x at 256 times that scale; ``"lloyd"`` does not depend
-        on the unit.
+        on the unit. Within a stage a corner moves at most about ``n_epochs *
+        ceil(n_samples / batch_size) * learning_rate``: on a few hundred rows
+        the corners stay near their start (Gaussian rows: 1.6 x KMeans' error
+        at 1,000 x 8, K=16; 2 x at 300 x 3, K=5).
     batch_size : int, default=64
         ``"sgd"``: rows per minibatch (one dither draw per segment per batch).
     n_epochs : int, default=5
