@@ -89,27 +89,28 @@ def direct(k, d):
 #: (simd: NaN-padded to the packed columns; portable: (k,)); cmax = max cc;
 #: mscale = 8 (d + 2) eps: the relative rounding margin of the expanded
 #: form; one = 1; C (k, d): the corners as given (C-contiguous, dtype of X)
-#: and sc2 = scale^2 (float64): the candidates are re-checked from the rows
-#: and corners as given, not from their centred copies (see
-#: ``docs/dev/kernels.rst``). Scalars (but inv2, sc2) in the dtype of X. Every
+#: and s64 = scale (float64): the candidates are re-checked from the rows
+#: and corners as given, not from their centred copies, each difference
+#: times s64 (exact) before it is squared (see ``docs/dev/kernels.rst``).
+#: Scalars (but inv2, s64) in the dtype of X. Every
 #: field is one more value to unbox on each call and more code to compile on
 #: first use: a kernel's tuple holds what it reads and nothing else.
 NearestArgs = namedtuple("NearestArgs",
-                         "center scale inv2 Cc W cc cmax mscale one C sc2")
+                         "center scale inv2 Cc W cc cmax mscale one C s64")
 
 #: inputs of the direct nearest-corner kernel: those of :class:`NearestArgs`
 #: it reads (it computes no products; its distances in the data's dtype are
 #: within mscale (distance + |x|^2 + cmax) of the exact ones).
-DirectArgs = namedtuple("DirectArgs", "center scale inv2 Cc cmax mscale one C sc2")
+DirectArgs = namedtuple("DirectArgs", "center scale inv2 Cc cmax mscale one C s64")
 
 #: inputs of the projection kernels: those of :class:`NearestArgs` (cc: the
 #: squared norms of the segments' first corners) plus, per segment j of the
 #: centred corners, cd2 = 2 c_j.d_j, dd = |d_j|^2, ih = 1 / (2 |d_j|^2) (0
 #: for a zero-length segment; simd: all padded to a multiple of
 #: SEGMENT_PAD, cc with NaN). The re-check takes its segments from C, with
-#: len2 (k-1,) float64 their squared lengths |c_{j+1} - c_j|^2 from C.
+#: len2 (k-1,) float64 their squared lengths |(c_{j+1} - c_j) s64|^2 from C.
 ProjectionArgs = namedtuple("ProjectionArgs",
-                            "center scale inv2 Cc W cc cmax mscale one C sc2 len2 cd2 dd ih")
+                            "center scale inv2 Cc W cc cmax mscale one C s64 len2 cd2 dd ih")
 
 #: Largest binary exponent of the working scale (a normal number of the dtype;
 #: float32 data of unit 1e37 or 1e-37 is brought near 1: at 2^60, its corners'
@@ -118,7 +119,7 @@ _MAX_EXP = {np.dtype(np.float32): 120, np.dtype(np.float64): 500}
 
 
 def centred(C):
-    """(center, scale, inv2, Cc, cc, cmax, mscale, one, sc2) of corners C.
+    """(center, scale, inv2, Cc, cc, cmax, mscale, one, s64) of corners C.
 
     The corners are shifted by their mean (distances unchanged, no precision
     lost to a large common offset) and scaled by a power of two that brings
@@ -141,8 +142,8 @@ def centred(C):
     cc = np.einsum("ij,ij->i", Cc, Cc)
     cmax = dtype(cc.max())
     mscale = dtype(8 * (C.shape[1] + 2) * np.finfo(C.dtype).eps)
-    sc2 = float(np.ldexp(1.0, 2 * exponent))
-    return center, scale, inv2, Cc, cc, cmax, mscale, dtype(1), sc2
+    s64 = float(np.ldexp(1.0, exponent))
+    return center, scale, inv2, Cc, cc, cmax, mscale, dtype(1), s64
 
 
 def pack_panels(Cc):
@@ -173,25 +174,25 @@ def _padded(a, n, fill):
 
 def nearest_args(C, backend):
     """:class:`NearestArgs` of corners C (k >= 1) for ``backend``."""
-    center, scale, inv2, Cc, cc, cmax, mscale, one, sc2 = centred(C)
+    center, scale, inv2, Cc, cc, cmax, mscale, one, s64 = centred(C)
     if backend == "simd":
         W = pack_panels(Cc)
         cc = _padded(cc, (W.shape[0] // Cc.shape[1]) * W.shape[1], np.nan)
     else:
         W = np.ascontiguousarray(Cc * C.dtype.type(-2))
     return NearestArgs(center, scale, inv2, Cc, W, cc, cmax, mscale, one,
-                       np.ascontiguousarray(C), sc2)
+                       np.ascontiguousarray(C), s64)
 
 
 def direct_args(C):
     """:class:`DirectArgs` of corners C (k >= 1)."""
-    center, scale, inv2, Cc, _, cmax, mscale, one, sc2 = centred(C)
-    return DirectArgs(center, scale, inv2, Cc, cmax, mscale, one, np.ascontiguousarray(C), sc2)
+    center, scale, inv2, Cc, _, cmax, mscale, one, s64 = centred(C)
+    return DirectArgs(center, scale, inv2, Cc, cmax, mscale, one, np.ascontiguousarray(C), s64)
 
 
 def projection_args(C, backend):
     """:class:`ProjectionArgs` of corners C (k >= 2) for ``backend``."""
-    center, scale, inv2, Cc, cc, cmax, mscale, one, sc2 = centred(C)
+    center, scale, inv2, Cc, cc, cmax, mscale, one, s64 = centred(C)
     Dseg = np.diff(Cc, axis=0)
     dd = np.einsum("ij,ij->i", Dseg, Dseg)
     cd2 = np.einsum("ij,ij->i", Cc[:-1], Dseg) * (one + one)
@@ -206,7 +207,7 @@ def projection_args(C, backend):
                            _padded(dd, nsp, 0), _padded(ih, nsp, 0))
     else:
         W = np.ascontiguousarray(Cc * C.dtype.type(-2))
-    D64 = np.diff(C.astype(np.float64), axis=0)
+    D64 = np.diff(C.astype(np.float64), axis=0) * s64
     len2 = np.einsum("ij,ij->i", D64, D64)
     return ProjectionArgs(center, scale, inv2, Cc, W, np.ascontiguousarray(cc), cmax, mscale,
-                          one, np.ascontiguousarray(C), sc2, len2, cd2, dd, ih)
+                          one, np.ascontiguousarray(C), s64, len2, cd2, dd, ih)

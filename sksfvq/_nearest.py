@@ -53,8 +53,9 @@ def lane_tree_sum(acc):
 
 
 @jit(inline=True)
-def sq_dist(X, i, C, j, acc):
-    """Squared distance between row ``X[i]`` and corner ``C[j]``, in float64.
+def sq_dist(X, i, C, j, s, acc):
+    """Squared distance between row ``X[i]`` and corner ``C[j]`` times ``s``
+    (the working scale, a power of two), in float64.
 
     The kernels pass the rows and corners as given (not their centred
     copies: the centring rounds each coordinate once, which can break ties
@@ -62,17 +63,19 @@ def sq_dist(X, i, C, j, acc):
     corners). Summed in the order of the vector back end's ``_simd.sq_dist``
     (feature f into lane f mod len(acc), in order, then the lanes in a fixed
     tree), with plain multiplies and adds, so that both give the same bits.
-    acc: scratch of ``lanes(dtype)`` float64 zeros (left zero).
+    Each difference is multiplied by ``s`` (exact) before it is squared, so
+    that the squares neither underflow nor overflow for data far from unit
+    scale. acc: scratch of ``lanes(dtype)`` float64 zeros (left zero).
     """
     W = lanes(X.dtype)  # a constant: the lane loop is vectorized
     d = X.shape[1]
     base = d - d % W
     for f0 in range(0, base, W):
         for lane in range(W):
-            e = np.float64(X[i, f0 + lane]) - np.float64(C[j, f0 + lane])
+            e = (np.float64(X[i, f0 + lane]) - np.float64(C[j, f0 + lane])) * s
             acc[lane] += e * e
     for lane in range(d - base):  # the last features, into the first lanes
-        e = np.float64(X[i, base + lane]) - np.float64(C[j, base + lane])
+        e = (np.float64(X[i, base + lane]) - np.float64(C[j, base + lane])) * s
         acc[lane] += e * e
     return lane_tree_sum(acc)
 
@@ -185,31 +188,32 @@ def _rows_direct(X, start, stop, a, s, t, labels, dist2):
             if idx[i] < 0:  # never a finite distance
                 nbad += _no_candidate(labels, dist2, r0 + i, zero)
             elif second[i] <= best[i] * near + margin[i]:
-                bi, bd = _direct_again(X, r0 + i, a.C)
-                nbad += _store(labels, dist2, r0 + i, bi, bd * a.sc2, zero)
+                bi, bd = _direct_again(X, r0 + i, a.C, a.s64)
+                nbad += _store(labels, dist2, r0 + i, bi, bd, zero)
             else:
-                bd = _direct_one(X, r0 + i, a.C, idx[i])
-                nbad += _store(labels, dist2, r0 + i, idx[i], bd * a.sc2, zero)
+                bd = _direct_one(X, r0 + i, a.C, idx[i], a.s64)
+                nbad += _store(labels, dist2, r0 + i, idx[i], bd, zero)
     return nbad
 
 
 @jit(inline=True)
-def _direct_one(X, i, C, c):
-    """Squared distance of row i of X to corner c, in float64 in feature order."""
+def _direct_one(X, i, C, c, s):
+    """Squared distance of row i of X to corner c times s (the working scale,
+    applied to each difference before it is squared), in float64 in feature order."""
     v = 0.0
     for f in range(X.shape[1]):
-        u = np.float64(X[i, f]) - np.float64(C[c, f])
+        u = (np.float64(X[i, f]) - np.float64(C[c, f])) * s
         v += u * u
     return v
 
 
 @jit(inline=True)
-def _direct_again(X, i, C):
-    """(nearest corner, squared distance) of row i of X, every corner of C
-    measured in float64 in feature order (ties: the lowest)."""
+def _direct_again(X, i, C, s):
+    """(nearest corner, squared distance times s^2) of row i of X, every corner
+    of C measured in float64 in feature order (ties: the lowest)."""
     bi, bd = 0, np.inf
     for c in range(C.shape[0]):
-        v = _direct_one(X, i, C, c)
+        v = _direct_one(X, i, C, c, s)
         if v < bd:
             bi, bd = c, v
     return bi, bd
@@ -285,7 +289,7 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
     finite.
     """
     C = a.C
-    sc2 = a.sc2
+    s64 = a.s64
     cc = a.cc
     k = C.shape[0]
     zero = a.one - a.one
@@ -310,7 +314,7 @@ def _rows_portable(X, start, stop, a, s, t, labels, dist2):
             bi, bd = lo[r], 0.0
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or A[j, r] <= thr[r]:
-                    v = sq_dist(X, r0 + r, C, j, acc) * sc2
+                    v = sq_dist(X, r0 + r, C, j, s64, acc)
                     if j == lo[r] or v < bd:
                         bi, bd = j, v
             nbad += _store(labels, dist2, r0 + r, bi, bd, zero)
@@ -338,7 +342,7 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
     mscale = a.mscale
     cmax = a.cmax
     C = a.C
-    sc2 = a.sc2
+    s64 = a.s64
     zero = a.one - a.one
     xc, xx, A, thr, first, last = s.rows[t], s.norms[t], s.A[t], s.best[t], s.lo[t], s.hi[t]
     nbad = 0
@@ -358,7 +362,7 @@ def _rows_simd(X, start, stop, a, s, t, labels, dist2):
             bi, bd = lo, 0.0
             for j in range(lo, hi + 1):
                 if j == lo or A[r, j] <= thr[r]:
-                    v = _simd.sq_dist(X, i, C, j) * sc2
+                    v = _simd.sq_dist(X, i, C, j, s64)
                     if j == lo or v < bd:
                         bi, bd = j, v
             nbad += _store(labels, dist2, i, bi, bd, zero)

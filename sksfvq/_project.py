@@ -35,17 +35,19 @@ from ._numba import jit, parallel_over_blocks, parallel_slot, readonly, serial
 
 
 @jit(inline=True)
-def segment_exact(X, i, C, j, len2, sc2, zero, one, acc):
+def segment_exact(X, i, C, j, len2, s, zero, one, acc):
     """Exact projection of row ``X[i]`` onto the segment from ``C[j]`` to
-    ``C[j+1]``: (squared distance times ``sc2``, lambda), from the
-    coordinates as given.
+    ``C[j+1]``: (squared distance times s^2, lambda), from the coordinates
+    as given.
 
     In float64, summed in the order of the vector back end's
     ``_simd.segment_exact`` (feature f into lane f mod len(acc), then the
     lanes in a fixed tree; plain multiplies and adds), rounded once to the
-    dtype of the data; with e = x - c_j and d = c_{j+1} - c_j, lambda = e.d
-    / len2[j] clamped to [0, 1] (0 for a segment of length 0; ``len2``: the
-    float64 |d_j|^2 both back ends read), distance = |e - lambda d|^2.
+    dtype of the data; with e = (x - c_j) s and d = (c_{j+1} - c_j) s (s:
+    the working scale, a power of two: exact), lambda = e.d / len2[j]
+    clamped to [0, 1] (``len2``: the float64 |d_j|^2 both back ends read;
+    as the vector back end's division: 0 / 0 gives 0, e.d / 0 gives 1 or 0
+    by the sign of e.d), distance = |e - lambda d|^2.
     """
     W = lanes(X.dtype)  # a constant: the lane loops are vectorized
     d = X.shape[1]
@@ -54,28 +56,33 @@ def segment_exact(X, i, C, j, len2, sc2, zero, one, acc):
         for lane in range(W):
             f = f0 + lane
             c = np.float64(C[j, f])
-            acc[lane] += (np.float64(X[i, f]) - c) * (np.float64(C[j + 1, f]) - c)
+            acc[lane] += ((np.float64(X[i, f]) - c) * s) * ((np.float64(C[j + 1, f]) - c) * s)
     for lane in range(d - base):  # the last features, into the first lanes
         f = base + lane
         c = np.float64(C[j, f])
-        acc[lane] += (np.float64(X[i, f]) - c) * (np.float64(C[j + 1, f]) - c)
+        acc[lane] += ((np.float64(X[i, f]) - c) * s) * ((np.float64(C[j + 1, f]) - c) * s)
     num = lane_tree_sum(acc)
     den = len2[j]
-    lam = num / den if den > 0.0 else 0.0  # (the IR's 0 / 0 = NaN is clamped to 0)
+    if den > 0.0:
+        lam = num / den
+    elif den == 0.0:  # the IR's e.d / 0: +inf, -inf or NaN (0 / 0)
+        lam = 1.0 if num > 0.0 else 0.0
+    else:
+        lam = 0.0
     lam = lam if lam > 0.0 else 0.0
     lam = lam if lam < 1.0 else 1.0
     for f0 in range(0, base, W):
         for lane in range(W):
             f = f0 + lane
             c = np.float64(C[j, f])
-            w = (np.float64(X[i, f]) - c) - lam * (np.float64(C[j + 1, f]) - c)
+            w = (np.float64(X[i, f]) - c) * s - lam * ((np.float64(C[j + 1, f]) - c) * s)
             acc[lane] += w * w
     for lane in range(d - base):
         f = base + lane
         c = np.float64(C[j, f])
-        w = (np.float64(X[i, f]) - c) - lam * (np.float64(C[j + 1, f]) - c)
+        w = (np.float64(X[i, f]) - c) * s - lam * ((np.float64(C[j + 1, f]) - c) * s)
         acc[lane] += w * w
-    return like(zero, lane_tree_sum(acc) * sc2), like(zero, lam)
+    return like(zero, lane_tree_sum(acc)), like(zero, lam)
 
 
 @jit(inline=True)
@@ -152,7 +159,7 @@ def _rows_portable(X, start, stop, a, s, t, pos, seg, dist2):
             bj, bd, bl = lo[r], zero, zero
             for j in range(lo[r], hi[r] + 1):
                 if j == lo[r] or V[j, r] <= thr[r]:
-                    v, lam = segment_exact(X, r0 + r, a.C, j, a.len2, a.sc2, zero, one, acc)
+                    v, lam = segment_exact(X, r0 + r, a.C, j, a.len2, a.s64, zero, one, acc)
                     if j == lo[r] or v < bd:
                         bj, bd, bl = j, v, lam
             nbad += _store(pos, seg, dist2, r0 + r, bj, bd, bl, nseg, one)
@@ -174,7 +181,7 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
     mscale = a.mscale
     cmax = a.cmax
     C = a.C
-    sc2 = a.sc2
+    s64 = a.s64
     len2 = a.len2
     one = a.one
     nseg = C.shape[0] - 1
@@ -196,7 +203,7 @@ def _rows_simd(X, start, stop, a, s, t, pos, seg, dist2):
             bj, bd, bl = lo, zero, zero
             for j in range(lo, hi + 1):
                 if j == lo or A[r, j] <= thr[r]:
-                    v, lam = _simd.segment_exact(X, t0 + r, C, j, len2, sc2, zero, one)
+                    v, lam = _simd.segment_exact(X, t0 + r, C, j, len2, s64, zero, one)
                     if j == lo or v < bd:
                         bj, bd, bl = j, v, lam
             nbad += _store(pos, seg, dist2, t0 + r, bj, bd, bl, nseg, one)

@@ -205,29 +205,32 @@ def _lanes_of(builder, width, wty, narrow, vty, align, d, rows, term):
 
 
 @intrinsic
-def sq_dist(typingctx, xc, r, Cc, j):
-    """Squared distance between row ``xc[r]`` and corner ``Cc[j]``, in float64
-    (the kernels pass the rows and corners as given).
+def sq_dist(typingctx, X, i, C, j, s):
+    """Squared distance between row ``X[i]`` and corner ``C[j]`` times ``s``
+    (the working scale, a power of two; float64), in float64.
 
     A fixed-order sum of plain float64 products (no fused multiply-add, so
     the same on every machine); float32 data is widened after loading (the
-    differences and squares are then exact). Twin: ``_nearest.sq_dist``.
+    differences and squares are then exact); every difference is multiplied
+    by ``s`` (exact) before it is squared, so that the squares of data far
+    from unit scale neither underflow nor overflow. Twin: ``_nearest.sq_dist``.
     """
-    if not arrays_ok((xc, Cc), 2, None):
+    if not arrays_ok((X, C), 2, None):
         return None
-    dt = xc.dtype
-    if not isinstance(dt, types.Float) or Cc.dtype != dt:
+    dt = X.dtype
+    if not isinstance(dt, types.Float) or C.dtype != dt or s != types.float64:
         return None
-    sig = types.float64(xc, r, Cc, j)
+    sig = types.float64(X, i, C, j, s)
 
     def codegen(context, builder, signature, args):
         vty, width, align = vector(context, dt)
         xrow, crow = _row_pointers(context, builder, signature.args, args, (0, 1), (2, 3))
         d = builder.extract_value(context.make_array(signature.args[0])(
             context, builder, args[0]).shape, 1)
+        s_v = splat(builder, args[4], width)
 
         def term(vec, x, c):
-            e = builder.fsub(x, c)
+            e = builder.fmul(builder.fsub(x, c), s_v if vec else args[4])
             return builder.fmul(e, e)
 
         return _lanes_of(builder, width, ir.DoubleType(), dt.bitwidth == 32, vty, align, d,
@@ -237,14 +240,14 @@ def sq_dist(typingctx, xc, r, Cc, j):
 
 
 @intrinsic
-def segment_exact(typingctx, X, i, C, j, len2, sc2, zero, one):
+def segment_exact(typingctx, X, i, C, j, len2, s, zero, one):
     """Exact projection of row ``X[i]`` onto the segment from ``C[j]`` to ``C[j+1]``.
 
-    Returns (squared distance times ``sc2``, lambda in [0, 1]) in the dtype
+    Returns (squared distance times ``s^2``, lambda in [0, 1]) in the dtype
     of the data, computed from the coordinates as given in float64 lanes, in
-    a fixed order: with e = x - c_j and d = c_{j+1} - c_j, lambda = e.d /
-    len2[j] (float64 |d|^2) clamped (0 for a segment of length 0), distance
-    = |e - lambda d|^2.
+    a fixed order: with e = (x - c_j) s and d = (c_{j+1} - c_j) s (``s``: the
+    working scale, a power of two, so exact), lambda = e.d / len2[j]
+    (float64 |d|^2) clamped (0 / 0 = NaN gives 0), distance = |e - lambda d|^2.
     Plain multiplies and adds (no fused multiply-add). Two candidates whose
     distances differ by less than float32 can resolve are told apart as in
     float64 before the result is rounded. Twin: ``_project.segment_exact``.
@@ -254,9 +257,9 @@ def segment_exact(typingctx, X, i, C, j, len2, sc2, zero, one):
     dt = X.dtype
     if not isinstance(dt, types.Float) or C.dtype != dt:
         return None
-    if zero != dt or one != dt or sc2 != types.float64:
+    if zero != dt or one != dt or s != types.float64:
         return None
-    sig = types.UniTuple(dt, 2)(X, i, C, j, len2, sc2, zero, one)
+    sig = types.UniTuple(dt, 2)(X, i, C, j, len2, s, zero, one)
 
     def codegen(context, builder, signature, args):
         ta = signature.args
@@ -268,9 +271,13 @@ def segment_exact(typingctx, X, i, C, j, len2, sc2, zero, one):
         d = builder.extract_value(context.make_array(ta[0])(context, builder, args[0]).shape, 1)
         nrow = builder.gep(crow, [d])  # C[j + 1]: C is C-contiguous
         rows = (xrow, crow, nrow)
+        s_v = splat(builder, args[5], width)
+
+        def scaled(vec, a, b):
+            return builder.fmul(builder.fsub(a, b), s_v if vec else args[5])
 
         def along(vec, x, c, n):
-            return builder.fmul(builder.fsub(x, c), builder.fsub(n, c))
+            return builder.fmul(scaled(vec, x, c), scaled(vec, n, c))
 
         wzero = ir.Constant(wty, 0.0)
         wone = ir.Constant(wty, 1.0)
@@ -279,18 +286,17 @@ def segment_exact(typingctx, X, i, C, j, len2, sc2, zero, one):
         den = builder.load(builder.gep(la.data, [context.cast(builder, args[3], ta[3],
                                                               types.intp)]))
         lam = builder.fdiv(num, den)
-        # NaN (a segment of length 0) and negative values: 0; above 1: 1
+        # NaN (0 / 0: a segment of length 0) and negative values: 0; above 1: 1
         lam = builder.select(builder.fcmp_ordered(">", lam, wzero), lam, wzero)
         lam = builder.select(builder.fcmp_ordered("<", lam, wone), lam, wone)
         lam_v = splat(builder, lam, width)
 
         def residual(vec, x, c, n):
-            w = builder.fsub(builder.fsub(x, c),
-                             builder.fmul(lam_v if vec else lam, builder.fsub(n, c)))
+            w = builder.fsub(scaled(vec, x, c),
+                             builder.fmul(lam_v if vec else lam, scaled(vec, n, c)))
             return builder.fmul(w, w)
 
-        dist = builder.fmul(_lanes_of(builder, width, wty, narrow, vty, align, d, rows,
-                                      residual), args[5])
+        dist = _lanes_of(builder, width, wty, narrow, vty, align, d, rows, residual)
         if narrow:
             dist = builder.fptrunc(dist, fty)
             lam = builder.fptrunc(lam, fty)

@@ -40,21 +40,21 @@ def _tile_pass(G, xx, cc, cd2, dd, ih, mscale, cmax, one, A, thr, first, last):
 
 
 @jit()
-def _sq_dists(xc, Cc, acc, out_simd, out_twin):
+def _sq_dists(xc, Cc, s, acc, out_simd, out_twin):
     for r in range(xc.shape[0]):
         for j in range(Cc.shape[0]):
-            out_simd[r, j] = _simd.sq_dist(xc, r, Cc, j)
-            out_twin[r, j] = _nearest.sq_dist(xc, r, Cc, j, acc)
+            out_simd[r, j] = _simd.sq_dist(xc, r, Cc, j, s)
+            out_twin[r, j] = _nearest.sq_dist(xc, r, Cc, j, s, acc)
 
 
 @jit()
-def _segments(xc, Cc, len2, sc2, zero, one, acc, out_simd, out_twin):
+def _segments(xc, Cc, len2, s, zero, one, acc, out_simd, out_twin):
     for r in range(xc.shape[0]):
         for j in range(Cc.shape[0] - 1):
             out_simd[r, j, 0], out_simd[r, j, 1] = _simd.segment_exact(
-                xc, r, Cc, j, len2, sc2, zero, one)
+                xc, r, Cc, j, len2, s, zero, one)
             out_twin[r, j, 0], out_twin[r, j, 1] = _project.segment_exact(
-                xc, r, Cc, j, len2, sc2, zero, one, acc)
+                xc, r, Cc, j, len2, s, zero, one, acc)
 
 
 def _unpack(W, d):
@@ -88,7 +88,7 @@ def test_recheck_twins_are_bit_identical(d, dtype):
     Cc[6] = Cc[5]  # a zero-length segment
     acc = np.zeros(lanes(dtype))  # the re-checks leave it zero
     a, b = np.empty((8, 12)), np.empty((8, 12))
-    _sq_dists(xc, Cc, acc, a, b)
+    _sq_dists(xc, Cc, 1.0, acc, a, b)
     np.testing.assert_array_equal(a, b)
     exact = ref.corner_distances(xc, Cc)
     assert np.all(np.abs(a - exact) <= 2 * d * np.finfo(np.float64).eps * exact)
@@ -105,11 +105,20 @@ def test_recheck_twins_are_bit_identical(d, dtype):
     tol = 4 * np.finfo(dtype).eps * seg_d + 64 * d * np.finfo(np.float64).eps * (
         1 + (xc.astype(np.float64) ** 2).sum(1)[:, None])
     assert np.all(np.abs(s[..., 0] - seg_d) <= tol)
-    # the distance comes back times sc2 (a power of two: exact)
-    s4 = np.empty_like(s)
-    _segments(xc, Cc, len2, 4.0, dtype(0), dtype(1), acc, s4, t)
+    # scaled by a power of two s, the differences give the distance times s^2
+    # (exact) and the same lambda; the twins agree there too, and where |d|^2
+    # underflowed to 0 for a segment that is not (e.d / 0: lambda 1 or 0)
+    s4, t4 = np.empty_like(s), np.empty_like(t)
+    _segments(xc, Cc, 4 * len2, 2.0, dtype(0), dtype(1), acc, s4, t4)
+    np.testing.assert_array_equal(s4, t4)
     np.testing.assert_array_equal(s4[..., 0], 4 * s[..., 0])
     np.testing.assert_array_equal(s4[..., 1], s[..., 1])
+    _segments(xc, Cc, np.zeros_like(len2), 1.0, dtype(0), dtype(1), acc, s4, t4)
+    np.testing.assert_array_equal(s4, t4)
+    a4, b4 = np.empty((8, 12)), np.empty((8, 12))
+    _sq_dists(xc, Cc, 0.5, acc, a4, b4)
+    np.testing.assert_array_equal(a4, b4)
+    np.testing.assert_array_equal(a4, a / 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

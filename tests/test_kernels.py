@@ -187,6 +187,30 @@ def test_a_corner_far_from_the_others(k, d, dtype, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("k,d", [(8, 2), (300, 20)])  # direct, products
+def test_float64_gaps_and_rows_far_from_unit_scale(k, d, backend):
+    """The re-checks scale each difference by the working scale before squaring
+    it: gaps of 2^-540 between corners whose range is 2^-499 (the squares of
+    the raw differences underflow), and rows 2^520 from corners of range
+    2^491 (they overflow), are decided as after an exact rescale."""
+    rng = np.random.default_rng(k)
+    C = np.ldexp(rng.normal(size=(k, d)), -540)
+    C[0], C[1] = np.ldexp(1.0, -500), -np.ldexp(1.0, -500)
+    X = np.ldexp(rng.normal(size=(300, d)), -540)
+    labels, dist2, _ = _nearest.nearest_corner(X, C, backend, "serial")
+    D = ref.corner_distances(np.ldexp(X, 540), np.ldexp(C, 540))
+    np.testing.assert_array_equal(labels, D.argmin(1))
+    pos = _project.project(X, C, backend, "serial")[0]
+    np.testing.assert_allclose(pos, ref.project(np.ldexp(X, 540), np.ldexp(C, 540))[0],
+                               rtol=0, atol=1e-9)
+    C = np.ldexp(rng.normal(size=(k, d)), 490)
+    X = C[rng.integers(0, k, 50)] * np.ldexp(1.0, 30) + np.ldexp(rng.normal(size=(50, d)), 505)
+    labels, _, _ = _nearest.nearest_corner(X, C, backend, "serial")
+    D = ref.corner_distances(np.ldexp(X, -520), np.ldexp(C, -520))
+    np.testing.assert_array_equal(labels, D.argmin(1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("k,d", [(8, 2), (16, 30), (100, 8), (200, 20)])  # direct x3, products
 def test_float32_rows_far_from_the_corners(k, d, backend):
     """Rows 1e4 to 1e12 times the corners' spread away: their float32 differences
