@@ -194,7 +194,8 @@ def nearest_corner(X, C, k_path=None, distances=True):
             bad = ~np.isfinite(d2) & np.all(np.isfinite(Xs), axis=1)
             if bad.any():
                 diff = Xs[bad].astype(np.float64) - np.asarray(C, np.float64)[lab[bad]]
-                dist2[start:stop][bad] = np.einsum("ij,ij->i", diff, diff)
+                with np.errstate(over="ignore"):  # still beyond float64: inf
+                    dist2[start:stop][bad] = np.einsum("ij,ij->i", diff, diff)
     return labels, (dist2 if distances else None)
 
 

@@ -477,7 +477,8 @@ def nearest_corner(X, C, backend, kernel=None, k_path=None, out=None):
                     if n else 0)
     bad = failed_rows(X, labels, dist2) if nbad else None
     # back from the working scale: times a power of two (exact), in float64
-    dist2 = np.multiply(dist2, args.inv2, out=out, dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond float64 (rows ~2^512 away): inf, as meant
+        dist2 = np.multiply(dist2, args.inv2, out=out, dtype=np.float64)
     if bad is not None:
         if X.dtype == np.float32:
             lab64, d64, _ = nearest_corner(X[bad].astype(np.float64), C.astype(np.float64),

@@ -379,6 +379,24 @@ def test_sgd_tiny_uniform_weights_are_unit_weights():
         np.testing.assert_allclose(tiny, unit, atol=1e-6)
 
 
+def test_rows_whose_distances_exceed_float64_predict_quietly():
+    """Rows 2^520 from corners of unit 2^490: their squared distances are beyond
+    float64 (inf, as meant), their labels and positions are still exact, and
+    no numpy overflow warning reaches the user."""
+    rng = np.random.default_rng(0)
+    est = SpaceFillingVQ(8, random_state=0).fit(np.ldexp(rng.normal(size=(500, 3)), 490))
+    Z = np.ldexp(rng.normal(size=(5, 3)), 520)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = est.predict(Z)
+        pos = est.transform(Z)[:, 0]
+        assert est.score(Z) == -np.inf
+    C = np.ldexp(est.cluster_centers_, -520)
+    D = ((np.ldexp(Z, -520)[:, None] - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, D.argmin(1))
+    assert np.all((pos >= 0) & (pos <= 7))
+
+
 def test_a_refused_fit_keeps_the_fitted_width(fitted):
     est = clone(fitted).fit(np.random.default_rng(14).normal(size=(200, 3)))
     with pytest.raises(ValueError, match="n_samples=2"):
