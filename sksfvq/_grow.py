@@ -52,10 +52,11 @@ _TWO_NEAREST_BLOCK = 1024
 
 
 def _two_nearest(X, C):
-    """(nearest corner, squared distance to it, squared distance to the second
-    nearest) of every row, by matrix products per block (float64)."""
+    """(nearest corner, second nearest, squared distance to the nearest, to the
+    second nearest) of every row, by matrix products per block (float64)."""
     n = X.shape[0]
     first = np.empty(n, dtype=np.intp)
+    second = np.empty(n, dtype=np.intp)
     d1 = np.empty(n)
     d2 = np.empty(n)
     mean = C.mean(axis=0)
@@ -73,10 +74,12 @@ def _two_nearest(X, C):
         da = D[r, a]
         D[r, a] = np.inf
         zz = np.einsum("ij,ij->i", Z, Z)
+        b = np.argmin(D, axis=1)
         first[start:start + step] = a
+        second[start:start + step] = b
         d1[start:start + step] = np.maximum(zz + da, 0.0)
-        d2[start:start + step] = np.maximum(zz + D.min(axis=1), 0.0)
-    return first, d1, d2
+        d2[start:start + step] = np.maximum(zz + D[r, b], 0.0)
+    return first, second, d1, d2
 
 
 def _move_pairs(cost, gain, n_moves):
@@ -137,7 +140,13 @@ def relocate(lloyd, C, rng, varying, max_iter=MOVE_ITER):
     if m < 3:
         return C, err
     for _ in range(MAX_MOVES):
-        first, d1, d2 = _two_nearest(X, C)
+        first, second, d1, d2 = _two_nearest(X, C)
+        few_rows = X.shape[0] <= FEW_ROWS_PER_CORNER * m
+        if few_rows:
+            # a row joining a cell of weight n moves its corner: it adds n / (n + w)
+            # of its squared distance, not all of it (on one-row cells: half)
+            n_at = np.bincount(first, weights=w, minlength=m)[second]
+            d2 = d2 * (n_at / (n_at + w))
         cost = np.bincount(first, weights=w * (d2 - d1), minlength=m)
         V = _start_directions(rng, m, d, varying)
         V, var = _init.cell_axes(X, w, first, C, V, AXIS_STEPS)
@@ -147,7 +156,7 @@ def relocate(lloyd, C, rng, varying, max_iter=MOVE_ITER):
         # N near K the one move to the optimum was never tried. (Not with more
         # rows: there such cells hold outliers, and the estimate decides as before.)
         few = np.bincount(first, minlength=m) <= 2
-        if X.shape[0] <= FEW_ROWS_PER_CORNER * m and few.any():
+        if few_rows and few.any():
             gain = np.where(few, np.maximum(gain, np.bincount(first, weights=w * d1,
                                                               minlength=m)), gain)
         pairs = _move_pairs(cost, gain, max(1, m // MOVE_BATCH_CORNERS))
