@@ -126,31 +126,45 @@ def lane_sum(builder, v, width):
 
 
 def feature_sum(builder, d, width, acc_type, term):
-    """Fixed-order sum over ``d`` features of ``term(offset, vector)``, in lanes.
+    """Fixed-order sum over ``d`` features of ``term(offset, mask)``, in lanes.
 
-    Lane i sums features i, i + width, ... in order (``term(off, True)``
-    gives the vector of terms for features off .. off + width - 1), the last
-    partial vector goes feature by feature into the first lanes
-    (``term(off, False)``, a scalar), then the lanes are added in a fixed
-    tree (:func:`lane_sum`). acc_type: the vector type of the sums. The
-    portable back end sums in the same order (``_nearest.sq_dist``,
-    ``_project.segment_exact``).
+    Lane i sums features i, i + width, ... in order (``term(off, None)``
+    gives the vector of terms for features off .. off + width - 1); the last
+    partial vector goes into the first lanes in one step, its values loaded
+    under ``mask`` (lanes past the last feature read 0, whose term adds +0.0:
+    the same sums as feature by feature, and no scalar loop), then the lanes
+    are added in a fixed tree (:func:`lane_sum`). acc_type: the vector type
+    of the sums. The portable back end sums in the same order
+    (``_nearest.sq_dist``, ``_project.segment_exact``).
     """
     intp = d.type
     wconst = ir.Constant(intp, width)
     nfull = builder.udiv(d, wconst)
     acc = cgutils.alloca_once_value(builder, ir.Constant(acc_type, [0.0] * width))
     with rolled_range(builder, nfull) as loop:
-        t = term(builder.mul(loop.index, wconst), True)
+        t = term(builder.mul(loop.index, wconst), None)
         builder.store(builder.fadd(builder.load(acc), t), acc)
     base = builder.mul(nfull, wconst)
-    with rolled_range(builder, builder.sub(d, base)) as loop:  # feature base + i -> lane i
-        t = term(builder.add(base, loop.index), False)
-        v = builder.load(acc)
-        lane = builder.trunc(loop.index, I32)
-        v = builder.insert_element(v, builder.fadd(builder.extract_element(v, lane), t), lane)
-        builder.store(v, acc)
+    rest = builder.sub(d, base)
+    with builder.if_then(builder.icmp_unsigned(">", rest, ir.Constant(intp, 0))):
+        lane_ids = ir.Constant(ir.VectorType(intp, width), list(range(width)))
+        mask = builder.icmp_unsigned("<", lane_ids, splat(builder, rest, width))
+        builder.store(builder.fadd(builder.load(acc), term(base, mask)), acc)
     return lane_sum(builder, builder.load(acc), width)
+
+
+def masked_load(builder, ptr, vty, align, mask):
+    """``llvm.masked.load`` of the vector at ``ptr`` (its lanes where ``mask``
+    is false read 0 and touch no memory)."""
+    bits = vty.element.width if isinstance(vty.element, ir.IntType) else (
+        32 if isinstance(vty.element, ir.FloatType) else 64)
+    kind = "i" if isinstance(vty.element, ir.IntType) else "f"
+    suffix = "p0" if llvm_version_info[0] >= 15 else f"p0v{vty.count}{kind}{bits}"
+    name = f"llvm.masked.load.v{vty.count}{kind}{bits}.{suffix}"
+    fnty = ir.FunctionType(vty, [vty.as_pointer(), I32, mask.type, vty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    zeros = ir.Constant(vty, [0.0] * vty.count)
+    return builder.call(fn, [ptr, ir.Constant(I32, align), mask, zeros])
 
 
 def hreduce(builder, v, width, pick, fcmp=False):

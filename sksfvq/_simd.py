@@ -21,7 +21,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._ir import (arrays_ok, candidate_range, emit_tile_products, feature_sum, fmuladd,
-                  hreduce, running_min, splat, vector, vptr)
+                  hreduce, masked_load, running_min, splat, vector, vptr)
 from ._layout import PANEL_VECTORS, TILE
 
 
@@ -190,18 +190,20 @@ def _row_pointers(context, builder, ta, args, *arrays):
 
 
 def _lanes_of(builder, width, wty, narrow, vty, align, d, rows, term):
-    """Fixed-order feature sum (:func:`._ir.feature_sum`) of term over the rows' values."""
+    """Fixed-order feature sum (:func:`._ir.feature_sum`) of term over the rows'
+    values: ``term(True, *vectors)`` (the last partial vector loaded under a mask)."""
     wvty = ir.VectorType(wty, width)
 
-    def load(row, off, vec):
-        if vec:
-            v = builder.load(vptr(builder, row, off, vty), align=align)
+    def load(row, off, mask):
+        ptr = vptr(builder, row, off, vty)
+        if mask is None:
+            v = builder.load(ptr, align=align)
         else:
-            v = builder.load(builder.gep(row, [off]))
-        return builder.fpext(v, wvty if vec else wty) if narrow else v
+            v = masked_load(builder, ptr, vty, align, mask)
+        return builder.fpext(v, wvty) if narrow else v
 
-    return feature_sum(builder, d, width, wvty, lambda off, vec: term(
-        vec, *(load(row, off, vec) for row in rows)))
+    return feature_sum(builder, d, width, wvty, lambda off, mask: term(
+        True, *(load(row, off, mask) for row in rows)))
 
 
 @intrinsic
