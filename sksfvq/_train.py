@@ -388,6 +388,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         _stage_record(history, k, full.n_iter - n_before, err, t0, verbose, "lloyd: smooth")
     else:
         C = _order_stage(rows, C, rng, keep_route)
+        unsmoothed = C
         _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: order")
         t0 = time.perf_counter()
         reached = 0.0
@@ -399,9 +400,13 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
                               tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
         _stage_record(history, k, it, err, t0, verbose, f"lloyd: all {X.shape[0]} rows")
-        if not keep_route and not on_dask(full.X) and _has_dead(full, C):
+        if (not keep_route and not on_dask(full.X) and _has_dead(full, C)
+                and (reached == 0.0 or _has_dead(full, unsmoothed))):
             # the subsample held only a few heavy rows: the corners all sat on
-            # them; moved to the other rows, ordered again, run again
+            # them; moved to the other rows, ordered again, run again. (Not
+            # when only the smoothing left them dead, pulled into the gap
+            # between separate groups of rows: the run at the same smoothness
+            # pulls them there again; the warning says so.)
             t0 = time.perf_counter()
             C, _ = _grow.revive(full, C, reached, options["max_iter"])
             C = _order_stage(rows, C, rng)
