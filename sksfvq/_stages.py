@@ -52,7 +52,9 @@ def _stage_record(history, k, n_iter, loss, t0, verbose, name):
            "time": time.perf_counter() - t0}
     history.append(rec)
     if verbose:
-        print(f"[{name}] K={k:5d}  iterations={n_iter:4d}  loss={loss:.6g}  "
+        # a stage that measures no loss (NaN in history_) prints a dash
+        shown = "-" if np.isnan(rec["loss"]) else f"{loss:.6g}"
+        print(f"[{name}] K={k:5d}  iterations={n_iter:4d}  loss={shown}  "
               f"time={rec['time']:.3f}s", flush=True)
 
 

@@ -422,6 +422,25 @@ def test_dead_corners_of_the_smoothing_are_not_moved_again_on_large_data(monkeyp
     assert est.n_dead_ == 0
 
 
+def test_verbose_prints_one_line_per_stage_and_a_dash_for_no_loss(monkeypatch, capsys):
+    """verbose=1: one line per stage of history_; the stages that measure no
+    loss (NaN in history_: ordering and smoothness search on a subsample)
+    print 'loss=-', not 'loss=nan', which read as a numerical failure."""
+    from sksfvq import _train
+
+    monkeypatch.setattr(_train, "LLOYD_ROWS_PER_CORNER", 48)
+    monkeypatch.setattr(_train, "LLOYD_HEAVY_ROWS_PER_CORNER", 40)
+    monkeypatch.setattr(_train, "LLOYD_EXACT_WORK", 1)
+    X = np.random.default_rng(1).normal(size=(5000, 4))
+    est = SpaceFillingVQ(n_clusters=16, random_state=0, verbose=1).fit(X)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[lloyd")]
+    stages = lines[:-1]  # then "[lloyd] done in ..."
+    assert len(stages) == len(est.history_)
+    assert "nan" not in " ".join(lines)
+    no_loss = [h for h in est.history_ if np.isnan(h["loss"])]
+    assert len(no_loss) == 2 and sum("loss=-" in ln for ln in stages) == 2
+
+
 def test_identical_rows_warn_dead_corners():
     X = np.ones((20, 3))
     with pytest.warns(ConvergenceWarning, match="dead corners.*fewer distinct points") as got:
