@@ -154,13 +154,11 @@ def feature_sum(builder, d, width, acc_type, term):
 
 
 def masked_load(builder, ptr, vty, align, mask):
-    """``llvm.masked.load`` of the vector at ``ptr`` (its lanes where ``mask``
-    is false read 0 and touch no memory)."""
-    bits = vty.element.width if isinstance(vty.element, ir.IntType) else (
-        32 if isinstance(vty.element, ir.FloatType) else 64)
-    kind = "i" if isinstance(vty.element, ir.IntType) else "f"
-    suffix = "p0" if llvm_version_info[0] >= 15 else f"p0v{vty.count}{kind}{bits}"
-    name = f"llvm.masked.load.v{vty.count}{kind}{bits}.{suffix}"
+    """``llvm.masked.load`` of the float vector at ``ptr`` (its lanes where
+    ``mask`` is false read 0.0 and touch no memory)."""
+    bits = 32 if isinstance(vty.element, ir.FloatType) else 64  # float or double
+    suffix = "p0" if llvm_version_info[0] >= 15 else f"p0v{vty.count}f{bits}"
+    name = f"llvm.masked.load.v{vty.count}f{bits}.{suffix}"
     fnty = ir.FunctionType(vty, [vty.as_pointer(), I32, mask.type, vty])
     fn = cgutils.get_or_insert_function(builder.module, fnty, name)
     zeros = ir.Constant(vty, [0.0] * vty.count)

@@ -190,8 +190,8 @@ def _row_pointers(context, builder, ta, args, *arrays):
 
 
 def _lanes_of(builder, width, wty, narrow, vty, align, d, rows, term):
-    """Fixed-order feature sum (:func:`._ir.feature_sum`) of term over the rows'
-    values: ``term(True, *vectors)`` (the last partial vector loaded under a mask)."""
+    """Fixed-order feature sum (:func:`._ir.feature_sum`) of ``term(*vectors)``,
+    one vector per row (the last partial vector loaded under a mask)."""
     wvty = ir.VectorType(wty, width)
 
     def load(row, off, mask):
@@ -203,7 +203,7 @@ def _lanes_of(builder, width, wty, narrow, vty, align, d, rows, term):
         return builder.fpext(v, wvty) if narrow else v
 
     return feature_sum(builder, d, width, wvty, lambda off, mask: term(
-        True, *(load(row, off, mask) for row in rows)))
+        *(load(row, off, mask) for row in rows)))
 
 
 @intrinsic
@@ -231,8 +231,8 @@ def sq_dist(typingctx, X, i, C, j, s):
             context, builder, args[0]).shape, 1)
         s_v = splat(builder, args[4], width)
 
-        def term(vec, x, c):
-            e = builder.fmul(builder.fsub(x, c), s_v if vec else args[4])
+        def term(x, c):
+            e = builder.fmul(builder.fsub(x, c), s_v)
             return builder.fmul(e, e)
 
         return _lanes_of(builder, width, ir.DoubleType(), dt.bitwidth == 32, vty, align, d,
@@ -275,11 +275,11 @@ def segment_exact(typingctx, X, i, C, j, len2, s, zero, one):
         rows = (xrow, crow, nrow)
         s_v = splat(builder, args[5], width)
 
-        def scaled(vec, a, b):
-            return builder.fmul(builder.fsub(a, b), s_v if vec else args[5])
+        def scaled(a, b):
+            return builder.fmul(builder.fsub(a, b), s_v)
 
-        def along(vec, x, c, n):
-            return builder.fmul(scaled(vec, x, c), scaled(vec, n, c))
+        def along(x, c, n):
+            return builder.fmul(scaled(x, c), scaled(n, c))
 
         wzero = ir.Constant(wty, 0.0)
         wone = ir.Constant(wty, 1.0)
@@ -293,9 +293,8 @@ def segment_exact(typingctx, X, i, C, j, len2, s, zero, one):
         lam = builder.select(builder.fcmp_ordered("<", lam, wone), lam, wone)
         lam_v = splat(builder, lam, width)
 
-        def residual(vec, x, c, n):
-            w = builder.fsub(scaled(vec, x, c),
-                             builder.fmul(lam_v if vec else lam, scaled(vec, n, c)))
+        def residual(x, c, n):
+            w = builder.fsub(scaled(x, c), builder.fmul(lam_v, scaled(n, c)))
             return builder.fmul(w, w)
 
         dist = _lanes_of(builder, width, wty, narrow, vty, align, d, rows, residual)
