@@ -141,22 +141,22 @@ def relocate(lloyd, C, rng, varying, max_iter=MOVE_ITER):
         return C, err
     for _ in range(MAX_MOVES):
         first, second, d1, d2 = _two_nearest(X, C)
+        mass = np.bincount(first, weights=w, minlength=m)
         few_rows = X.shape[0] <= FEW_ROWS_PER_CORNER * m
         if few_rows:
             # a row joining a cell of weight n moves its corner: it adds n / (n + w)
             # of its squared distance, not all of it (on one-row cells: half)
-            n_at = np.bincount(first, weights=w, minlength=m)[second]
-            d2 = d2 * (n_at / (n_at + w))
+            d2 = d2 * (mass[second] / (mass[second] + w))
         cost = np.bincount(first, weights=w * (d2 - d1), minlength=m)
         V = _start_directions(rng, m, d, varying)
         V, var = _init.cell_axes(X, w, first, C, V, AXIS_STEPS)
-        gain = 2.0 / np.pi * var * np.bincount(first, weights=w, minlength=m)
-        # with few rows per corner, a cell of one or two rows gains its whole
-        # error (a corner on each row), more than the Gaussian cell's 2 / pi: with
-        # N near K the one move to the optimum was never tried. (Not with more
-        # rows: there such cells hold outliers, and the estimate decides as before.)
-        few = np.bincount(first, minlength=m) <= 2
-        if few_rows and few.any():
+        gain = 2.0 / np.pi * var * mass
+        if few_rows:
+            # a cell of one or two rows gains its whole error (a corner on each
+            # row), more than the Gaussian cell's 2 / pi: with N near K the one
+            # move to the optimum was never tried. (Not with more rows per
+            # corner: there such cells hold outliers, and the estimate decides.)
+            few = np.bincount(first, minlength=m) <= 2
             gain = np.where(few, np.maximum(gain, np.bincount(first, weights=w * d1,
                                                               minlength=m)), gain)
         pairs = _move_pairs(cost, gain, max(1, m // MOVE_BATCH_CORNERS))
