@@ -17,9 +17,10 @@ the register-blocked IR kernel per tile of 8 rows on the vector one), then
 one pass over the segments gives every A_j with each row's minimum, and a
 second pass each row's first and last candidate (A_j within the rounding
 margin of the minimum). Every candidate is evaluated again directly from the
-rows and corners as given (not their centred copies), in float64 (:func:`segment_exact`, the same order on both back
-ends), so the projection and its distance are exact to working precision,
-with ties to the lowest segment, and the same on both back ends.
+rows and corners as given (not their centred copies), in float64
+(:func:`segment_exact`, the same order on both back ends), so the projection
+and its distance are exact to working precision, with ties to the lowest
+segment, and the same on both back ends.
 """
 
 import numba

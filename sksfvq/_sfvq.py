@@ -172,8 +172,8 @@ class SpaceFillingVQ(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerM
         ``loss`` is a mean squared distance per row (weighted): for
         ``"lloyd"`` of the stage's rows to their nearest corners (NaN for
         the stages that measure none: the ordering and the smoothness search
-        where they run on a subsample, as for large data), for ``"sgd"`` the last epoch's training loss (of
-        the dithered points on the segments).
+        where they run on a subsample, as for large data), for ``"sgd"`` the
+        last epoch's training loss (of the dithered points on the segments).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)

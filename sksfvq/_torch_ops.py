@@ -168,8 +168,11 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
     cmax = cc.max()
     labels, dist2 = [], []
     chunk_size = _chunk_rows(chunk_size, C.shape[0])
+    wide = _wide(X)
+    Cw = C.to(wide)
     for start in range(0, X.shape[0], chunk_size):
-        xc = X[start:start + chunk_size].detach() - center
+        part = X[start:start + chunk_size].detach()
+        xc = part - center
         xx = (xc * xc).sum(dim=1)
         approx = xx[:, None] - 2 * (xc @ Cc.T) + cc
         best = approx.min(dim=1).values
@@ -178,8 +181,7 @@ def nearest_corner(X, C, chunk_size=None, backend="auto", n_jobs=None):
         # the candidates again from the rows and corners as given: the centring
         # rounds each coordinate by about eps |x - center|, more than the gaps
         # between corners next to one far from the others
-        wide = _wide(X)
-        diff = X[start:start + chunk_size].detach()[rows].to(wide) - C[cols].to(wide)
+        diff = part[rows].to(wide) - Cw[cols]
         exact = torch.full_like(approx, float("inf"))
         exact[rows, cols] = (diff * diff).sum(dim=1).to(approx.dtype)
         d2, lab = exact.min(dim=1)
@@ -198,10 +200,11 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     ``a = G[:, j+1] - G[:, j] - c_j.d_j``, ``lambda = clip(a / |d_j|^2, 0, 1)``
     and ``dist^2 = |x|^2 - 2 G[:, j] + |c_j|^2 - 2 lambda a + lambda^2 |d_j|^2``.
     Every segment within a rounding margin of the best is then re-projected
-    directly from the rows and corners as given, so the winner, its ``lambda`` and its distance are exact to
-    working precision; ties go to the lowest segment. A projection onto the
-    far end of a segment is reported as the start of the next one, so
-    positions are unique. Zero-length segments count as their first corner.
+    directly from the rows and corners as given, so the winner, its
+    ``lambda`` and its distance are exact to working precision; ties go to
+    the lowest segment. A projection onto the far end of a segment is
+    reported as the start of the next one, so positions are unique.
+    Zero-length segments count as their first corner.
 
     Parameters
     ----------
@@ -262,7 +265,8 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
     out_pos, out_seg, out_d2 = [], [], []
     chunk_size = _chunk_rows(chunk_size, k)
     for start in range(0, n, chunk_size):
-        xc = X[start:start + chunk_size].detach() - center
+        part = X[start:start + chunk_size].detach()
+        xc = part - center
         xx = (xc * xc).sum(dim=1)
         G = xc @ Cc.T
         a = G[:, 1:] - G[:, :-1] - cd
@@ -271,7 +275,7 @@ def project_to_curve(X, C, chunk_size=None, backend="auto", n_jobs=None):
         best = approx.min(dim=1).values
         cand = approx <= (best + _margin(xx, cmax, d, X.dtype))[:, None]
         rows, segs = cand.nonzero(as_tuple=True)
-        rel = X[start:start + chunk_size].detach()[rows].to(wide) - Cw[segs]
+        rel = part[rows].to(wide) - Cw[segs]
         lam_c = ((rel * Draw[segs]).sum(dim=1) * inv_raw[segs]).clamp(0, 1)
         res = rel - lam_c[:, None] * Draw[segs]
         exact = torch.full_like(approx, float("inf"))

@@ -50,7 +50,8 @@ def sgd_epoch(X, w, mean_w, order, lams, C, m1, m2, step, lr, batch, beta1, beta
     batch's weights are not normalised by their own sum, which would cancel
     the weight of a batch of one row).
 
-    in: X (n, d); w (n,) float64 sample weights, mean_w their mean (> 0); order (n,) row order;
+    in: X (n, d); w (n,) float64 sample weights, mean_w their mean (> 0);
+    order (n,) row order;
     lams (n_batches, k-1) dither draws; lr, batch, beta1, beta2, adam_eps.
     in/out: C (k, d) float64 corners; m1, m2 (k, d) Adam moments;
     step: int64 array of one element, the Adam step counter.

@@ -40,10 +40,11 @@ def make_embedding(n_samples=100_000, n_features=32, n_latent=8, noise=0.3,
     standard normal, ``A`` a fixed random ``(n_latent, n_features)`` matrix
     and ``e`` standard normal: most of the variance lies near a curved
     ``n_latent``-dimensional sheet, as in learned embeddings. The scale
-    benchmark's data (``benchmarks/bench_scale.py``, ``docs/scaling.rst``). Generated in chunks, so the
-    only large array is the result; every chunk is seeded from
-    ``(random_state, chunk index)``, so the rows depend on ``random_state``
-    (an int) and on ``chunk`` (keep the default for the benchmark's rows).
+    benchmark's data (``benchmarks/bench_scale.py``, ``docs/scaling.rst``).
+    Generated in chunks, so the only large array is the result; every chunk
+    is seeded from ``(random_state, chunk index)``, so the rows depend on
+    ``random_state`` (an int) and on ``chunk`` (keep the default for the
+    benchmark's rows).
 
     Examples
     --------
