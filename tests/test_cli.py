@@ -327,25 +327,20 @@ def test_csv_files_as_other_tools_write_them(tmp_path):
     aligned = tmp_path / "aligned.txt"
     np.savetxt(aligned, np.arange(6.0).reshape(3, 2), fmt="%10.4f")
     assert load_data(str(aligned))[0].tolist() == [[0, 1], [2, 3], [4, 5]]
-    # a header with fewer names than the rows' values is refused, not cut
-    short = tmp_path / "short.csv"
-    short.write_text("a,b,c\n1,2,3,4\n5,6,7,8\n")
-    with pytest.raises(UserError, match="header has 3 fields, the rows 4"):
-        load_data(str(short))
-    # an empty first cell over numbers is an empty cell, not a pandas index
-    empty = tmp_path / "empty.csv"
-    empty.write_text(",2,3\n4,5,6\n7,8,9\n")
-    with pytest.raises(UserError, match="line 1, column 0 is empty"):
-        load_data(str(empty))
-    # the bad cell is named by its line in the file and its column as --labels counts
-    gap = tmp_path / "gap.csv"
-    gap.write_text("a,b,c\n1,2,3\n\n4,,6\n")
-    with pytest.raises(UserError, match="line 4, column 1 'b' is empty"):
-        load_data(str(gap))
-    short_row = tmp_path / "short_row.csv"
-    short_row.write_text("1 2 3\n4 5 6\n7 8\n")
-    with pytest.raises(UserError, match="line 3, column 2 is missing"):
-        load_data(str(short_row))
+    refused = [
+        # a header with fewer names than the rows' values is refused, not cut
+        ("short.csv", "a,b,c\n1,2,3,4\n5,6,7,8\n", "header has 3 fields, the rows 4"),
+        # an empty first cell over numbers is an empty cell, not a pandas index
+        ("empty.csv", ",2,3\n4,5,6\n7,8,9\n", "line 1, column 0 is empty"),
+        # the bad cell is named by its line in the file and its column as --labels counts
+        ("gap.csv", "a,b,c\n1,2,3\n\n4,,6\n", "line 4, column 1 'b' is empty"),
+        ("short_row.csv", "1 2 3\n4 5 6\n7 8\n", "line 3, column 2 is missing"),
+    ]
+    for name, text, message in refused:
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(UserError, match=message):
+            load_data(str(path))
     stray = tmp_path / "stray.csv"
     stray.write_text(",a,b\n0,1,2\n1,3,4\n2,5,n/a\n")
     with pytest.warns(UserWarning, match="row index"):
