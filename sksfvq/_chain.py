@@ -229,7 +229,8 @@ class Lloyd:
                 return memo[1]
         return None
 
-    def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
+    def run(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False,
+            relax=1.0):
         """Iterate until the corners move less than the tolerance.
 
         ``smoothness`` is the weight of the bending penalty relative to the
@@ -239,6 +240,13 @@ class Lloyd:
         for hundreds of iterations for a last 0.1 %). ``keep_start``: keep
         the assignment of the corners the run starts on too (one more array
         of labels and distances held, for a next run that starts there).
+        ``relax`` > 1: every iteration steps that many times the way to the
+        solved corners (over-relaxation: Lloyd iterations crawl along flat
+        valleys of the error, and a longer step follows them in fewer
+        passes); a step whose error is higher than the last pass's is
+        replaced by the plain one, and once the assignment repeats (the
+        solved corners repeat too) the steps are plain. Every step counts
+        as an iteration; the error returned is that of the corners returned.
         Returns (corners, their mean squared error, iterations).
         """
         m = C.shape[0]
@@ -253,10 +261,18 @@ class Lloyd:
         previous = None
         started = None  # (held only when kept: an array of labels and distances per row)
         last_err = np.inf
+        plain = None  # the solved corners of a relaxed step (taken if that step loses)
         while True:
             assigned = self._cached(C) if it == 0 else None
             if assigned is None:
                 assigned = self.assign(C, previous)
+            if plain is not None:
+                C_plain, plain = plain, None
+                if assigned.err > last_err:  # the longer step lost: the plain one
+                    relax = 1.0
+                    C = C_plain
+                    shift = float(np.sum((C - previous_C) ** 2))
+                    assigned = self.assign(C, previous)
             if it == 0 and keep_start:
                 started = (C, assigned)
             err = assigned.err
@@ -265,12 +281,18 @@ class Lloyd:
             if err_tol > 0 and last_err - err < err_tol * err:
                 break
             last_err = err
-            # the same assignments give the same corners: converged
+            # the same assignments give the same corners: converged (relaxed:
+            # the solved corners repeat, and a plain step reaches them)
             if assigned.unchanged(previous):
-                break
+                if relax == 1.0:
+                    break
+                relax = 1.0
             previous = assigned
             counts, sums = assigned.sums(m)
             C_new = solve_corners(counts, sums, mu, C, ridge)
+            if relax != 1.0:
+                plain, previous_C = C_new, C
+                C_new = C + relax * (C_new - C)
             shift = float(np.sum((C_new - C) ** 2))
             C = C_new
             it += 1

@@ -98,9 +98,17 @@ LLOYD_HEAVY_GAIN = 3e-4
 LLOYD_EXACT_WORK = 1 << 30  # up to this many rows x corners x features: smoothed on all rows
 #: iterations of every smoothing try when a pass over its rows is heavier than that
 LLOYD_HEAVY_POLISH_ITER = 3
-LLOYD_FULL_ITER = 4  # passes over all rows after a subsample: at most this many,
+LLOYD_FULL_ITER = 3  # passes over all rows after a subsample: at most this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
 LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
+#: the runs of the large-data path (the last one on the subsample, those over all
+#: rows) step this many times the way to the solved corners (over-relaxation,
+#: :meth:`._chain.Lloyd.run`). 500,000 x 32, K=256, seeds 0-2: the last stage took
+#: 43 / 38 / 49 iterations instead of 83 / 59 / 63, to a 0.03-0.1 % lower error on its
+#: rows; two relaxed passes over all rows gained what four plain ones did, and three
+#: (LLOYD_FULL_ITER, four before) end at 1.0282 / 1.0288 / 1.0252 x KMeans(n_init=1)'s
+#: error (1.0282 / 1.0294 / 1.0259 before) in 1.33-1.41 s instead of 1.60-1.77 s
+LLOYD_RELAX = 1.8
 
 
 class _Rows:
@@ -208,11 +216,12 @@ def _canonical_rows(X):
     return np.ascontiguousarray(X[order])
 
 
-def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, max_iter):
+def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, max_iter, relax=1.0):
     """From the mean to k corners by splitting, a Lloyd run at every stage (the
     last one stops when an iteration gains less than ``sub_gain`` of the error,
-    or ``LLOYD_HEAVY_GAIN`` when its passes are heavy; every run and every
-    corner move's run after at most ``max_iter`` iterations)."""
+    or ``LLOYD_HEAVY_GAIN`` when its passes are heavy, its steps ``relax``
+    times the plain ones; every run and every corner move's run after at
+    most ``max_iter`` iterations)."""
     per_corner = rows.n_max // k
     X, w = rows.get(per_corner)
     C = _init.weighted_mean(X, w)[None, :]
@@ -233,7 +242,8 @@ def _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, max_iter):
                   else LLOYD_STAGE_ITER)
         C, loss, it = stage.run(C_new, 0.0, min(max_iter, LLOYD_SUB_ITER if final else n_iter),
                                 tol_factor=1.0 if final else LLOYD_MAIN_TOL,
-                                err_tol=gain if final else 0.0)
+                                err_tol=gain if final else 0.0,
+                                relax=relax if final else 1.0)
         if final:
             C, loss = _grow.relocate(stage, C, rng, rows.varying, max_iter)
         _stage_record(history, C.shape[0], it, loss, t0, verbose,
@@ -252,12 +262,14 @@ def _grow_curve(lloyd, X, w, C, k, history, verbose, max_iter):
     return C
 
 
-def _initial_corners(rows, k, init, options, history, verbose, rng, sub_gain):
+def _initial_corners(rows, k, init, options, history, verbose, rng, sub_gain, relax=1.0):
     """k corners from the ``init`` option, converged on the subsample when
     the data has one (on all rows the main run converges them), until an
-    iteration gains less than ``sub_gain`` of the error."""
+    iteration gains less than ``sub_gain`` of the error (steps ``relax``
+    times the plain ones)."""
     if isinstance(init, str) and init == "split":
-        return _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, options["max_iter"])
+        return _grow_by_splitting(rows, k, history, verbose, rng, sub_gain, options["max_iter"],
+                                  relax)
     if isinstance(init, np.ndarray) and init.shape[0] == k:
         # a full codebook is the start as given (as KMeans(init=array)):
         # converging it on the subsample first could only move it away from
@@ -275,7 +287,7 @@ def _initial_corners(rows, k, init, options, history, verbose, rng, sub_gain):
     if rows.subsampled:
         t0 = time.perf_counter()
         C, loss, it = lloyd.run(C, 0.0, min(options["max_iter"], LLOYD_SUB_ITER),
-                                err_tol=sub_gain)
+                                err_tol=sub_gain, relax=relax)
         _stage_record(history, k, it, loss, t0, verbose, f"lloyd: {X.shape[0]} rows")
     return C
 
@@ -338,7 +350,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     measured on the subsample; ``LLOYD_HEAVY_ROWS_PER_CORNER`` per corner
     where a pass over it would be heavy), and a few passes over all rows
     with the smoothness found finish them, stopping when a pass gains less
-    than ``LLOYD_FULL_GAIN``.
+    than ``LLOYD_FULL_GAIN``; on this path the last run on the subsample and
+    the passes over all rows are over-relaxed (``LLOYD_RELAX``).
     """
     t_all = time.perf_counter()
     history = []
@@ -353,7 +366,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     heavy = _heavy(X, k, rows.n_eff)
     exact = not rows.subsampled or not heavy
     C = _initial_corners(rows, k, init, options, history, verbose, rng,
-                         LLOYD_SUB_GAIN if exact else LLOYD_SUB_GAIN_LARGE)
+                         LLOYD_SUB_GAIN if exact else LLOYD_SUB_GAIN_LARGE,
+                         1.0 if exact else LLOYD_RELAX)
     keep_route = isinstance(init, np.ndarray)
     smoothness = options["smoothness"]
 
@@ -398,7 +412,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         t0 = time.perf_counter()
         n_full = max(LLOYD_FULL_ITER, int(LLOYD_FULL_WORK // (rows.n_eff * k * X.shape[1])))
         C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
-                              tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
+                              tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN, relax=LLOYD_RELAX)
         _stage_record(history, k, it, err, t0, verbose, f"lloyd: all {X.shape[0]} rows")
         if (not keep_route and not on_dask(full.X) and _has_dead(full, C)
                 and (reached == 0.0 or _has_dead(full, unsmoothed))):
@@ -411,7 +425,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
             C, _ = _grow.revive(full, C, reached, options["max_iter"])
             C = _order_stage(rows, C, rng)
             C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
-                                  tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN)
+                                  tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN,
+                                  relax=LLOYD_RELAX)
             _stage_record(history, k, it, err, t0, verbose, "lloyd: dead corners moved")
     result = rows.finish(C, max(full.n_iter, 1), history, reached)
     if verbose:

@@ -168,8 +168,8 @@ def test_max_iter_caps_every_run_before_smoothing(monkeypatch, gauss2, init):
     caps = []
     run = _chain.Lloyd.run
 
-    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
-        out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start)
+    def spy(self, C, smoothness, max_iter, keep_start=False, **options):
+        out = run(self, C, smoothness, max_iter, keep_start=keep_start, **options)
         if not keep_start:  # the smoothing search's runs keep their start
             caps.append((max_iter, out[2]))
         return out

@@ -271,3 +271,58 @@ def test_moves_count_a_joining_rows_share_with_few_rows_per_corner():
         est = SpaceFillingVQ(n_clusters=16, smoothness=0.0, random_state=0).fit(X)
         hits += est.inertia_ <= D.min() / 2 * (1 + 1e-9)
     assert hits >= 9
+
+
+def _brute_error(X, w, C):
+    d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
+    return float(np.sum(w * d2.min(axis=1)) / w.sum()), np.argmin(d2, axis=1)
+
+
+@pytest.mark.parametrize("smoothness", [0.0, 0.05])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_relaxed_run_returns_the_error_of_the_corners_it_returns(seed, smoothness):
+    """Over-relaxed iterations: every step counts, the error returned is the
+    one of the corners returned, and it is below the start's."""
+    rng = np.random.default_rng(seed)
+    X, _ = make_blobs(3000, 4, centers=10, random_state=seed)
+    w = rng.uniform(0.5, 2.0, len(X))
+    C0 = X[rng.choice(len(X), 12, replace=False)].copy()
+    lloyd = Lloyd(X, w, 12, 1e-4)
+    start = lloyd.error(C0)
+    C, err, it = lloyd.run(C0, smoothness, 7, relax=1.8)
+    assert it <= 7
+    assert err == pytest.approx(_brute_error(X, w, C)[0], rel=1e-6)
+    assert err < start
+
+
+def test_a_relaxed_step_that_loses_gives_way_to_the_plain_steps():
+    """A step far past the solved corners raises the error: it is replaced by
+    the plain step and the run goes on plainly, so it ends where a plain run
+    ends, with one pass more (the step that lost)."""
+    X, _ = make_blobs(2000, 3, centers=8, random_state=3)
+    w = np.ones(len(X))
+    C0 = X[:8].copy()
+    plain = Lloyd(X, w, 8, 1e-4)
+    C_p, e_p, it_p = plain.run(C0, 0.0, 100)
+    wild = Lloyd(X, w, 8, 1e-4)
+    passes = []
+    nearest = wild.nearest
+    wild.nearest = lambda C: passes.append(1) or nearest(C)
+    C_r, e_r, it_r = wild.run(C0, 0.0, 100, relax=50.0)
+    np.testing.assert_array_equal(C_r, C_p)
+    assert e_r == e_p and it_r == it_p
+    assert len(passes) == it_p + 2  # the start, every step, and the one that lost
+
+
+def test_a_relaxed_run_to_convergence_ends_on_the_means_of_its_cells():
+    """Once the assignment repeats, the steps are plain: a run that converged
+    returns the means of its corners' cells (a relaxed step alone would stop
+    short of them or overshoot)."""
+    X, _ = make_blobs(4000, 5, centers=6, random_state=4)
+    w = np.ones(len(X))
+    lloyd = Lloyd(X, w, 6, 0.0)
+    C, err, it = lloyd.run(X[:6].copy(), 0.0, 500, relax=1.8)
+    assert 0 < it < 500
+    _, labels = _brute_error(X, w, C)
+    means = np.array([X[labels == j].mean(axis=0) for j in range(6)])
+    np.testing.assert_allclose(C, means, rtol=1e-9, atol=1e-9)  # (the solve's tiny ridge)

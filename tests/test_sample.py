@@ -221,8 +221,9 @@ def test_heavy_passes_on_all_rows_shorten_the_schedule(monkeypatch):
     runs = []
     run = Lloyd.run
 
-    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
-        out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start)
+    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False,
+            **options):
+        out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start, **options)
         runs.append((C.shape[0], smoothness, max_iter, tol_factor, err_tol, out[2]))
         return out
 
@@ -261,9 +262,10 @@ def test_heavy_passes_on_the_subsample_shorten_the_smoothing_tries(monkeypatch):
     runs = []
     run = Lloyd.run
 
-    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
+    def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False,
+            **options):
         runs.append((self.X.shape[0], smoothness, max_iter))
-        return run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start)
+        return run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start, **options)
 
     monkeypatch.setattr(Lloyd, "run", spy)
     polish = {}
@@ -305,13 +307,14 @@ def test_the_order_keeps_the_last_subsample_assignment_for_the_smoothing_search(
             passes.append(self.X.shape[0])
             return nearest(self, C)
 
-        def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False):
+        def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False,
+                **options):
             if self.X.shape[0] < X.shape[0] and smoothness == 0 and max_iter < 10:
                 before = len(passes)
-                out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start)
+                out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start, **options)
                 first_passes.append((len(passes) - before, out[2]))
                 return out
-            return run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start)
+            return run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start, **options)
 
         monkeypatch.setattr(Lloyd, "nearest", count)
         monkeypatch.setattr(Lloyd, "run", spy)
