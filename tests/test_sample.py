@@ -224,7 +224,8 @@ def test_heavy_passes_on_all_rows_shorten_the_schedule(monkeypatch):
     def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False,
             **options):
         out = run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start, **options)
-        runs.append((C.shape[0], smoothness, max_iter, tol_factor, err_tol, out[2]))
+        runs.append((C.shape[0], smoothness, max_iter, tol_factor, err_tol, out[2],
+                     options.get("relax", 1.0)))
         return out
 
     monkeypatch.setattr(Lloyd, "run", spy)
@@ -243,6 +244,11 @@ def test_heavy_passes_on_all_rows_shorten_the_schedule(monkeypatch):
     # the stages of 16 and 32 corners are heavy at this work bound (6000 x 16 x 5 > 2^15)
     coarse = [r for r in heavy[0] if r[1] == 0 and r[0] in (16, 32)]
     assert coarse and all(r[2] == _train.LLOYD_HEAVY_STAGE_ITER for r in coarse)
+    # heavy: the last stage's run is over-relaxed (and nothing else before smoothing);
+    # light: plain Lloyd iterations throughout
+    assert {r[6] for r in light[0]} == {1.0}
+    relaxed = [r for r in heavy[0] if r[6] != 1.0]
+    assert [(r[0], r[1], r[6]) for r in relaxed] == [(k, 0.0, _train.LLOYD_RELAX)]
     assert heavy[1] <= 1.01 * light[1]
     assert heavy[1] <= 1.03 * KMeans(k, n_init=1, random_state=0).fit(X).inertia_
 
@@ -264,7 +270,7 @@ def test_heavy_passes_on_the_subsample_shorten_the_smoothing_tries(monkeypatch):
 
     def spy(self, C, smoothness, max_iter, tol_factor=1.0, err_tol=0.0, keep_start=False,
             **options):
-        runs.append((self.X.shape[0], smoothness, max_iter))
+        runs.append((self.X.shape[0], smoothness, max_iter, options.get("relax", 1.0)))
         return run(self, C, smoothness, max_iter, tol_factor, err_tol, keep_start, **options)
 
     monkeypatch.setattr(Lloyd, "run", spy)
@@ -275,6 +281,9 @@ def test_heavy_passes_on_the_subsample_shorten_the_smoothing_tries(monkeypatch):
         SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
         sub = {r[2] for r in runs if r[0] < X.shape[0] and r[1] > 0}
         assert any(r[0] == X.shape[0] and r[1] > 0 for r in runs)  # finished on all rows
+        # over-relaxed: the passes over all rows, not the smoothing tries
+        assert {r[3] for r in runs if r[0] == X.shape[0]} == {_train.LLOYD_RELAX}
+        assert {r[3] for r in runs if r[0] < X.shape[0] and r[1] > 0} == {1.0}
         polish[work] = sub
     assert polish[1 << 20] == {_chain.POLISH_ITER}
     assert polish[1 << 16] == {_train.LLOYD_HEAVY_POLISH_ITER}
