@@ -52,7 +52,12 @@ class RowSample:
         v = np.zeros(d)
         v[varying] = rng.standard_normal(int(np.count_nonzero(varying)))
         key = (projection_keys if keys is None else keys)(X, v)
-        order = np.argsort(key, kind="stable")
+        # any sort: rows with equal keys are copies of one row, whose order
+        # changes no row drawn (different rows meet in a key only by rounding,
+        # rarely; a stable sort leaves them in input order, no better).
+        # numpy's default sort of float64 is 4-5 x faster than its stable one
+        # (500,000 keys: 11 against 52 ms)
+        order = np.argsort(key)
         if w is None:
             # the cumulative weight of the first j rows is j, exactly: the
             # search of u in 1, 2, ..., n is floor(u)
