@@ -101,18 +101,20 @@ LLOYD_HEAVY_POLISH_ITER = 3
 LLOYD_FULL_ITER = 3  # passes over all rows after a subsample: at most this many,
 LLOYD_FULL_WORK = 1 << 33  # more while their rows x corners x features stay below this,
 LLOYD_FULL_GAIN = 1e-4  # ... until one gains less than this fraction of the error
-#: where passes over all rows are heavy (rows x corners x features above
-#: LLOYD_EXACT_WORK), the run that converges the k corners (the last stage, on the
-#: subsample or on all rows) and the passes over all rows that finish a subsample
+#: subsampled data whose passes over all rows are heavy (rows x corners x features
+#: above LLOYD_EXACT_WORK): the last run on the subsample and the passes over all rows
 #: step this many times the way to the solved corners (over-relaxation,
-#: :meth:`._chain.Lloyd.run`). Seeds 0-2, error x KMeans(n_init=1) of the same seed:
+#: :meth:`._chain.Lloyd.run`). Seeds 0-2, error x KMeans(n_init=1) of the same seed,
 #: 500,000 x 32, K=256: the last stage took 43 / 38 / 49 iterations instead of 83 /
 #: 59 / 63, to a 0.03-0.1 % lower error on its rows; two relaxed passes over all rows
 #: gained what four plain ones did, and three (LLOYD_FULL_ITER, four before) end at
 #: 1.0282 / 1.0288 / 1.0252 (1.0282 / 1.0294 / 1.0259 before) in 1.33-1.41 s instead
-#: of 1.60-1.77 s. 100,000 x 64, K=1024 (not subsampled): 1.0206 / 1.0200 / 1.0199 ->
-#: 1.0170 / 1.0163 / 1.0180, 4.2-4.5 s -> 3.8-4.1 s; the same in 700 tight clusters:
-#: 1.0169 -> 1.0166, 3-10 % slower. Light fits run plain Lloyd iterations
+#: of 1.60-1.77 s (compiled for AVX2, where the subsample's passes keep bounds: 2.0
+#: instead of 2.8 s, seed 0). Not where the data is not subsampled: there the last
+#: stage stops early anyway (LLOYD_HEAVY_GAIN) and its passes on all rows keep
+#: bounds on AVX2 machines, which the longer steps loosen: 100,000 x 64, K=1024 took
+#: 7.2 s instead of 5.9 there (3.8-4.1 instead of 4.2-4.5 s on AVX-512, for an error
+#: of 1.017 instead of 1.020 x KMeans). Light fits run plain Lloyd iterations
 LLOYD_RELAX = 1.8
 
 
@@ -355,9 +357,8 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
     measured on the subsample; ``LLOYD_HEAVY_ROWS_PER_CORNER`` per corner
     where a pass over it would be heavy), and a few passes over all rows
     with the smoothness found finish them, stopping when a pass gains less
-    than ``LLOYD_FULL_GAIN``. Where passes over all rows are heavy, the run
-    that converges the k corners and the passes over all rows after a
-    subsample are over-relaxed (``LLOYD_RELAX``).
+    than ``LLOYD_FULL_GAIN``; on this path the last run on the subsample and
+    the passes over all rows are over-relaxed (``LLOYD_RELAX``).
     """
     t_all = time.perf_counter()
     history = []
@@ -371,7 +372,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
         return rows.finish(C, 1, history, 0.0)
     heavy = _heavy(X, k, rows.n_eff)
     exact = not rows.subsampled or not heavy
-    relax = LLOYD_RELAX if heavy else 1.0
+    relax = 1.0 if exact else LLOYD_RELAX
     C = _initial_corners(rows, k, init, options, history, verbose, rng,
                          LLOYD_SUB_GAIN if exact else LLOYD_SUB_GAIN_LARGE,
                          relax)
@@ -388,7 +389,7 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
                 C, e0 = _grow.revive(full, C, 0.0, options["max_iter"])
         else:
             C, e0, it = full.run(C, 0.0, options["max_iter"], tol_factor=LLOYD_MAIN_TOL,
-                                 err_tol=LLOYD_ERR_TOL, relax=relax)
+                                 err_tol=LLOYD_ERR_TOL)
             if not keep_route and not on_dask(full.X) and _has_dead(full, C):
                 # the subsample missed rows that all rows have: a few heavy rows
                 # outweigh the rest, whose corners then all sit on them (rows

@@ -244,11 +244,9 @@ def test_heavy_passes_on_all_rows_shorten_the_schedule(monkeypatch):
     # the stages of 16 and 32 corners are heavy at this work bound (6000 x 16 x 5 > 2^15)
     coarse = [r for r in heavy[0] if r[1] == 0 and r[0] in (16, 32)]
     assert coarse and all(r[2] == _train.LLOYD_HEAVY_STAGE_ITER for r in coarse)
-    # heavy: the last stage's run is over-relaxed (and nothing else before smoothing);
-    # light: plain Lloyd iterations throughout
-    assert {r[6] for r in light[0]} == {1.0}
-    relaxed = [r for r in heavy[0] if r[6] != 1.0]
-    assert [(r[0], r[1], r[6]) for r in relaxed] == [(k, 0.0, _train.LLOYD_RELAX)]
+    # not subsampled: plain Lloyd iterations, heavy or light (the passes on all rows
+    # keep bounds on AVX2 machines, which longer steps loosen)
+    assert {r[6] for r in light[0]} == {r[6] for r in heavy[0]} == {1.0}
     assert heavy[1] <= 1.01 * light[1]
     assert heavy[1] <= 1.03 * KMeans(k, n_init=1, random_state=0).fit(X).inertia_
 
@@ -281,9 +279,14 @@ def test_heavy_passes_on_the_subsample_shorten_the_smoothing_tries(monkeypatch):
         SpaceFillingVQ(n_clusters=k, random_state=0).fit(X)
         sub = {r[2] for r in runs if r[0] < X.shape[0] and r[1] > 0}
         assert any(r[0] == X.shape[0] and r[1] > 0 for r in runs)  # finished on all rows
-        # over-relaxed: the passes over all rows, not the smoothing tries
+        # over-relaxed: the last run on the subsample and the passes over all rows,
+        # not the coarse stages or the smoothing tries
+        last = [r for r in runs if r[0] < X.shape[0] and r[1] == 0
+                and r[2] == _train.LLOYD_SUB_ITER]
+        assert len(last) == 1 and last[0][3] == _train.LLOYD_RELAX
         assert {r[3] for r in runs if r[0] == X.shape[0]} == {_train.LLOYD_RELAX}
-        assert {r[3] for r in runs if r[0] < X.shape[0] and r[1] > 0} == {1.0}
+        assert {r[3] for r in runs if r[0] < X.shape[0] and r[2] != _train.LLOYD_SUB_ITER} \
+            == {1.0}
         polish[work] = sub
     assert polish[1 << 20] == {_chain.POLISH_ITER}
     assert polish[1 << 16] == {_train.LLOYD_HEAVY_POLISH_ITER}
