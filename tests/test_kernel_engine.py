@@ -237,6 +237,62 @@ def test_compile_notice_ignores_functions_without_a_module():
     assert numba.njit(namespace["plus_one"])(1.0) == 2.0
 
 
+def test_gc_is_paused_while_our_kernels_compile_and_restored_after():
+    import gc
+
+    pause = _numba._PauseGC()
+    assert gc.isenabled()
+    try:
+        pause.on_start(_Event("numpy"))  # not ours: ignored
+        assert gc.isenabled()
+        pause.on_start(_Event("sksfvq._nearest"))
+        assert not gc.isenabled()
+        pause.on_start(_Event("sksfvq._simd"))  # nested
+        pause.on_end(_Event("sksfvq._simd"))
+        assert not gc.isenabled()  # the outer compile goes on
+        pause.on_end(_Event("numpy"))
+        assert not gc.isenabled()
+        pause.on_end(_Event("sksfvq._nearest"))
+        assert gc.isenabled()
+        # a collector the caller had switched off stays off
+        gc.disable()
+        pause.on_start(_Event("sksfvq._nearest"))
+        pause.on_end(_Event("sksfvq._nearest"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_gc_is_enabled_again_after_a_compile_that_fails():
+    import gc
+
+    from numba.core import event
+
+    # a function of this package's (by its module name) that fails to type
+    namespace = {"__name__": "sksfvq._probe"}
+    exec("def needs_an_array(a):\n    return a[0] + 1.0\n", namespace)
+    func = numba.njit(namespace["needs_an_array"])
+    seen = []
+
+    class Probe(event.Listener):
+        def on_start(self, ev):
+            seen.append(gc.isenabled())
+
+        def on_end(self, ev):
+            pass
+
+    probe = Probe()
+    event.register("numba:compile", probe)
+    try:
+        assert gc.isenabled()
+        with pytest.raises(numba.core.errors.TypingError):
+            func("not an array")
+    finally:
+        event.unregister("numba:compile", probe)
+    assert seen and seen[0] is False  # paused while it compiled
+    assert gc.isenabled() and _numba.pause_gc._depth == 0
+
+
 def _run(code, **env):
     res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env),
                          capture_output=True, text=True, timeout=600)
