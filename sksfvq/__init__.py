@@ -5,7 +5,25 @@ piecewise-linear curve through the data, so neighbouring indices hold
 similar content.
 """
 
-from ._sfvq import SpaceFillingVQ
+from ._compile_helper import start as _start_compile_helper
 
 __all__ = ["SpaceFillingVQ"]
 __version__ = "0.1.0"
+
+# where the kernels were never compiled into the numba cache in use, a
+# second process starts compiling them now (see _compile_helper)
+_start_compile_helper()
+
+
+def __getattr__(name):
+    # the estimator (and scikit-learn with it) loads on first use, so that
+    # the compile helper's interpreter does not import scikit-learn
+    if name == "SpaceFillingVQ":
+        from ._sfvq import SpaceFillingVQ
+
+        return SpaceFillingVQ
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

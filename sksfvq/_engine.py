@@ -29,7 +29,6 @@ import os
 import warnings
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight
 from threadpoolctl import ThreadpoolController
 
 
@@ -301,6 +300,9 @@ def check_count(value, name, minimum=1):
 def training_weights(sample_weight, X):
     """Checked, non-negative float64 training weights with at least one non-zero
     and a finite sum (the trainers' weighted sums would overflow)."""
+    # imported here: the compile helper imports this module, not scikit-learn
+    from sklearn.utils.validation import _check_sample_weight
+
     w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if not w.any():
         raise ValueError("Sample weights must contain at least one non-zero number "

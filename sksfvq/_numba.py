@@ -5,7 +5,8 @@ without, when numba cannot write one), :class:`kernel_threads` sets and
 restores numba's thread count, and listeners on numba's compile events
 print one line to stderr when a first call of this package compiles for
 more than a second and pause Python's cyclic garbage collector while it
-compiles.
+compiles. Every dispatcher of :func:`jit` shares its compiles with the
+compile helper when one runs (:mod:`._compile_helper`).
 """
 
 import builtins
@@ -20,6 +21,7 @@ import numba
 import numpy as np
 from numba.core import event
 
+from . import _compile_helper
 from ._layout import BLOCK
 
 #: numba's JIT is off (``NUMBA_DISABLE_JIT=1``): the kernels run as Python
@@ -49,7 +51,7 @@ def jit(parallel=False, contract=False, inline=False):
         if inline:
             options["inline"] = "always"
         try:
-            return numba.njit(cache=True, **options)(func)
+            dispatcher = numba.njit(cache=True, **options)(func)
         except Exception as exc:  # pragma: no cover - depends on the filesystem
             warnings.warn(
                 f"numba cannot cache {func.__name__} ({exc}); compiling without cache",
@@ -57,6 +59,9 @@ def jit(parallel=False, contract=False, inline=False):
                 stacklevel=2,
             )
             return numba.njit(cache=False, **options)(func)
+        if DISABLE_JIT or inline:  # no compiles to share
+            return dispatcher
+        return _compile_helper.watch(dispatcher)
 
     return decorate
 

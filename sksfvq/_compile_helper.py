@@ -1,0 +1,360 @@
+"""A second process that compiles the kernels while the first one starts.
+
+With an empty numba cache, the first fit, transform and predict of a process
+compile about fifteen kernel specializations, one after another, on one
+core. ``import sksfvq`` therefore starts a helper process where this
+package's kernels were never compiled into the cache in use (no marker file,
+see :func:`marker_path`): the helper compiles the kernels a fit, transform
+and predict need, in float64 and float32, in about the reverse of the order
+in which a fit needs them, while the first process imports scikit-learn and
+compiles from the other end; they meet in the middle.
+
+Each specialization is compiled by one process only. Before compiling one,
+a process claims it by creating a file named after it in a directory the two
+share (``O_EXCL``: one of them wins). The process that holds the claim
+compiles it, numba writes it to the cache, and a ``.done`` file follows; the
+other process then loads it from the cache. The first process waits for a
+specialization the helper is compiling; the helper never waits: when the
+first process holds a claim it needs, it drops that job and goes on. The
+first process stops the helper when it exits; the helper writes the marker
+when its jobs are done.
+
+``SKSFVQ_COMPILE_HELPER=0`` turns the helper off. It does not start under
+``NUMBA_DISABLE_JIT``, where ``sys.executable`` is not a Python interpreter,
+or where the marker cannot be written; a process forked from the one that
+started it compiles alone. Nothing here imports numba or
+scikit-learn: ``import sksfvq`` stays as light as it was.
+"""
+
+import atexit
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+#: set to 0 (or off, false, no) to never start the helper
+ENV = "SKSFVQ_COMPILE_HELPER"
+#: in the helper's environment: the claims directory it shares with the first process
+CLAIMS_ENV = "_SKSFVQ_COMPILE_CLAIMS"
+#: seconds the first process waits at most for one specialization of the helper's
+WAIT_LIMIT = 120.0
+#: seconds between two looks at a specialization the helper is compiling
+POLL = 0.005
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class _State:
+    """This process's part: ``role`` None (no helper), "first" or "helper"."""
+
+    role = None
+    claims = None  # the shared directory
+    proc = None  # the helper (in the first process)
+    pid = None  # the process that set this state (a fork has another pid)
+    mine = set()  # claims this process holds
+    taken = False  # the helper's current job met a claim of the first process
+
+
+_state = _State()
+
+
+class Taken(Exception):
+    """The first process holds a claim that a job of the helper needs."""
+
+
+def _disabled():
+    return os.environ.get(ENV, "1").strip().lower() in ("0", "off", "false", "no")
+
+
+def _interpreter():
+    """Whether ``sys.executable`` is a Python interpreter (an application that
+    embeds Python may name its own binary there, which must not be started)."""
+    name = os.path.basename(sys.executable or "").lower()
+    return name.startswith(("python", "pypy"))
+
+
+def _fingerprint():
+    """What numba's cache entries of this package depend on, as one string:
+    the sources (path, size, modification time), numba's installation, the
+    interpreter, the CPU and the settings that change the compiled code."""
+    parts = [sys.version, sys.executable, platform.machine()]
+    for name in sorted(os.listdir(_PACKAGE_DIR)):
+        if name.endswith(".py"):
+            st = os.stat(os.path.join(_PACKAGE_DIR, name))
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    from importlib.util import find_spec
+
+    for mod in ("numba", "llvmlite"):
+        spec = find_spec(mod)
+        origin = getattr(spec, "origin", None) if spec else None
+        parts.append(f"{origin}:{os.stat(origin).st_mtime_ns}" if origin else mod)
+    try:
+        with open("/proc/cpuinfo") as f:  # the first processor's block
+            for line in f:
+                if not line.strip():
+                    break
+                if line.startswith(("model name", "flags")):
+                    parts.append(line)
+    except OSError:
+        parts.append(platform.processor())
+    for var in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT", "SKSFVQ_KERNELS"):
+        parts.append(f"{var}={os.environ.get(var, '')}")
+    return "\n".join(parts)
+
+
+def marker_path():
+    """The file whose presence says this package's kernels are in the cache in
+    use: under ``NUMBA_CACHE_DIR`` when it is set, else in the package's
+    ``__pycache__`` (where numba writes its cache then), named after
+    :func:`_fingerprint`."""
+    root = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(_PACKAGE_DIR, "__pycache__")
+    digest = hashlib.sha1(_fingerprint().encode()).hexdigest()[:20]
+    return os.path.join(root, f"sksfvq-kernels-{digest}.warm")
+
+
+def _writable(path):
+    """Whether the directory of ``path`` exists (it is made if need be) and can be written."""
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def start():
+    """Start the helper if the kernels are not in the cache (see the module doc).
+
+    Returns whether a helper was started. Never raises: anything that goes
+    wrong leaves the process compiling alone, as without a helper.
+    """
+    if (_state.role is not None or _disabled() or CLAIMS_ENV in os.environ
+            or os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0")
+            or not _interpreter()):
+        return False
+    try:
+        marker = marker_path()
+        if os.path.exists(marker) or not _writable(marker):
+            return False
+        claims = tempfile.mkdtemp(prefix="sksfvq-compile-")
+    except OSError:
+        return False
+    # the helper imports this very copy of the package
+    path = os.path.dirname(_PACKAGE_DIR)
+    env = dict(os.environ, **{CLAIMS_ENV: claims, ENV: "0", "OPENBLAS_NUM_THREADS": "1",
+                              "MKL_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", f"{__package__}._compile_helper"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, close_fds=True)
+    except (OSError, ValueError):
+        shutil.rmtree(claims, ignore_errors=True)
+        return False
+    _state.role, _state.claims, _state.proc, _state.pid = "first", claims, proc, os.getpid()
+    atexit.register(stop)
+    return True
+
+
+def stop():
+    """Stop the helper (if it still runs) and remove the claims directory."""
+    proc, claims = _state.proc, _state.claims
+    if _state.role != "first" or _state.pid != os.getpid():
+        return
+    _state.role = _state.claims = None
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck helper
+            proc.kill()
+    if claims:
+        shutil.rmtree(claims, ignore_errors=True)
+
+
+def _key(dispatcher, args):
+    """A file name for one specialization, the same in both processes."""
+    func = dispatcher.py_func
+    text = f"{func.__module__}.{func.__qualname__}{tuple(args)}"
+    return hashlib.sha1(text.encode()).hexdigest()[:24]
+
+
+def _active():
+    """Whether this process shares compiles with a helper now."""
+    if _state.role is None or _state.pid != os.getpid():
+        return False
+    if _state.role == "first" and _state.proc.poll() is not None:
+        _state.role = None  # the helper has finished (or died): compile alone
+        return False
+    return True
+
+
+def _claim(key):
+    """Claim one specialization: True if this process compiles it.
+
+    One the other process has compiled (its ``.done`` file) is False. In the
+    first process, one the helper is compiling is waited for (the ``.done``
+    file, the helper's exit or :data:`WAIT_LIMIT`); then False. In the
+    helper, one the first process is compiling raises :class:`Taken`.
+    """
+    path = os.path.join(_state.claims, key)
+    if key in _state.mine:
+        return False  # another thread of this process compiles it (numba's lock orders them)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        pass
+    except OSError:  # the directory is gone: the first process has exited
+        if _state.role == "helper":
+            _state.taken = True
+            raise Taken(key) from None
+        _state.role = None
+        return True
+    else:
+        _state.mine.add(key)
+        return True
+    if os.path.exists(path + ".done"):
+        return False  # compiled: numba loads it from the cache
+    if _state.role == "helper":
+        _state.taken = True
+        raise Taken(key)
+    deadline = time.monotonic() + WAIT_LIMIT
+    while (not os.path.exists(path + ".done") and _state.proc.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(POLL)
+    return False
+
+
+def _done(key):
+    try:
+        os.close(os.open(os.path.join(_state.claims, key + ".done"),
+                         os.O_CREAT | os.O_WRONLY))
+    except OSError:
+        pass
+
+
+def watch(dispatcher):
+    """Route ``dispatcher``'s compiles through the claims (a no-op without a helper).
+
+    numba compiles a specialization through ``Dispatcher.compile`` whether it
+    is called from Python or typed inside another kernel; the wrapper claims
+    the specialization first (or waits for the helper's), then numba loads it
+    from the cache or compiles it.
+    """
+    original = dispatcher.compile
+
+    def compile(sig):
+        if not _active():
+            return original(sig)
+        from numba.core import sigutils
+
+        args, _ = sigutils.normalize_signature(sig)
+        if tuple(args) in dispatcher.overloads:
+            return original(sig)
+        key = _key(dispatcher, args)
+        mine = _claim(key)
+        try:
+            return original(sig)
+        finally:
+            if mine:
+                _done(key)
+
+    dispatcher.compile = compile
+    return dispatcher
+
+
+# ------------------------------------------------------------------ the helper
+def _jobs():
+    """(name, call) of every job, in the helper's order: the first process
+    needs these kernels in about the reverse order (a float64 fit: nearest
+    corners, cell axes, corner sums, the neighbour graph, the path, the
+    arrangement, the smoothing; then transform; then float32)."""
+    import numpy as np
+
+    from . import _chain, _engine, _init, _order, _order_kernels
+
+    rng = np.random.default_rng(0)
+    k, d = 64, 16  # the vector kernels (see _layout.direct)
+    X64 = rng.standard_normal((256, d))
+    C64 = rng.standard_normal((k, d))
+    w = np.ones(X64.shape[0])
+    labels = np.arange(X64.shape[0], dtype=np.intp) % k
+    D = _order.distance_matrix(C64)
+    W = _order.connect(np.zeros((k, k)), D)
+
+    def arrange():
+        rows, left = np.empty(k), np.empty(k)
+        order = np.arange(k, dtype=np.intp)
+        _order_kernels.arrange_reverse(W, D, 1.0, 1.0, order, _order.ORDER_WINDOW, rows, left)
+        _order_kernels.arrange_insert(W, D, 1.0, 1.0, order, _order.ORDER_INSERT_WINDOW, rows,
+                                      left, np.empty(k, dtype=np.intp))
+
+    def cell_axes(X):
+        _init.cell_axes(X, w, labels, X[:k].astype(np.float64), np.eye(k, d), 2)
+
+    jobs = [("path", lambda: _order.shorten_order(C64)),
+            ("smoothing", lambda: _chain.solve_corners(np.ones(k), C64, 1.0, C64, 1e-9)),
+            ("arrangement", arrange),
+            ("project float32", lambda: _engine.project(X64.astype(np.float32),
+                                                        C64.astype(np.float32))),
+            ("corner sums float32",
+             lambda: _chain.corner_totals(X64.astype(np.float32), w, labels, k)),
+            ("cell axes float32", lambda: cell_axes(X64.astype(np.float32))),
+            ("project float64", lambda: _engine.project(X64, C64)),
+            ("neighbours", lambda: _order.knn_rows(X64, 10, products_dtype=np.float32)),
+            ("corner sums float64", lambda: _chain.corner_totals(X64, w, labels, k)),
+            ("nearest float32", lambda: _engine.nearest_corner(X64.astype(np.float32),
+                                                               C64.astype(np.float32))),
+            ("cell axes float64", lambda: cell_axes(X64)),
+            ("nearest float64", lambda: _engine.nearest_corner(X64, C64))]
+    for name in EXTRA_JOBS:  # few features: the direct nearest-corner kernel
+        dt = np.float32 if name.endswith("float32") else np.float64
+        jobs.append((name, lambda dt=dt: _engine.nearest_corner(X64[:, :8].astype(dt),
+                                                                C64[:, :8].astype(dt))))
+    return jobs
+
+
+#: jobs after the marker is written: kernels that only some data needs
+EXTRA_JOBS = ("direct nearest float64", "direct nearest float32")
+
+
+def main():
+    """The helper: run the jobs; before the extra ones, write the marker if
+    every job so far was compiled here or by the first process."""
+    _state.role, _state.claims, _state.pid = "helper", os.environ[CLAIMS_ENV], os.getpid()
+    complete = True
+    jobs = _jobs()
+    for number, (_, job) in enumerate(jobs):
+        if number == len(jobs) - len(EXTRA_JOBS) and complete:
+            _write_marker()
+        if not os.path.isdir(_state.claims):
+            return 1  # the first process has exited
+        _state.taken = False
+        try:
+            job()
+        except Exception:
+            # Taken, or numba's error around it when a kernel the job compiles
+            # calls one the first process holds; any other failure (a kernel
+            # that does not compile here) is the first process's to report
+            complete = complete and _state.taken
+    return 0
+
+
+def _write_marker():
+    try:
+        with open(marker_path(), "w") as f:
+            f.write("the kernels of sksfvq's fits, transforms and predicts are in this cache\n")
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    # run as ``python -m``, this file is ``__main__``; the kernels' wrappers
+    # read the state of the package's module
+    from sksfvq import _compile_helper
+
+    sys.exit(_compile_helper.main())
