@@ -17,13 +17,13 @@ other process then loads it from the cache. The first process waits for a
 specialization the helper is compiling; the helper never waits: when the
 first process holds a claim it needs, it drops that job and goes on. The
 first process stops the helper when it exits; the helper writes the marker
-when its jobs are done.
+when its jobs for every fit are done.
 
 ``SKSFVQ_COMPILE_HELPER=0`` turns the helper off. It does not start under
 ``NUMBA_DISABLE_JIT``, where ``sys.executable`` is not a Python interpreter,
 or where the marker cannot be written; a process forked from the one that
-started it compiles alone. Nothing here imports numba or
-scikit-learn: ``import sksfvq`` stays as light as it was.
+started it compiles alone. Nothing here imports numba or scikit-learn, so
+``import sksfvq`` stays light.
 """
 
 import atexit
@@ -51,12 +51,12 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 class _State:
     """This process's part: ``role`` None (no helper), "first" or "helper"."""
 
-    role = None
-    claims = None  # the shared directory
-    proc = None  # the helper (in the first process)
-    pid = None  # the process that set this state (a fork has another pid)
-    mine = set()  # claims this process holds
-    taken = False  # the helper's current job met a claim of the first process
+    def __init__(self):
+        self.role = None
+        self.claims = None  # the shared directory
+        self.proc = None  # the helper (in the first process)
+        self.pid = None  # the process that set this state (a fork has another pid)
+        self.mine = set()  # claims this process holds
 
 
 _state = _State()
@@ -210,7 +210,6 @@ def _claim(key):
         pass
     except OSError:  # the directory is gone: the first process has exited
         if _state.role == "helper":
-            _state.taken = True
             raise Taken(key) from None
         _state.role = None
         return True
@@ -220,7 +219,6 @@ def _claim(key):
     if os.path.exists(path + ".done"):
         return False  # compiled: numba loads it from the cache
     if _state.role == "helper":
-        _state.taken = True
         raise Taken(key)
     deadline = time.monotonic() + WAIT_LIMIT
     while (not os.path.exists(path + ".done") and _state.proc.poll() is None
@@ -323,24 +321,26 @@ EXTRA_JOBS = ("direct nearest float64", "direct nearest float32")
 
 
 def main():
-    """The helper: run the jobs; before the extra ones, write the marker if
-    every job so far was compiled here or by the first process."""
+    """The helper: run the jobs, and write the marker before the extra ones.
+
+    A job ends early when the first process holds a claim it needs
+    (:class:`Taken`, or numba's error around it when the claim is a kernel
+    that the job's kernel calls); any other failure (a kernel that does not
+    compile here) is the first process's to meet and report. The marker is
+    written either way: starting the helper again would not do better. A
+    helper stopped before (its first process exited) writes none.
+    """
     _state.role, _state.claims, _state.pid = "helper", os.environ[CLAIMS_ENV], os.getpid()
-    complete = True
     jobs = _jobs()
     for number, (_, job) in enumerate(jobs):
-        if number == len(jobs) - len(EXTRA_JOBS) and complete:
-            _write_marker()
         if not os.path.isdir(_state.claims):
             return 1  # the first process has exited
-        _state.taken = False
+        if number == len(jobs) - len(EXTRA_JOBS):
+            _write_marker()
         try:
             job()
         except Exception:
-            # Taken, or numba's error around it when a kernel the job compiles
-            # calls one the first process holds; any other failure (a kernel
-            # that does not compile here) is the first process's to report
-            complete = complete and _state.taken
+            pass
     return 0
 
 
