@@ -132,6 +132,14 @@ from sksfvq._sample import RowSample  # noqa: E402
 slow = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def on_the_workers(monkeypatch):
+    """The fits of these tests run their passes on the workers: their data is
+    light and small, which a fit would otherwise gather (``GATHER_BYTES``;
+    :func:`test_light_small_data_is_gathered` turns it back on)."""
+    monkeypatch.setattr(_dask_rows, "GATHER_BYTES", 0)
+
+
 class _GraphCount(SchedulerPlugin):
     """Counts the graphs clients submit to the scheduler."""
 
@@ -208,6 +216,26 @@ def test_fit_with_weights_and_without_persisting(client):
                                                           rel=1e-12)
     assert -a.score(dX, sample_weight=w) == pytest.approx(-b.score(X, sample_weight=w),
                                                           rel=1e-7)
+
+
+@slow
+def test_light_small_data_is_gathered(client, graphs, monkeypatch):
+    monkeypatch.setattr(_dask_rows, "GATHER_BYTES", 1 << 26)
+    X = _blobs(30_000, 4, np.float32, seed=3)  # light: 30,000 x 8 x 4 values a pass
+    dX = da.from_array(X, chunks=(7_000, 4)).persist()
+    distributed.wait(dX)
+    before = graphs.n
+    a = SpaceFillingVQ(n_clusters=8, random_state=0).fit(dX)
+    b = SpaceFillingVQ(n_clusters=8, random_state=0).fit(X)
+    _same_fit(a, b, exact=True)  # the fit in memory, bit for bit
+    assert graphs.n - before == 1  # one graph: the gather
+    # the rule: as small as the subsample, or light and at most GATHER_BYTES
+    big = da.zeros((1 << 20, 64), dtype=np.float32, chunks=(1 << 18, 64))  # 256 MiB, lazy
+    assert _dask_rows.gathered(big, 8, big.shape[0], 2_048) is False  # light, too big
+    assert _dask_rows.gathered(big, 8, 2_000, 2_048) is True  # as few as the subsample
+    monkeypatch.setattr(_dask_rows, "GATHER_BYTES", 1 << 30)
+    assert _dask_rows.gathered(big, 8, big.shape[0], 2_048) is True  # light, small enough
+    assert _dask_rows.gathered(big, 64, big.shape[0], 16_384) is False  # heavy: 2^32 a pass
 
 
 @slow
