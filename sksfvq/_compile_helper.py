@@ -146,7 +146,7 @@ def start():
     # the helper imports this very copy of the package
     path = os.path.dirname(_PACKAGE_DIR)
     env = dict(os.environ, **{CLAIMS_ENV: claims, ENV: "0", "OPENBLAS_NUM_THREADS": "1",
-                              "MKL_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+                              "MKL_NUM_THREADS": "1"})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
     try:
         proc = subprocess.Popen([sys.executable, "-m", f"{__package__}._compile_helper"],
@@ -270,7 +270,10 @@ def _jobs():
     """(name, call) of every job, in the helper's order: the first process
     needs these kernels in about the reverse order (a float64 fit: nearest
     corners, cell axes, corner sums, the neighbour graph, the path, the
-    arrangement, the smoothing; then transform; then float32)."""
+    arrangement, the smoothing; then transform; then float32); then the
+    parallel drivers, which only calls on more rows need (a transform of
+    them first: a fit meets its nearest-corner driver before the helper
+    could have it), then :data:`EXTRA_JOBS`."""
     import numpy as np
 
     from . import _chain, _engine, _init, _order, _order_kernels
@@ -309,6 +312,15 @@ def _jobs():
                                                                C64.astype(np.float32))),
             ("cell axes float64", lambda: cell_axes(X64)),
             ("nearest float64", lambda: _engine.nearest_corner(X64, C64))]
+    # larger data: the parallel drivers (enough rows for them; see _numba.serial)
+    n_par = (1 << 24) // (k * (d + 8)) + 1
+    Xp = rng.standard_normal((n_par, d))
+    for dt in (np.float32, np.float64):  # large data: often float32 embeddings
+        jobs.append((f"project parallel {np.dtype(dt).name}",
+                     lambda dt=dt: _engine.project(Xp.astype(dt), C64.astype(dt))))
+    for dt in (np.float32, np.float64):
+        jobs.append((f"nearest parallel {np.dtype(dt).name}",
+                     lambda dt=dt: _engine.nearest_corner(Xp.astype(dt), C64.astype(dt))))
     for name in EXTRA_JOBS:  # few features: the direct nearest-corner kernel
         dt = np.float32 if name.endswith("float32") else np.float64
         jobs.append((name, lambda dt=dt: _engine.nearest_corner(X64[:, :8].astype(dt),

@@ -48,13 +48,19 @@ for dt in ("float64", "float32"):
     est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(Xd)
     out[dt] = [est.cluster_centers_.tolist(), est.transform(Xd)[:50, 0].tolist(),
                est.predict(Xd).tolist()]
+if "--parallel" in sys.argv:  # enough rows for the parallel drivers
+    Xp = np.random.default_rng(1).standard_normal((20_000, 16))
+    for dt in ("float64", "float32"):
+        est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(X.astype(dt))
+        est.transform(Xp.astype(dt))
+        est.predict(Xp.astype(dt))
 out["compiled"] = compiled
 print(json.dumps(out))
 """
 
 
-def _python(code, env, *args):
-    res = subprocess.run([sys.executable, *args] + (["-c", code] if code else []),
+def _python(code, env, *args, argv=()):
+    res = subprocess.run([sys.executable, *args] + (["-c", code] if code else []) + list(argv),
                          env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     return res
@@ -77,7 +83,8 @@ def test_the_jobs_compile_what_a_fit_transform_and_predict_need(tmp_path):
     # specialization, and the marker
     names = os.listdir(claims)
     assert len([n for n in names if n.endswith(".done")]) == len(names) / 2 >= 12
-    res = _python(_WORKLOAD, _env(tmp_path / "cache", SKSFVQ_COMPILE_HELPER="0"))
+    res = _python(_WORKLOAD, _env(tmp_path / "cache", SKSFVQ_COMPILE_HELPER="0"),
+                  argv=["--parallel"])
     out = json.loads(res.stdout.splitlines()[-1])
     assert out["helper"] is None  # the marker is there: no helper
     assert out["compiled"] == []  # everything came from the cache
