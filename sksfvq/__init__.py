@@ -5,7 +5,12 @@ piecewise-linear curve through the data, so neighbouring indices hold
 similar content.
 """
 
+from typing import TYPE_CHECKING
+
 from ._compile_helper import start as _start_compile_helper
+
+if TYPE_CHECKING:  # for static tools; at run time the estimator loads on first use
+    from ._sfvq import SpaceFillingVQ
 
 __all__ = ["SpaceFillingVQ"]
 __version__ = "0.1.0"

@@ -15,15 +15,19 @@ share (``O_EXCL``: one of them wins). The process that holds the claim
 compiles it, numba writes it to the cache, and a ``.done`` file follows; the
 other process then loads it from the cache. The first process waits for a
 specialization the helper is compiling; the helper never waits: when the
-first process holds a claim it needs, it drops that job and goes on. The
-first process stops the helper when it exits; the helper writes the marker
-when its jobs for every fit are done.
+first process holds a claim it needs, it drops that job and goes on. Saves
+of cache entries are locked per function (:func:`_lock_saves`: numba's
+index is read, changed and written back unlocked). The first process stops
+the helper when it exits; the helper stops by itself when the first process
+is gone, removes the claims when it ends, and writes the marker when its
+jobs for every fit are done.
 
 ``SKSFVQ_COMPILE_HELPER=0`` turns the helper off. It does not start under
 ``NUMBA_DISABLE_JIT``, where ``sys.executable`` is not a Python interpreter,
-or where the marker cannot be written; a process forked from the one that
-started it compiles alone. Nothing here imports numba or scikit-learn, so
-``import sksfvq`` stays light.
+where the marker cannot be written, or in a process started by one that
+started a helper (an environment variable marks them: pools, dask workers);
+a process forked from the one that started it compiles alone. Nothing here
+imports numba or scikit-learn, so ``import sksfvq`` stays light.
 """
 
 import atexit
@@ -34,12 +38,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 #: set to 0 (or off, false, no) to never start the helper
 ENV = "SKSFVQ_COMPILE_HELPER"
 #: in the helper's environment: the claims directory it shares with the first process
 CLAIMS_ENV = "_SKSFVQ_COMPILE_CLAIMS"
+#: set by a process that started a helper, for the processes it starts
+STARTED_ENV = "_SKSFVQ_COMPILE_HELPER_STARTED"
+#: seconds after which a lock on a cache index left by a dead process is taken over
+STALE_LOCK = 30.0
 #: seconds the first process waits at most for one specialization of the helper's
 WAIT_LIMIT = 120.0
 #: seconds between two looks at a specialization the helper is compiling
@@ -133,6 +142,7 @@ def start():
     wrong leaves the process compiling alone, as without a helper.
     """
     if (_state.role is not None or _disabled() or CLAIMS_ENV in os.environ
+            or STARTED_ENV in os.environ
             or os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0")
             or not _interpreter()):
         return False
@@ -143,20 +153,30 @@ def start():
         claims = tempfile.mkdtemp(prefix="sksfvq-compile-")
     except OSError:
         return False
-    # the helper imports this very copy of the package
-    path = os.path.dirname(_PACKAGE_DIR)
-    env = dict(os.environ, **{CLAIMS_ENV: claims, ENV: "0", "OPENBLAS_NUM_THREADS": "1",
-                              "MKL_NUM_THREADS": "1"})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
+    # the helper imports this very copy of the package: its folder goes first
+    # on sys.path (``python -m`` would put the working directory first)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            f"from {__package__} import _compile_helper as h; sys.exit(h.main())")
+    env = dict(os.environ, **{CLAIMS_ENV: claims, STARTED_ENV: str(os.getpid()), ENV: "0",
+                              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    # its own session (POSIX) or process group (Windows): a Ctrl-C meant for
+    # the first process does not stop the helper half-way
+    detach = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+              else {"start_new_session": True})
     try:
-        proc = subprocess.Popen([sys.executable, "-m", f"{__package__}._compile_helper"],
+        proc = subprocess.Popen([sys.executable, "-c", code, os.path.dirname(_PACKAGE_DIR)],
                                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, close_fds=True)
+                                stderr=subprocess.DEVNULL, close_fds=True, **detach)
     except (OSError, ValueError):
         shutil.rmtree(claims, ignore_errors=True)
         return False
     _state.role, _state.claims, _state.proc, _state.pid = "first", claims, proc, os.getpid()
+    # processes this one starts (multiprocessing, loky, dask workers) inherit
+    # the mark and start no helper of their own: this one compiles for them
+    os.environ[STARTED_ENV] = str(os.getpid())
     atexit.register(stop)
+    # reap the helper when it ends (no zombie until this process exits)
+    threading.Thread(target=proc.wait, name="sksfvq-compile-helper", daemon=True).start()
     return True
 
 
@@ -244,6 +264,7 @@ def watch(dispatcher):
     from the cache or compiles it.
     """
     original = dispatcher.compile
+    _lock_saves(dispatcher)
 
     def compile(sig):
         if not _active():
@@ -263,6 +284,62 @@ def watch(dispatcher):
 
     dispatcher.compile = compile
     return dispatcher
+
+
+def _lock_saves(dispatcher):
+    """Save ``dispatcher``'s cache entries under a lock file beside its index.
+
+    numba saves an entry by reading the function's index, adding the entry
+    (whose data file is named by the count of entries) and writing the index
+    back, unlocked: two processes that save two specializations of one
+    function at once (the helper's float32 projection and the first process's
+    float64 one, say) lose one of them, or name both data files alike. The
+    lock (``O_EXCL``; one held longer than :data:`STALE_LOCK` seconds by a
+    process that died is taken over) makes those saves one after the other,
+    in every process of this package. Without numba's cache object (an
+    uncached dispatcher, another numba) nothing changes.
+    """
+    cache = getattr(dispatcher, "_cache", None)
+    save = getattr(cache, "save_overload", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+    if save is None or not isinstance(index, str):
+        return
+
+    def save_overload(sig, data):
+        lock = index + ".lock"
+        held = _acquire(lock)
+        try:
+            return save(sig, data)
+        finally:
+            if held:
+                try:
+                    os.unlink(lock)
+                except OSError:
+                    pass
+
+    cache.save_overload = save_overload
+
+
+def _acquire(path, limit=60.0):
+    """Create the lock file ``path``; False if it cannot be made (no such
+    directory yet, not writable) or is not released within ``limit`` s."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime > STALE_LOCK:
+                    os.unlink(path)  # its process died while saving
+                    continue
+            except OSError:
+                continue  # released meanwhile
+        except OSError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
 
 
 # ------------------------------------------------------------------ the helper
@@ -343,17 +420,26 @@ def main():
     helper stopped before (its first process exited) writes none.
     """
     _state.role, _state.claims, _state.pid = "helper", os.environ[CLAIMS_ENV], os.getpid()
-    jobs = _jobs()
-    for number, (_, job) in enumerate(jobs):
-        if not os.path.isdir(_state.claims):
-            return 1  # the first process has exited
-        if number == len(jobs) - len(EXTRA_JOBS):
-            _write_marker()
-        try:
-            job()
-        except Exception:
-            pass
-    return 0
+    # the first process (it may be gone before this line: its pid, not getppid's)
+    parent = int(os.environ.get(STARTED_ENV) or os.getppid())
+    try:
+        jobs = _jobs()
+        for number, (_, job) in enumerate(jobs):
+            # the first process has exited: by its atexit (the directory is
+            # gone) or killed (this process has another parent now, POSIX)
+            if not os.path.isdir(_state.claims) or (os.name != "nt" and os.getppid() != parent):
+                return 1
+            if number == len(jobs) - len(EXTRA_JOBS):
+                _write_marker()
+            try:
+                job()
+            except Exception:
+                pass
+        return 0
+    finally:
+        # the first process compiles alone once this one has exited, and
+        # may have died without removing the directory
+        shutil.rmtree(_state.claims, ignore_errors=True)
 
 
 def _write_marker():
@@ -364,9 +450,9 @@ def _write_marker():
         pass
 
 
-if __name__ == "__main__":
-    # run as ``python -m``, this file is ``__main__``; the kernels' wrappers
-    # read the state of the package's module
+if __name__ == "__main__":  # by hand: python -m sksfvq._compile_helper (with CLAIMS_ENV)
+    # this file is ``__main__`` then; the kernels' wrappers read the state of
+    # the package's module
     from sksfvq import _compile_helper
 
     sys.exit(_compile_helper.main())

@@ -20,8 +20,8 @@ client on the rows a :class:`DaskRowSample` draws on the workers and gathers
   block makes its float32 copy in the task (nothing more is kept).
 * Data that stands for no more rows than the subsample (``n_eff <=
   n_max``) is as small as a subsample, and light data (a pass over all rows
-  is not heavy: ``_train._heavy``) of at most :data:`GATHER_BYTES` takes
-  the schedule of memory, some 40 passes over all rows, each a round trip
+  is not heavy: ``_train._heavy``) whose fit in memory holds at most
+  :data:`GATHER_BYTES` on the client takes the schedule of memory, some 40 passes over all rows, each a round trip
   here: both are gathered and trained on in memory, exactly as there
   (:func:`gathered`).
 """
@@ -129,20 +129,28 @@ class DaskRowSample(RowSample):
         return np.ascontiguousarray(self._drawn[np.searchsorted(self._ids, rows)])
 
 
-#: light data up to this many bytes is gathered and trained on in memory (see
-#: :func:`gathered`): 64 MiB, one copy of X on the client
-GATHER_BYTES = 1 << 26
+#: light data is gathered and trained on in memory (see :func:`gathered`) when
+#: the client's part of that fit is estimated at most this many bytes ...
+GATHER_BYTES = 1 << 28
+#: ... counting twice X (the rows and a working copy) and this many bytes per
+#: row (labels, distances, sampling keys and their order, ...: a fit of
+#: 8,388,608 x 2 float32 rows in memory peaked at about 80 bytes per row
+#: beyond X)
+GATHER_BYTES_PER_ROW = 96
 
 
 def gathered(X, k, n_eff, n_max):
     """Whether a fit of k corners on the dask array X (standing for ``n_eff``
     rows) gathers X and trains in memory: when it is as small as the
     subsample of ``n_max`` rows, or when its passes over all rows are light
-    and it takes at most :data:`GATHER_BYTES`. Light data takes the schedule
-    of memory (converged, ordered and smoothed on all rows): some 40 passes,
-    each a round trip to the workers, 4 s for 62,500 x 16 rows at ``K = 64``
-    on a LocalCluster where the fit in memory takes 0.35 s."""
-    return n_eff <= n_max or (X.nbytes <= GATHER_BYTES and not _heavy(X, k, n_eff))
+    and the fit in memory would hold at most :data:`GATHER_BYTES` (``2 X +
+    GATHER_BYTES_PER_ROW`` per row; 256 MiB: 1,000,000 x 16 float32 rows).
+    Light data takes the schedule of memory (converged, ordered and smoothed
+    on all rows): some 40 passes, each a round trip to the workers, 4 s for
+    62,500 x 16 rows at ``K = 64`` on a LocalCluster where the fit in memory
+    takes 0.35 s."""
+    client_bytes = 2 * X.nbytes + GATHER_BYTES_PER_ROW * X.shape[0]
+    return n_eff <= n_max or (client_bytes <= GATHER_BYTES and not _heavy(X, k, n_eff))
 
 
 class DaskRows(_Rows):
