@@ -1,4 +1,5 @@
-"""Root pytest configuration: doctest collection of optional modules.
+"""Root pytest configuration: doctest collection of optional modules, and no
+compile helper in a test session.
 
 ``sksfvq/torch.py`` raises ImportError when torch is not installed (by
 design, naming the extra); its doctests are then not collected, nor those of
@@ -7,6 +8,13 @@ the private modules it re-exports (``sksfvq/_torch_*.py``), nor those of the
 """
 
 import importlib.util
+import os
+
+# no compile helper (sksfvq._compile_helper) in a test session (the tests and
+# the doctests) and the processes its tests start: a background compiler
+# would compete with the tests for the cores; tests/test_compile_helper.py
+# turns it on where it is the subject
+os.environ["SKSFVQ_COMPILE_HELPER"] = "0"
 
 
 def _installed(name):

@@ -10,12 +10,6 @@ step is broken, and the run fails instead of passing silently. The heavy
 import os
 import re
 
-# no compile helper (sksfvq._compile_helper) in the test session and the
-# processes its tests start: a background compiler would compete with the
-# tests for the two cores; tests/test_compile_helper.py turns it on where it
-# is the subject
-os.environ["SKSFVQ_COMPILE_HELPER"] = "0"
-
 #: modules of the extras that .ci/run installs
 REQUIRED_IN_CI = {"torch", "dask", "distributed", "dask_ml", "skops", "skops.io", "pandas",
                   "minisom", "hypothesis", "sphinx", "pyarrow", "mlxtend", "faiss"}
