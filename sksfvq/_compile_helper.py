@@ -69,6 +69,8 @@ class _State:
 
 
 _state = _State()
+#: guards ``_state.mine`` (threads of one process may compile at once)
+_MINE = threading.Lock()
 
 
 class Taken(Exception):
@@ -222,19 +224,20 @@ def _claim(key):
     helper, one the first process is compiling raises :class:`Taken`.
     """
     path = os.path.join(_state.claims, key)
-    if key in _state.mine:
-        return False  # another thread of this process compiles it (numba's lock orders them)
+    with _MINE:
+        if key in _state.mine:
+            return False  # another thread of this process compiles it (numba's lock orders them)
+        _state.mine.add(key)
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
     except FileExistsError:
-        pass
-    except OSError:  # the directory is gone: the first process has exited
+        with _MINE:
+            _state.mine.discard(key)
+    except OSError:  # the directory is gone: the other process has ended
         if _state.role == "helper":
             raise Taken(key) from None
         _state.role = None
-        return True
-    else:
-        _state.mine.add(key)
         return True
     if os.path.exists(path + ".done"):
         return False  # compiled: numba loads it from the cache
