@@ -13,7 +13,6 @@ import builtins
 import gc
 import sys
 import threading
-import time
 import types
 import warnings
 
@@ -195,7 +194,28 @@ def _ours(ev):
     return isinstance(module, str) and module.startswith(__package__ + ".")
 
 
-class _PauseGC(event.Listener):
+class _OutermostCompile(event.Listener):
+    """Calls :meth:`begin` when the outermost compile of one of this package's
+    functions starts and :meth:`finish` when it ends (a kernel's compile holds
+    those of its callees; numba's compiler lock runs compiles one at a time)."""
+
+    def __init__(self):
+        self._depth = 0
+
+    def on_start(self, ev):
+        if _ours(ev):
+            self._depth += 1
+            if self._depth == 1:
+                self.begin()
+
+    def on_end(self, ev):
+        if self._depth and _ours(ev):
+            self._depth -= 1
+            if self._depth == 0:
+                self.finish()
+
+
+class _PauseGC(_OutermostCompile):
     """Pause Python's cyclic garbage collector while this package's kernels compile.
 
     Compiling builds and drops many small objects (numba's IR, types, llvmlite
@@ -203,33 +223,25 @@ class _PauseGC(event.Listener):
     (every kernel of a fit, transform and predict in both float types)
     compiles in about 0.8 s less without them. The collector is enabled
     again when the outermost compile ends (only if it was enabled when it
-    started), and collects what the compile left then. Compiles run one at a
-    time (numba holds its compiler lock around these events).
+    started), and collects what the compile left then.
     """
 
     def __init__(self):
-        self._depth = 0
+        super().__init__()
         self._resume = False
 
-    def on_start(self, ev):
-        if not _ours(ev):
-            return
-        self._depth += 1
-        if self._depth == 1:
-            self._resume = gc.isenabled()
-            if self._resume:
-                gc.disable()
+    def begin(self):
+        self._resume = gc.isenabled()
+        if self._resume:
+            gc.disable()
 
-    def on_end(self, ev):
-        if self._depth == 0 or not _ours(ev):
-            return
-        self._depth -= 1
-        if self._depth == 0 and self._resume:
+    def finish(self):
+        if self._resume:
             self._resume = False
             gc.enable()
 
 
-class _CompileNotice(event.Listener):
+class _CompileNotice(_OutermostCompile):
     """Print :data:`NOTICE` once when compiling this package's kernels lasts long.
 
     A timer starts with the outermost compile of one of this package's
@@ -238,25 +250,18 @@ class _CompileNotice(event.Listener):
     """
 
     def __init__(self):
-        self._depth = 0
+        super().__init__()
         self._timer = None
         self.printed = False
 
-    def on_start(self, ev):
-        if self.printed or not _ours(ev):
-            return
-        self._depth += 1
-        if self._depth == 1:
-            self._started = time.perf_counter()
+    def begin(self):
+        if not self.printed:
             self._timer = threading.Timer(NOTICE_AFTER, self._print)
             self._timer.daemon = True
             self._timer.start()
 
-    def on_end(self, ev):
-        if self._depth == 0 or not _ours(ev):
-            return
-        self._depth -= 1
-        if self._depth == 0 and self._timer is not None:
+    def finish(self):
+        if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
