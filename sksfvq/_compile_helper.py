@@ -229,7 +229,7 @@ def _claim(key):
             return False  # another thread of this process compiles it (numba's lock orders them)
         _state.mine.add(key)
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        _create(path)
         return True
     except FileExistsError:
         with _MINE:
@@ -248,6 +248,12 @@ def _claim(key):
            and time.monotonic() < deadline):
         time.sleep(POLL)
     return False
+
+
+def _create(path):
+    """Make the empty file ``path``; FileExistsError if another process (or
+    thread) made it first: the claims and the save locks."""
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
 
 
 def _done(key):
@@ -329,7 +335,7 @@ def _acquire(path, limit=60.0):
     deadline = time.monotonic() + limit
     while True:
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            _create(path)
             return True
         except FileExistsError:
             try:

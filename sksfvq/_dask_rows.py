@@ -21,9 +21,9 @@ client on the rows a :class:`DaskRowSample` draws on the workers and gathers
 * Data that stands for no more rows than the subsample (``n_eff <=
   n_max``) is as small as a subsample, and light data (a pass over all rows
   is not heavy: ``_train._heavy``) whose fit in memory holds at most
-  :data:`GATHER_BYTES` on the client takes the schedule of memory, some 40 passes over all rows, each a round trip
-  here: both are gathered and trained on in memory, exactly as there
-  (:func:`gathered`).
+  :data:`GATHER_BYTES` on the client takes the schedule of memory, some 40
+  passes over all rows, each a round trip here: both are gathered and
+  trained on in memory, exactly as there (:func:`gathered`).
 """
 
 import dask
