@@ -282,18 +282,17 @@ def compile_times(repeats=3):
     an empty one and no compile helper (``SKSFVQ_COMPILE_HELPER=0``)."""
     runs = []
     for _ in range(repeats):
-        for label in ("empty cache", "warm cache", _NO_HELPER):
-            if label != "warm cache":  # the warm run reuses the empty run's cache
-                tmp = tempfile.TemporaryDirectory()
-            env = dict(os.environ, NUMBA_CACHE_DIR=tmp.name,
-                       SKSFVQ_COMPILE_HELPER="0" if label == _NO_HELPER else "1")
-            res = subprocess.run([sys.executable, "-c", _COMPILE_CODE], env=env,
-                                 capture_output=True, text=True, timeout=1200)
-            if res.returncode != 0:
-                return {"error": res.stderr.strip().splitlines()[-1:]}
-            runs.append((label, json.loads(res.stdout.strip().splitlines()[-1])))
-            if label != "empty cache":
-                tmp.cleanup()
+        # a fresh cache for the empty run (whose cache the warm run reuses) and one
+        # for the run without the helper
+        for labels, helper in ((("empty cache", "warm cache"), "1"), ((_NO_HELPER,), "0")):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache, SKSFVQ_COMPILE_HELPER=helper)
+                for label in labels:
+                    res = subprocess.run([sys.executable, "-c", _COMPILE_CODE], env=env,
+                                         capture_output=True, text=True, timeout=1200)
+                    if res.returncode != 0:
+                        return {"error": res.stderr.strip().splitlines()[-1:]}
+                    runs.append((label, json.loads(res.stdout.strip().splitlines()[-1])))
     out = {}
     for label in ("empty cache", "warm cache", _NO_HELPER):
         rs = [r for lab, r in runs if lab == label]
