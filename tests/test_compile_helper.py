@@ -2,12 +2,14 @@
 
 What the tests hold it to: its jobs compile every specialization that a fit,
 transform and predict in float64 and float32 need (nothing is left to
-compile after them); a first process and its helper never compile one
-specialization twice but wait or give way (the claims); it starts only where
-the cache is cold and it may; and a cold process with a helper fits exactly
-what one without it fits.
+compile after them); a first process and its helper share the compiles
+(the claims: the first process leaves the helper's first jobs to it) and
+leave every one in the cache (the save locks); it starts only where the
+cache is cold and it may, and stops with its first process; and a cold
+process with a helper fits exactly what one without it fits.
 """
 
+import inspect
 import json
 import os
 import subprocess
@@ -20,9 +22,25 @@ import pytest
 
 from sksfvq import _compile_helper as helper
 
-#: fit, transform and predict in float64, then float32 (the cold-start case of
-#: benchmarks/bench_speed.py), printing what compiled and a digest of the results
-_WORKLOAD = r"""
+def _fits():
+    """Fit, transform and predict in float64, then float32 (the cold-start case of
+    benchmarks/bench_speed.py): a digest of the results per dtype."""
+    import numpy as np
+
+    from sksfvq import SpaceFillingVQ
+
+    X = np.random.default_rng(0).standard_normal((10_000, 16))
+    out = {}
+    for dt in ("float64", "float32"):
+        Xd = X.astype(dt)
+        est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(Xd)
+        out[dt] = [est.cluster_centers_.tolist(), est.transform(Xd)[:50, 0].tolist(),
+                   est.predict(Xd).tolist()]
+    return out
+
+
+#: :func:`_fits` in a process of its own, printing what compiled and the digest
+_WORKLOAD = inspect.getsource(_fits) + r"""
 import json, sys
 import numpy as np
 from numba.core import event
@@ -41,13 +59,9 @@ class Record(event.Listener):
         pass
 
 event.register("numba:compile", Record())
-X = np.random.default_rng(0).standard_normal((10_000, 16))
 out = {"helper": _compile_helper._state.role}
-for dt in ("float64", "float32"):
-    Xd = X.astype(dt)
-    est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(Xd)
-    out[dt] = [est.cluster_centers_.tolist(), est.transform(Xd)[:50, 0].tolist(),
-               est.predict(Xd).tolist()]
+out.update(_fits())
+X = np.random.default_rng(0).standard_normal((10_000, 16))
 if "--parallel" in sys.argv:  # enough rows for the parallel drivers
     Xp = np.random.default_rng(1).standard_normal((20_000, 16))
     for dt in ("float64", "float32"):
@@ -89,20 +103,6 @@ def test_the_jobs_compile_what_a_fit_transform_and_predict_need(tmp_path):
     assert out["compiled"] == []
 
 
-def _results():
-    """What _WORKLOAD prints of its fits, from this process (its kernels are compiled)."""
-    from sksfvq import SpaceFillingVQ
-
-    X = np.random.default_rng(0).standard_normal((10_000, 16))
-    out = {}
-    for dt in ("float64", "float32"):
-        Xd = X.astype(dt)
-        est = SpaceFillingVQ(n_clusters=64, random_state=0).fit(Xd)
-        out[dt] = [est.cluster_centers_.tolist(), est.transform(Xd)[:50, 0].tolist(),
-                   est.predict(Xd).tolist()]
-    return out
-
-
 @pytest.mark.slow
 def test_a_cold_process_with_a_helper_fits_what_one_alone_fits(tmp_path):
     tmp = tmp_path / "tmp"  # where the claims directory goes
@@ -110,7 +110,7 @@ def test_a_cold_process_with_a_helper_fits_what_one_alone_fits(tmp_path):
     shared = json.loads(_python(_WORKLOAD, _env(tmp_path / "cache", TMPDIR=str(tmp)))
                         .stdout.splitlines()[-1])
     assert shared["helper"] == "first"
-    alone = _results()  # json keeps every float exactly
+    alone = _fits()  # in this process; json keeps every float exactly
     for dt in ("float64", "float32"):
         assert shared[dt] == alone[dt]
     # the first process left the helper's first jobs (the path and the
