@@ -61,42 +61,28 @@ def cell_axes(X, w, labels, C, V, n_steps):
 
     Lanczos iterations on every cell's weighted scatter matrix
     ``sum_i w_i (x_i - c)(x_i - c)'`` at once: one pass over the rows per step
-    (:func:`._train_kernels.scatter_times`), fully re-orthogonalised, from the
+    (:func:`._train_kernels.lanczos_cells`), fully re-orthogonalised, from the
     scatter matrix times the start directions ``V`` (so that columns without
     spread keep a zero component). ``n_steps`` steps find the largest
     eigenvalue where the power method needs hundreds when the top two are
     close. Returns (directions (k, d), weighted variances along them (k,);
     0 and a zero direction for a cell without spread).
     """
-    from ._train_kernels import scatter_times
+    from ._train_kernels import lanczos_cells
 
     X, w = readonly(X), readonly(w)
     k, d = C.shape
     m = max(1, min(n_steps, d))
     cnt = np.bincount(labels, weights=w, minlength=k)
-    Q = np.zeros((k, m + 1, d))
-    Z, work = np.empty((k, d)), np.empty((2, k))
+    Q = np.zeros((k, m, d))
     Q[:, 0] = V
-    scatter_times(X, w, labels, C, Q, 0, Z, work)
-    norm = row_norms(Z)
-    live = norm > 0
-    Q[:, 0] = np.where(live[:, None], Z / np.where(live, norm, 1.0)[:, None], 0.0)
-    T = np.zeros((k, m, m))
-    for j in range(m):
-        scatter_times(X, w, labels, C, Q, j, Z, work)
-        T[:, j, j] = np.einsum("kd,kd->k", Q[:, j], Z)
-        if j + 1 == m:
-            break
-        for _ in range(2):  # full re-orthogonalisation, twice
-            Z -= np.einsum("kj,kjd->kd", np.einsum("kjd,kd->kj", Q[:, :j + 1], Z), Q[:, :j + 1])
-        beta = row_norms(Z)
-        # a cell whose Krylov space is exhausted keeps a zero vector (and row of T)
-        grow = beta > 1e-10 * (np.abs(T[:, j, j]) + 1e-300)
-        T[:, j, j + 1] = T[:, j + 1, j] = np.where(grow, beta, 0.0)
-        Q[:, j + 1] = np.where(grow[:, None], Z / np.where(grow, beta, 1.0)[:, None], 0.0)
+    T = np.empty((k, m, m))
+    live = np.empty(k, dtype=np.bool_)
+    lanczos_cells(X, w, labels, np.ascontiguousarray(C, dtype=np.float64), Q, T,
+                  np.empty((k, d)), np.empty((2, k)), live)
     vals, vecs = np.linalg.eigh(T)
     top = np.maximum(vals[:, -1], 0.0)
-    U = np.einsum("kj,kjd->kd", vecs[:, :, -1], Q[:, :m])
+    U = np.einsum("kj,kjd->kd", vecs[:, :, -1], Q)
     unorm = np.linalg.norm(U, axis=1)
     ok = live & (unorm > 0)
     U = np.where(ok[:, None], U / np.where(ok, unorm, 1.0)[:, None], 0.0)

@@ -5,7 +5,7 @@ import pytest
 
 from sksfvq._init import canonical_order, kmeans_plus_plus
 from sksfvq._init import cell_axes
-from sksfvq._train_kernels import corner_sums, scatter_times
+from sksfvq._train_kernels import corner_sums, lanczos_cells, scatter_times
 
 
 def _ref_kmeans_pp(Xo, wo, u0, U):
@@ -134,6 +134,52 @@ def test_cell_axes_of_a_cell_without_spread():
     V, var = cell_axes(X, np.ones(4), labels, C, V, 4)
     assert var[0] == 0.0 and not V[0].any()
     assert var[1] == pytest.approx(1.0) and abs(V[1, 0]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(3))
+def test_lanczos_cells_matches_the_scatter_matrices(dtype, seed):
+    # reference: every cell's weighted scatter matrix S formed plainly; the
+    # kernel's vectors are orthonormal, start along S v, and T = Q S Q'
+    rng = np.random.default_rng(seed)
+    k, d, m = 3, 7, 4
+    X = rng.normal(size=(400, d)).astype(dtype)
+    X[:, 5] = 1.5  # a constant column: no start direction reaches it
+    w = rng.random(400) * 2
+    labels = rng.integers(0, k, 400).astype(np.intp)
+    C = rng.normal(size=(k, d))
+    V = rng.normal(size=(k, d))
+    Q = np.zeros((k, m, d))
+    Q[:, 0] = V
+    T = np.full((k, m, m), np.nan)
+    live = np.zeros(k, dtype=bool)
+    lanczos_cells(X, w, labels, C, Q, T, np.empty((k, d)), np.empty((2, k)), live)
+    assert live.all()
+    for c in range(k):
+        R = X[labels == c].astype(np.float64) - C[c]
+        S = (R * w[labels == c][:, None]).T @ R
+        start = S @ V[c]
+        np.testing.assert_allclose(Q[c, 0], start / np.linalg.norm(start), atol=1e-10)
+        np.testing.assert_allclose(Q[c] @ Q[c].T, np.eye(m), atol=1e-10)
+        np.testing.assert_allclose(T[c], Q[c] @ S @ Q[c].T, rtol=1e-9,
+                                   atol=1e-9 * np.abs(S).max())
+        assert not np.triu(T[c], 2).any() and not np.tril(T[c], -2).any()
+
+
+def test_lanczos_cells_of_an_exhausted_space():
+    # a cell whose rows span one direction: one vector, then zeros (and T rows)
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    labels = np.zeros(3, dtype=np.intp)
+    Q = np.zeros((1, 2, 2))
+    Q[0, 0] = [0.6, 0.8]
+    T = np.full((1, 2, 2), np.nan)
+    live = np.zeros(1, dtype=bool)
+    lanczos_cells(X, np.ones(3), labels, np.array([[2.0, 0.0]]), Q, T, np.empty((1, 2)),
+                  np.empty((2, 1)), live)
+    assert live[0]
+    np.testing.assert_allclose(Q[0, 0], [1.0, 0.0])
+    assert not Q[0, 1].any()
+    np.testing.assert_allclose(T[0], [[8.0, 0.0], [0.0, 0.0]])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
