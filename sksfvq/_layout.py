@@ -6,19 +6,14 @@ corners shifted by their mean, scaled by a power of two, and the constants
 each kernel needs, in the layout of the back end that will read them
 (``"simd"``: corners packed in panels of two vectors, per-segment constants
 padded to whole vectors; ``"portable"``: plain arrays). The arrays are
-built by two small kernels (:func:`_centre`, :func:`_pack`: one call each
-instead of a dozen NumPy calls, which cost more than the nearest-corner
-pass itself on small data); :func:`lanes` and :func:`panel` are also
-compile-time constants inside jitted code.
+built with NumPy; :func:`lanes` and :func:`panel` are also compile-time
+constants inside jitted code.
 """
 
-import math
 from collections import namedtuple
 
 import numpy as np
 from numba.extending import overload
-
-from ._numba import jit
 
 #: bits of one vector register the IR back end is written for (AVX-512)
 VECTOR_BITS = 512
@@ -123,90 +118,32 @@ ProjectionArgs = namedtuple("ProjectionArgs",
 _MAX_EXP = {np.dtype(np.float32): 120, np.dtype(np.float64): 500}
 
 
-@jit()
-def _centre(C, limit, center, given, Cc, cc):
-    """The arrays of :func:`centred`: ``center`` (the mean row of C, summed row
-    by row in C's dtype, as ``C.mean(axis=0)``; kept as given where
-    ``given``), ``Cc`` and ``cc[:k]``. Returns (exponent of the working
-    scale, whether the mean is finite; if not, only ``center`` is written)."""
-    k, d = C.shape
-    if not given:
-        for f in range(d):
-            center[f] = 0
-        for i in range(k):
-            for f in range(d):
-                center[f] += C[i, f]
-        finite = True
-        for f in range(d):
-            center[f] = center[f] / k
-            finite = finite and np.isfinite(center[f])
-        if not finite:
-            return 0, False
-    spread = 0.0
-    for i in range(k):
-        for f in range(d):
-            a = abs(C[i, f] - center[f])
-            if a > spread or a != a:  # NaN stays (as the largest value it is not)
-                spread = np.float64(a)
-    exponent = 0
-    if 0.0 < spread < np.inf:
-        exponent = min(max(-math.frexp(spread)[1], -limit), limit)
-    scale = math.ldexp(1.0, exponent)  # a power of two: exact in either dtype
-    for i in range(k):
-        cc[i] = 0
-        for f in range(d):
-            Cc[i, f] = C[i, f] - center[f]
-            Cc[i, f] *= scale
-            cc[i] += Cc[i, f] * Cc[i, f]
-    return exponent, True
-
-
-def centred(C, cc_size=None):
-    """(center, scale, inv2, Cc, cc, cmax, mscale, one, s64) of corners C (C-contiguous).
+def centred(C):
+    """(center, scale, inv2, Cc, cc, cmax, mscale, one, s64) of corners C.
 
     The corners are shifted by their mean (distances unchanged, no precision
     lost to a large common offset) and scaled by a power of two that brings
     their spread near 1, so squared distances neither overflow nor underflow
     for data of any unit (1e30 or 1e-30 in float32); multiplying by a power
-    of two is exact. ``cc_size``: the length of ``cc``, padded with NaN
-    past the corners (default: one per corner).
+    of two is exact.
     """
-    C = np.ascontiguousarray(C)
     dtype = C.dtype.type
-    k, d = C.shape
-    limit = _MAX_EXP[C.dtype]
-    center = np.empty(d, dtype=C.dtype)
-    Cc = np.empty((k, d), dtype=C.dtype)
-    cc = np.empty(k if cc_size is None else cc_size, dtype=C.dtype)
-    exponent, finite = _centre(C, limit, center, False, Cc, cc)
-    if not finite:
-        if np.isfinite(C).all():  # the sum overflowed
-            center = C.mean(axis=0, dtype=np.float64).astype(C.dtype)
-        exponent, _ = _centre(C, limit, center, True, Cc, cc)
-    cc[k:] = np.nan
-    cmax = dtype(cc[:k].max()) if k else dtype(0)
-    mscale = _MSCALE[C.dtype](d)
-    s64 = math.ldexp(1.0, exponent)
-    return (center, dtype(s64), math.ldexp(1.0, -2 * exponent), Cc, cc, cmax, mscale,
-            dtype(1), s64)
-
-
-#: the relative rounding margin of the expanded form, 8 (d + 2) eps, per dtype
-_MSCALE = {np.dtype(t): (lambda d, t=t: t(8 * (d + 2) * np.finfo(t).eps))
-           for t in (np.float32, np.float64)}
-
-
-@jit()
-def _pack(Cc, W):
-    """``W`` (nb * d, P): the corners times -2 in panels of P (see :func:`pack_panels`)."""
-    k, d = Cc.shape
-    P = W.shape[1]
-    two = Cc.dtype.type(-2)
-    for b in range(W.shape[0] // d if d else 0):
-        for f in range(d):
-            for i in range(P):
-                c = b * P + i
-                W[b * d + f, i] = Cc[c, f] * two if c < k else 0
+    center = C.mean(axis=0).astype(C.dtype)
+    if not np.isfinite(center).all() and np.isfinite(C).all():  # the sum overflowed
+        center = C.mean(axis=0, dtype=np.float64).astype(C.dtype)
+    spread = float(np.max(np.abs(C - center))) if C.size else 0.0
+    exponent = 0
+    if 0.0 < spread < np.inf:
+        limit = _MAX_EXP[C.dtype]
+        exponent = int(min(max(-np.frexp(spread)[1], -limit), limit))
+    scale = dtype(np.ldexp(1.0, exponent))
+    inv2 = float(np.ldexp(1.0, -2 * exponent))
+    Cc = np.ascontiguousarray((C - center) * scale)
+    cc = np.einsum("ij,ij->i", Cc, Cc)
+    cmax = dtype(cc.max())
+    mscale = dtype(8 * (C.shape[1] + 2) * np.finfo(C.dtype).eps)
+    s64 = float(np.ldexp(1.0, exponent))
+    return center, scale, inv2, Cc, cc, cmax, mscale, dtype(1), s64
 
 
 def pack_panels(Cc):
@@ -218,9 +155,10 @@ def pack_panels(Cc):
     """
     k, d = Cc.shape
     P = panel(Cc.dtype)
-    W = np.empty((-(-k // P) * d, P), dtype=Cc.dtype)
-    _pack(Cc, W)
-    return W
+    nb = -(-k // P)
+    full = np.zeros((nb * P, d), dtype=Cc.dtype)
+    full[:k] = Cc * Cc.dtype.type(-2)
+    return np.ascontiguousarray(full.reshape(nb, P, d).transpose(0, 2, 1).reshape(nb * d, P))
 
 
 def lane_ints(dtype):
@@ -236,16 +174,14 @@ def _padded(a, n, fill):
 
 def nearest_args(C, backend):
     """:class:`NearestArgs` of corners C (k >= 1) for ``backend``."""
-    C = np.ascontiguousarray(C)
+    center, scale, inv2, Cc, cc, cmax, mscale, one, s64 = centred(C)
     if backend == "simd":
-        P = panel(C.dtype)
-        center, scale, inv2, Cc, cc, cmax, mscale, one, s64 = centred(
-            C, -(-C.shape[0] // P) * P)
         W = pack_panels(Cc)
+        cc = _padded(cc, (W.shape[0] // Cc.shape[1]) * W.shape[1], np.nan)
     else:
-        center, scale, inv2, Cc, cc, cmax, mscale, one, s64 = centred(C)
         W = np.ascontiguousarray(Cc * C.dtype.type(-2))
-    return NearestArgs(center, scale, inv2, Cc, W, cc, cmax, mscale, one, C, s64)
+    return NearestArgs(center, scale, inv2, Cc, W, cc, cmax, mscale, one,
+                       np.ascontiguousarray(C), s64)
 
 
 def direct_args(C):

@@ -21,6 +21,7 @@ import numpy as np
 from numba.core import event
 
 from . import _compile_helper
+from ._layout import BLOCK
 
 #: numba's JIT is off (``NUMBA_DISABLE_JIT=1``): the kernels run as Python
 DISABLE_JIT = bool(numba.config.DISABLE_JIT)
@@ -132,8 +133,6 @@ def parallel_over_blocks(rows_kernel, name):
     cached as if written in the rows kernel's module, under its own name: its
     cache entry follows edits of that file, and two drivers never share one.
     """
-    from ._layout import BLOCK  # (here: _layout's kernels use this module's jit)
-
     home = getattr(rows_kernel, "py_func", rows_kernel)  # a plain function without the JIT
     scope = {"__builtins__": builtins, "numba": numba, "np": np, "BLOCK": BLOCK,
              "rows_kernel": rows_kernel}
