@@ -353,16 +353,19 @@ def _acquire(path, limit=60.0):
 
 # ------------------------------------------------------------------ the helper
 def _jobs():
-    """(name, call) of every job, in the helper's order: the first process
-    needs these kernels in about the reverse order (a float64 fit: nearest
-    corners, cell axes, corner sums, the neighbour graph, the path, the
-    arrangement, the smoothing; then transform; then float32); then the
-    parallel drivers, which only calls on more rows need (a transform of
-    them first: a fit meets its nearest-corner driver before the helper
-    could have it), then :data:`EXTRA_JOBS`."""
+    """(name, call) of every job, in the helper's order: first a small kernel
+    that a fit meets early (the Lanczos step of the cell axes, the same for
+    every dtype), which the helper has compiled by the time the first
+    process, still importing scikit-learn, needs it; then the others, which the first process needs in about the
+    reverse order (a float64 fit: nearest corners, cell axes, corner sums,
+    the neighbour graph, the path, the arrangement, the smoothing; then
+    transform; then float32); then the parallel drivers, which only calls on
+    more rows need (a transform of them first: a fit meets its
+    nearest-corner driver before the helper could have it), then
+    :data:`EXTRA_JOBS`."""
     import numpy as np
 
-    from . import _chain, _engine, _init, _order, _order_kernels
+    from . import _chain, _engine, _init, _order, _order_kernels, _train_kernels
 
     rng = np.random.default_rng(0)
     k, d = 64, 16  # the vector kernels (see _layout.direct)
@@ -383,7 +386,12 @@ def _jobs():
     def cell_axes(X):
         _init.cell_axes(X, w, labels, X[:k].astype(np.float64), np.eye(k, d), 2)
 
-    jobs = [("path", lambda: _order.shorten_order(C64)),
+    def lanczos():
+        Q, Z = np.zeros((2, 2, d)), np.ones((2, d))
+        _train_kernels.lanczos_step(Q, np.zeros((2, 2, 2)), Z, -1, np.empty(2, dtype=np.bool_))
+
+    jobs = [("lanczos step", lanczos),
+            ("path", lambda: _order.shorten_order(C64)),
             ("smoothing", lambda: _chain.solve_corners(np.ones(k), C64, 1.0, C64, 1e-9)),
             ("arrangement", arrange),
             ("project float32", lambda: _engine.project(X64.astype(np.float32),

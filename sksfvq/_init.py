@@ -61,25 +61,31 @@ def cell_axes(X, w, labels, C, V, n_steps):
 
     Lanczos iterations on every cell's weighted scatter matrix
     ``sum_i w_i (x_i - c)(x_i - c)'`` at once: one pass over the rows per step
-    (:func:`._train_kernels.lanczos_cells`), fully re-orthogonalised, from the
+    (:func:`._train_kernels.scatter_times`, :func:`._train_kernels.lanczos_step`),
+    fully re-orthogonalised, from the
     scatter matrix times the start directions ``V`` (so that columns without
     spread keep a zero component). ``n_steps`` steps find the largest
     eigenvalue where the power method needs hundreds when the top two are
     close. Returns (directions (k, d), weighted variances along them (k,);
     0 and a zero direction for a cell without spread).
     """
-    from ._train_kernels import lanczos_cells
+    from ._train_kernels import lanczos_step, scatter_times
 
     X, w = readonly(X), readonly(w)
+    C = np.ascontiguousarray(C, dtype=np.float64)
     k, d = C.shape
     m = max(1, min(n_steps, d))
     cnt = np.bincount(labels, weights=w, minlength=k)
     Q = np.zeros((k, m, d))
     Q[:, 0] = V
-    T = np.empty((k, m, m))
+    T = np.zeros((k, m, m))
+    Z, work = np.empty((k, d)), np.empty((2, k))
     live = np.empty(k, dtype=np.bool_)
-    lanczos_cells(X, w, labels, np.ascontiguousarray(C, dtype=np.float64), Q, T,
-                  np.empty((k, d)), np.empty((2, k)), live)
+    scatter_times(X, w, labels, C, Q, 0, Z, work)
+    lanczos_step(Q, T, Z, -1, live)
+    for j in range(m):
+        scatter_times(X, w, labels, C, Q, j, Z, work)
+        lanczos_step(Q, T, Z, j, live)
     vals, vecs = np.linalg.eigh(T)
     top = np.maximum(vals[:, -1], 0.0)
     U = np.einsum("kj,kjd->kd", vecs[:, :, -1], Q)

@@ -224,73 +224,57 @@ def scatter_times(X, w, labels, C, Q, j, Z, work):
 
 
 @jit()
-def _row_norm(Z, c):
-    """Euclidean norm of ``Z[c]``, scaled by a power of two near its largest
-    entry first (exact), so that the squares neither over- nor underflow."""
-    d = Z.shape[1]
-    top = 0.0
-    for f in range(d):
-        a = abs(Z[c, f])
-        if a > top:
-            top = a
-    if not (top > 0.0 and top < np.inf):
-        return top
-    e = math.frexp(top)[1]
-    s = 0.0
-    for f in range(d):
-        v = math.ldexp(Z[c, f], -e)
-        s += v * v
-    return math.ldexp(math.sqrt(s), e)
+def lanczos_step(Q, T, Z, j, live):
+    """Step j of the Lanczos iterations of every cell, after ``Z`` = the cells'
+    scatter matrices times ``Q[:, j]`` (:func:`scatter_times`).
 
+    j < 0: ``Z`` is the scatter matrices times the start directions ``Q[:, 0]``;
+    they become ``Z`` normalised (zero where ``Z`` is, ``live`` False there).
+    Else: ``T[c, j, j] = Q[c, j] . Z[c]`` and, below the last step, ``Z[c]``
+    re-orthogonalised against ``Q[c, :j + 1]`` (modified Gram-Schmidt,
+    twice) becomes ``Q[c, j + 1]`` with ``T[c, j, j + 1] = T[c, j + 1, j]``
+    its norm (zero vector and coupling where the cell's Krylov space ran
+    out). Float64 throughout (one compiled version for every data dtype).
 
-@jit()
-def lanczos_cells(X, w, labels, C, Q, T, Z, work, live):
-    """Lanczos iterations on every cell's weighted scatter matrix at once.
-
-    One pass over the rows per step (:func:`scatter_times`); the Krylov
-    vectors are fully re-orthogonalised (modified Gram-Schmidt, twice).
-    The first vector is the scatter matrix times ``Q[:, 0]`` (so columns
-    without spread keep a zero component), normalised.
-
-    in/out: Q (k, m, d) float64, ``Q[:, 0]`` the start directions on
-    entry, the orthonormal Krylov vectors on return (zero where a cell's
-    space ran out). out: T (k, m, m) float64, the tridiagonal matrices
-    (zeroed here); live (k,) bool, the cells whose start gave a nonzero
-    vector. scratch: Z (k, d), work (2, k) float64.
+    in/out: Q (k, m, d), T (k, m, m) (zero off the computed entries on
+    entry), Z (k, d) (overwritten), live (k,) bool.
     """
     k, m, d = Q.shape
     for c in range(k):
-        for a in range(m):
-            for b in range(m):
-                T[c, a, b] = 0.0
-    scatter_times(X, w, labels, C, Q, 0, Z, work)
-    for c in range(k):
-        norm = _row_norm(Z, c)
-        live[c] = norm > 0.0
-        for f in range(d):
-            Q[c, 0, f] = Z[c, f] / norm if live[c] else 0.0
-    for j in range(m):
-        scatter_times(X, w, labels, C, Q, j, Z, work)
-        for c in range(k):
+        if j >= 0:
             t = 0.0
             for f in range(d):
                 t += Q[c, j, f] * Z[c, f]
             T[c, j, j] = t
-        if j + 1 == m:
-            break
-        for c in range(k):
-            for _ in range(2):  # full re-orthogonalisation, twice
+            if j + 1 == m:
+                continue
+            for _ in range(2):
                 for a in range(j + 1):
                     h = 0.0
                     for f in range(d):
                         h += Q[c, a, f] * Z[c, f]
                     for f in range(d):
                         Z[c, f] -= h * Q[c, a, f]
-            beta = _row_norm(Z, c)
-            # a cell whose Krylov space is exhausted keeps a zero vector (and row of T)
-            grow = beta > 1e-10 * (abs(T[c, j, j]) + 1e-300)
-            if grow:
-                T[c, j, j + 1] = beta
-                T[c, j + 1, j] = beta
+        # the norm, Z scaled by a power of two near its largest entry first
+        # (exact), so that the squares neither over- nor underflow
+        top = 0.0
+        for f in range(d):
+            top = max(top, abs(Z[c, f]))
+        norm = top
+        if 0.0 < top < np.inf:
+            e = math.frexp(top)[1]
+            s = 0.0
             for f in range(d):
-                Q[c, j + 1, f] = Z[c, f] / beta if grow else 0.0
+                v = math.ldexp(Z[c, f], -e)
+                s += v * v
+            norm = math.ldexp(math.sqrt(s), e)
+        if j < 0:
+            live[c] = norm > 0.0
+            grow = live[c]
+        else:
+            grow = norm > 1e-10 * (abs(T[c, j, j]) + 1e-300)
+            if grow:
+                T[c, j, j + 1] = norm
+                T[c, j + 1, j] = norm
+        for f in range(d):
+            Q[c, j + 1, f] = Z[c, f] / norm if grow else 0.0

@@ -5,7 +5,7 @@ import pytest
 
 from sksfvq._init import canonical_order, kmeans_plus_plus
 from sksfvq._init import cell_axes
-from sksfvq._train_kernels import corner_sums, lanczos_cells, scatter_times
+from sksfvq._train_kernels import corner_sums, lanczos_step, scatter_times
 
 
 def _ref_kmeans_pp(Xo, wo, u0, U):
@@ -136,9 +136,20 @@ def test_cell_axes_of_a_cell_without_spread():
     assert var[1] == pytest.approx(1.0) and abs(V[1, 0]) == pytest.approx(1.0)
 
 
+def _lanczos(X, w, labels, C, Q, T, live):
+    """The steps as cell_axes takes them: a start, then m steps."""
+    k, m, d = Q.shape
+    Z, work = np.full((k, d), np.nan), np.full((2, k), np.nan)
+    scatter_times(X, w, labels, C, Q, 0, Z, work)
+    lanczos_step(Q, T, Z, -1, live)
+    for j in range(m):
+        scatter_times(X, w, labels, C, Q, j, Z, work)
+        lanczos_step(Q, T, Z, j, live)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", range(3))
-def test_lanczos_cells_matches_the_scatter_matrices(dtype, seed):
+def test_lanczos_steps_match_the_scatter_matrices(dtype, seed):
     # reference: every cell's weighted scatter matrix S formed plainly; the
     # kernel's vectors are orthonormal, start along S v, and T = Q S Q'
     rng = np.random.default_rng(seed)
@@ -151,9 +162,9 @@ def test_lanczos_cells_matches_the_scatter_matrices(dtype, seed):
     V = rng.normal(size=(k, d))
     Q = np.zeros((k, m, d))
     Q[:, 0] = V
-    T = np.full((k, m, m), np.nan)
+    T = np.zeros((k, m, m))
     live = np.zeros(k, dtype=bool)
-    lanczos_cells(X, w, labels, C, Q, T, np.empty((k, d)), np.empty((2, k)), live)
+    _lanczos(X, w, labels, C, Q, T, live)
     assert live.all()
     for c in range(k):
         R = X[labels == c].astype(np.float64) - C[c]
@@ -166,16 +177,15 @@ def test_lanczos_cells_matches_the_scatter_matrices(dtype, seed):
         assert not np.triu(T[c], 2).any() and not np.tril(T[c], -2).any()
 
 
-def test_lanczos_cells_of_an_exhausted_space():
+def test_lanczos_steps_of_an_exhausted_space():
     # a cell whose rows span one direction: one vector, then zeros (and T rows)
     X = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
     labels = np.zeros(3, dtype=np.intp)
     Q = np.zeros((1, 2, 2))
     Q[0, 0] = [0.6, 0.8]
-    T = np.full((1, 2, 2), np.nan)
+    T = np.zeros((1, 2, 2))
     live = np.zeros(1, dtype=bool)
-    lanczos_cells(X, np.ones(3), labels, np.array([[2.0, 0.0]]), Q, T, np.empty((1, 2)),
-                  np.empty((2, 1)), live)
+    _lanczos(X, np.ones(3), labels, np.array([[2.0, 0.0]]), Q, T, live)
     assert live[0]
     np.testing.assert_allclose(Q[0, 0], [1.0, 0.0])
     assert not Q[0, 1].any()
