@@ -10,6 +10,8 @@ built with NumPy; :func:`lanes` and :func:`panel` are also compile-time
 constants inside jitted code.
 """
 
+import functools
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -125,25 +127,32 @@ def centred(C):
     lost to a large common offset) and scaled by a power of two that brings
     their spread near 1, so squared distances neither overflow nor underflow
     for data of any unit (1e30 or 1e-30 in float32); multiplying by a power
-    of two is exact.
+    of two is exact. (Every call of a nearest-corner or projection kernel
+    makes these: on small data the NumPy calls here cost as much as the
+    kernel, so there are few of them.)
     """
     dtype = C.dtype.type
-    center = C.mean(axis=0).astype(C.dtype)
+    center = C.mean(axis=0)
     if not np.isfinite(center).all() and np.isfinite(C).all():  # the sum overflowed
         center = C.mean(axis=0, dtype=np.float64).astype(C.dtype)
-    spread = float(np.max(np.abs(C - center))) if C.size else 0.0
+    Cc = C - center  # (C-contiguous: a new array)
+    spread = float(np.abs(Cc).max()) if C.size else 0.0
     exponent = 0
     if 0.0 < spread < np.inf:
         limit = _MAX_EXP[C.dtype]
-        exponent = int(min(max(-np.frexp(spread)[1], -limit), limit))
-    scale = dtype(np.ldexp(1.0, exponent))
-    inv2 = float(np.ldexp(1.0, -2 * exponent))
-    Cc = np.ascontiguousarray((C - center) * scale)
+        exponent = min(max(-math.frexp(spread)[1], -limit), limit)
+    s64 = math.ldexp(1.0, exponent)
+    scale = dtype(s64)
+    Cc *= scale
     cc = np.einsum("ij,ij->i", Cc, Cc)
-    cmax = dtype(cc.max())
-    mscale = dtype(8 * (C.shape[1] + 2) * np.finfo(C.dtype).eps)
-    s64 = float(np.ldexp(1.0, exponent))
-    return center, scale, inv2, Cc, cc, cmax, mscale, dtype(1), s64
+    return (center, scale, math.ldexp(1.0, -2 * exponent), Cc, cc, dtype(cc.max()),
+            _mscale(C.dtype, C.shape[1]), dtype(1), s64)
+
+
+@functools.lru_cache(maxsize=None)
+def _mscale(dtype, d):
+    """The relative rounding margin of the expanded form, 8 (d + 2) eps."""
+    return dtype.type(8 * (d + 2) * np.finfo(dtype).eps)
 
 
 def pack_panels(Cc):
