@@ -356,13 +356,13 @@ def _jobs():
     """(name, call) of every job, in the helper's order: first a small kernel
     that a fit meets early (the Lanczos step of the cell axes, the same for
     every dtype), which the helper has compiled by the time the first
-    process, still importing scikit-learn, needs it; then the others, which the first process needs in about the
-    reverse order (a float64 fit: nearest corners, cell axes, corner sums,
-    the neighbour graph, the path, the arrangement, the smoothing; then
-    transform; then float32); then the parallel drivers, which only calls on
-    more rows need (a transform of them first: a fit meets its
-    nearest-corner driver before the helper could have it), then
-    :data:`EXTRA_JOBS`."""
+    process, still importing scikit-learn, needs it; then the others, which
+    the first process needs in about the reverse order (a float64 fit:
+    nearest corners, cell axes, corner sums, the neighbour graph, the path,
+    the arrangement, the smoothing; then transform; then float32); then the
+    parallel drivers, which only calls on more rows need (a transform of
+    them first: a fit meets its nearest-corner driver before the helper
+    could have it), then :data:`EXTRA_JOBS`."""
     import numpy as np
 
     from . import _chain, _engine, _init, _order, _order_kernels, _train_kernels

@@ -46,23 +46,13 @@ def unit_scale(top, limit=None):
     return float(np.ldexp(1.0, e))
 
 
-def row_norms(Z):
-    """Euclidean norms of the rows of Z, each row scaled by a power of two near
-    its largest entry first (exact), so that the squares neither overflow nor
-    underflow for data far from unit scale (2^300 or 2^-300); the same bits
-    as ``np.linalg.norm(Z, axis=1)`` where that does not over- or underflow."""
-    top = np.max(np.abs(Z), axis=1) if Z.shape[1] else np.zeros(Z.shape[0])
-    exp = np.frexp(np.where(np.isfinite(top) & (top > 0), top, 1.0))[1]
-    return np.ldexp(np.linalg.norm(np.ldexp(Z, -exp[:, None]), axis=1), exp)
-
-
 def cell_axes(X, w, labels, C, V, n_steps):
     """Top principal direction and variance of the rows of every corner's cell.
 
     Lanczos iterations on every cell's weighted scatter matrix
     ``sum_i w_i (x_i - c)(x_i - c)'`` at once: one pass over the rows per step
-    (:func:`._train_kernels.scatter_times`, :func:`._train_kernels.lanczos_step`),
-    fully re-orthogonalised, from the
+    (:func:`._train_kernels.scatter_times`, then
+    :func:`._train_kernels.lanczos_step`), fully re-orthogonalised, from the
     scatter matrix times the start directions ``V`` (so that columns without
     spread keep a zero component). ``n_steps`` steps find the largest
     eigenvalue where the power method needs hundreds when the top two are
