@@ -135,7 +135,7 @@ def centred(C):
     center = C.mean(axis=0)
     if not np.isfinite(center).all() and np.isfinite(C).all():  # the sum overflowed
         center = C.mean(axis=0, dtype=np.float64).astype(C.dtype)
-    Cc = C - center  # (C-contiguous: a new array)
+    Cc = np.subtract(C, center, order="C")  # a new C-contiguous array, scaled in place
     spread = float(np.abs(Cc).max()) if C.size else 0.0
     exponent = 0
     if 0.0 < spread < np.inf:
