@@ -25,9 +25,10 @@ jobs for every fit are done.
 ``SKSFVQ_COMPILE_HELPER=0`` turns the helper off. It does not start under
 ``NUMBA_DISABLE_JIT``, where ``sys.executable`` is not a Python interpreter,
 where the marker cannot be written, or in a process started by one that
-started a helper (an environment variable marks them: pools, dask workers);
-a process forked from the one that started it compiles alone. Nothing here
-imports numba or scikit-learn, so ``import sksfvq`` stays light.
+started a helper for the same cache (environment variables mark them:
+pools, dask workers); a process forked from the one that started it
+compiles alone. Nothing here imports numba or scikit-learn, so ``import
+sksfvq`` stays light.
 """
 
 import atexit
@@ -45,8 +46,11 @@ import time
 ENV = "SKSFVQ_COMPILE_HELPER"
 #: in the helper's environment: the claims directory it shares with the first process
 CLAIMS_ENV = "_SKSFVQ_COMPILE_CLAIMS"
-#: set by a process that started a helper, for the processes it starts
+#: set by a process that started a helper, for the processes it starts: its pid,
+#: and the marker of the cache its helper fills (a process on that cache starts
+#: no helper of its own; one on another cache, e.g. a fresh NUMBA_CACHE_DIR, may)
 STARTED_ENV = "_SKSFVQ_COMPILE_HELPER_STARTED"
+STARTED_FOR_ENV = "_SKSFVQ_COMPILE_HELPER_MARKER"
 #: seconds after which a lock on a cache index left by a dead process is taken over
 STALE_LOCK = 30.0
 #: seconds the first process waits at most for one specialization of the helper's
@@ -144,13 +148,13 @@ def start():
     wrong leaves the process compiling alone, as without a helper.
     """
     if (_state.role is not None or _disabled() or CLAIMS_ENV in os.environ
-            or STARTED_ENV in os.environ
             or os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0")
             or not _interpreter()):
         return False
     try:
         marker = marker_path()
-        if os.path.exists(marker) or not _writable(marker):
+        if (os.path.exists(marker) or not _writable(marker)
+                or (STARTED_ENV in os.environ and os.environ.get(STARTED_FOR_ENV) == marker)):
             return False
         claims = tempfile.mkdtemp(prefix="sksfvq-compile-")
     except OSError:
@@ -159,7 +163,8 @@ def start():
     # on sys.path (``python -m`` would put the working directory first)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             f"from {__package__} import _compile_helper as h; sys.exit(h.main())")
-    env = dict(os.environ, **{CLAIMS_ENV: claims, STARTED_ENV: str(os.getpid()), ENV: "0",
+    env = dict(os.environ, **{CLAIMS_ENV: claims, STARTED_ENV: str(os.getpid()),
+                              STARTED_FOR_ENV: marker, ENV: "0",
                               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     # its own session (POSIX) or process group (Windows): a Ctrl-C meant for
     # the first process does not stop the helper half-way
@@ -174,8 +179,10 @@ def start():
         return False
     _state.role, _state.claims, _state.proc, _state.pid = "first", claims, proc, os.getpid()
     # processes this one starts (multiprocessing, loky, dask workers) inherit
-    # the mark and start no helper of their own: this one compiles for them
+    # the mark and start no helper of their own on this cache: this one
+    # compiles for them
     os.environ[STARTED_ENV] = str(os.getpid())
+    os.environ[STARTED_FOR_ENV] = marker
     atexit.register(stop)
     # reap the helper when it ends (no zombie until this process exits)
     threading.Thread(target=proc.wait, name="sksfvq-compile-helper", daemon=True).start()

@@ -137,15 +137,19 @@ def test_the_helper_starts_only_on_a_cold_cache_and_where_allowed(tmp_path):
     cache = tmp_path / "cache"
     # started, and the processes this one starts will know
     assert _python(_STARTED, _env(cache)).stdout.split() == ["first", "True", "True"]
-    for off in ({"SKSFVQ_COMPILE_HELPER": "0"}, {"SKSFVQ_COMPILE_HELPER": "off"},
-                {"NUMBA_DISABLE_JIT": "1"}, {helper.CLAIMS_ENV: str(tmp_path)},
-                {helper.STARTED_ENV: "12345"}):  # a process started by one with a helper
-        assert _python(_STARTED, dict(_env(cache), **off)).stdout.split()[:2] == \
-            ["None", "False"]
     # the marker of this cache (same sources, interpreter, CPU and settings)
     marker = _python("from sksfvq import _compile_helper as h; print(h.marker_path())",
                      _env(cache)).stdout.strip()
     assert os.path.dirname(marker) == str(cache)
+    # a process started by one whose helper fills this very cache
+    by_parent = {helper.STARTED_ENV: "12345", helper.STARTED_FOR_ENV: marker}
+    for off in ({"SKSFVQ_COMPILE_HELPER": "0"}, {"SKSFVQ_COMPILE_HELPER": "off"},
+                {"NUMBA_DISABLE_JIT": "1"}, {helper.CLAIMS_ENV: str(tmp_path)}, by_parent):
+        assert _python(_STARTED, dict(_env(cache), **off)).stdout.split()[:2] == \
+            ["None", "False"]
+    # ... but on another cache (a fresh NUMBA_CACHE_DIR) it starts its own
+    assert _python(_STARTED, dict(_env(tmp_path / "other"), **by_parent)).stdout.split() == \
+        ["first", "True", "True"]
     open(marker, "w").close()
     assert _python(_STARTED, _env(cache)).stdout.split()[:2] == ["None", "False"]
     # a cache directory that cannot be made: no helper
