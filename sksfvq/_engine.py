@@ -27,6 +27,7 @@ positions and distances.
 import importlib
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -92,6 +93,37 @@ def parallel_slot(wanted):
     """Context: whether a call may launch a parallel kernel now (one at a time
     per process; see :class:`._numba.parallel_slot`)."""
     return _numba.parallel_slot(wanted)
+
+
+def work_threads():
+    """The number of threads the kernels run with (:func:`kernel_threads`)."""
+    return _numba.numba.get_num_threads()
+
+
+def serial(work):
+    """Whether work of ``work`` multiply-adds is done in one thread
+    (:func:`._numba.serial`: the same results either way)."""
+    return _numba.serial(work)
+
+
+def in_rounds(fn, items):
+    """``fn(slot, item)`` for every item, yielded in order: in rounds of as
+    many items as the kernels run threads (:func:`kernel_threads`; one: a
+    plain loop), one per thread, ``slot`` its place in the round (scratch of
+    the slot's own is free again in the next round). For work that releases
+    the GIL (NumPy on large arrays, the kernels: ``nogil``) and whose every
+    call computes the same bits on any thread: the results are then those
+    of the loop, for any number of threads."""
+    items = list(items)
+    threads = min(work_threads(), len(items))
+    if threads <= 1:
+        for item in items:
+            yield fn(0, item)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, len(items), threads):
+            batch = items[start:start + threads]
+            yield from list(pool.map(fn, range(len(batch)), batch))
 
 
 def compile_target_features():

@@ -20,7 +20,7 @@ draws, so the subsamples of successive stages are nested.
 
 import numpy as np
 
-from ._init import float64_chunks
+from ._init import chunk_map
 
 #: rows per chunk when computing the projection keys (bounds the float64 copy)
 _KEY_CHUNK = 1 << 16
@@ -92,8 +92,11 @@ def projection_keys(X, v):
     products of a chunk are one matrix-vector call: its rounding depends on
     the rows of the call, so other chunks give other last bits)."""
     key = np.empty(X.shape[0])
-    for start, part in float64_chunks(X, _KEY_CHUNK):
+
+    def keys(start, part):
         key[start:start + part.shape[0]] = part @ v
+
+    chunk_map(keys, X, _KEY_CHUNK)
     return key
 
 

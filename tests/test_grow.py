@@ -7,8 +7,9 @@ from sklearn.datasets import make_blobs
 
 from _reference import nearest_corner as ref_nearest
 from sksfvq import _grow
-from sksfvq._chain import Lloyd, column_spread
-from sksfvq._init import float64_chunks, weighted_mean
+from sksfvq._chain import Lloyd, column_spread, working_scale
+from sksfvq._engine import kernel_threads
+from sksfvq._init import chunk_map, weighted_mean
 from sksfvq._sample import _KEY_CHUNK, projection_keys
 
 
@@ -159,31 +160,53 @@ def test_column_spread_is_the_weighted_squared_deviation_and_the_largest_one(n, 
     assert spread == np.max(np.abs(Z))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_chunked_float64_sums_reuse_one_buffer_and_keep_every_bit(dtype):
-    """The weighted mean and the projection keys, by chunks converted into
-    one reused buffer, equal the per-chunk formula (a fresh float64 copy of
-    every chunk) bit for bit, including the short last chunk; the input is
-    not changed."""
+def test_chunked_float64_sums_keep_every_bit_in_threads(dtype, threads):
+    """The weighted mean and the projection keys, by chunks converted into a
+    buffer per thread, equal the per-chunk formula (a fresh float64 copy of
+    every chunk, added in order) bit for bit, including the short last chunk,
+    on one thread or two; so do the column statistics and the float32
+    working copy of :class:`Lloyd`; the input is not changed."""
     rng = np.random.default_rng(5)
-    X = (rng.standard_normal((2 * 4096 + 777, 37)) * 4.0 + 1.5).astype(dtype)
+    X = (rng.standard_normal((2 * _KEY_CHUNK + 777, 37)) * 4.0 + 1.5).astype(dtype)
     X0 = X.copy()
     w = rng.uniform(0.0, 2.0, X.shape[0])
     v = rng.standard_normal(37)
     chunk = 4096
-    starts = range(0, X.shape[0], chunk)
     total = np.zeros(37)
-    for s in starts:
+    for s in range(0, X.shape[0], chunk):
         total += w[s:s + chunk] @ X[s:s + chunk].astype(np.float64)
-    np.testing.assert_array_equal(weighted_mean(X, w, chunk), total / w.sum())
-    parts = [part.copy() for _, part in float64_chunks(X, chunk)]
-    assert [p.shape[0] for p in parts] == [4096, 4096, 777]
-    for s, part in zip(starts, parts):
-        assert part.dtype == np.float64
-        np.testing.assert_array_equal(part, X[s:s + chunk].astype(np.float64))
-    keys = np.concatenate([X[s:s + _KEY_CHUNK].astype(np.float64) @ v
-                           for s in range(0, X.shape[0], _KEY_CHUNK)])
-    np.testing.assert_array_equal(projection_keys(X, v), keys)
+    mean = total / w.sum()
+    starts = range(0, X.shape[0], _KEY_CHUNK)
+    keys = np.concatenate([X[s:s + _KEY_CHUNK].astype(np.float64) @ v for s in starts])
+    total = np.zeros(37)  # Lloyd's mean: by chunks of as many rows as the keys
+    for s in starts:
+        total += w[s:s + _KEY_CHUNK] @ X[s:s + _KEY_CHUNK].astype(np.float64)
+    col_sq, spread, lloyd_mean = np.zeros(37), 0.0, total / w.sum()
+    for s in starts:
+        part, dev = column_spread(X[s:s + _KEY_CHUNK], w[s:s + _KEY_CHUNK], lloyd_mean)
+        col_sq += part
+        spread = max(spread, dev)
+    with kernel_threads(threads):
+        np.testing.assert_array_equal(weighted_mean(X, w, chunk), mean)
+        seen = chunk_map(lambda s, part: (s, part.dtype, part.sum(), part.shape[0]), X, chunk)
+        np.testing.assert_array_equal(projection_keys(X, v), keys)
+        lloyd = Lloyd(X, w, 4, 1e-4)
+    assert [s for s, *_ in seen] == list(range(0, X.shape[0], chunk))
+    assert {t for _, t, *_ in seen} == {np.dtype(np.float64)}
+    assert [r for *_, r in seen][-2:] == [chunk, X.shape[0] % chunk]
+    np.testing.assert_array_equal([p for _, _, p, _ in seen],
+                                  [X[s:s + chunk].astype(np.float64).sum()
+                                   for s in range(0, X.shape[0], chunk)])
+    col_var = col_sq / w.sum()
+    assert lloyd.tol_shift == 1e-4 * col_var.sum() / 37
+    if dtype == np.float64:
+        assert lloyd.scale == working_scale(spread)
+        np.testing.assert_array_equal(lloyd.Xa,
+                                      ((X - lloyd_mean) * lloyd.scale).astype(np.float32))
+    else:
+        assert lloyd.Xa is X
     np.testing.assert_array_equal(X, X0)
 
 

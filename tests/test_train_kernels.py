@@ -84,6 +84,42 @@ def test_corner_sums_match_bincount(dtype):
     np.testing.assert_allclose(sums, ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_corner_totals_of_large_data_add_blocks_in_order_on_any_threads(dtype):
+    """Large data: the sums of every block of rows in row order, added in
+    block order (the bits of a loop over the blocks), on one thread or two;
+    and the weighted sums per corner they should be."""
+    from sksfvq._chain import SUM_BLOCK, SUM_BLOCK_WORK, corner_totals
+    from sksfvq._engine import kernel_threads
+
+    rng = np.random.default_rng(3)
+    d = 6
+    n = max(3 * SUM_BLOCK + 5, -(-SUM_BLOCK_WORK // d))
+    X = rng.normal(size=(n, d)).astype(dtype)
+    w = rng.uniform(0, 2, size=n)
+    w[::5] = 0.0
+    labels = rng.integers(0, 9, size=n).astype(np.intp)
+    counts, sums = np.zeros(9), np.zeros((9, d))
+    for start in range(0, n, SUM_BLOCK):
+        c, s = np.empty(9), np.empty((9, d))
+        stop = start + SUM_BLOCK
+        corner_sums(X[start:stop], w[start:stop], labels[start:stop], 9, c, s)
+        counts, sums = counts + c, sums + s
+    for threads in (1, 2):
+        with kernel_threads(threads):
+            got = corner_totals(X, w, labels, 9)
+        np.testing.assert_array_equal(got[0], counts)
+        np.testing.assert_array_equal(got[1], sums)
+    ref = np.stack([np.bincount(labels, weights=w * X[:, f], minlength=9) for f in range(d)], 1)
+    np.testing.assert_allclose(sums, ref, rtol=1e-9)
+    # below the work that pays for blocks: one sum in row order
+    small = X[:SUM_BLOCK + 1000]
+    c, s = np.empty(9), np.empty((9, d))
+    corner_sums(small, w[:len(small)], labels[:len(small)], 9, c, s)
+    np.testing.assert_array_equal(corner_totals(small, w[:len(small)], labels[:len(small)], 9)[1],
+                                  s)
+
+
 @pytest.mark.parametrize("k", [3, 4, 5, 17, 64])
 def test_solve_penta_matches_dense_solve(k):
     from sksfvq._train_kernels import solve_penta
