@@ -143,8 +143,10 @@ class _Rows:
     @property
     def sample(self):
         if self._sample is None:
-            self._sample = RowSample(self.X, self.w, self.n_max, _child(self.rng),
-                                     self.varying)
+            # weights all 1 draw as no weights (the same draws, without the
+            # cumulative weight and its search: 15 of 60 ms at 500,000 rows)
+            w = None if np.all(self.w == 1.0) else self.w
+            self._sample = RowSample(self.X, w, self.n_max, _child(self.rng), self.varying)
         return self._sample
 
     def thin(self, n_max):
@@ -418,6 +420,10 @@ def train_lloyd(X, w, k, init, options, rng, verbose):
             C, reached = _smooth_search(rows, C, smoothness)
         _stage_record(history, k, 0, np.nan, t0, verbose, "lloyd: smoothness on a subsample")
         t0 = time.perf_counter()
+        # the passes over all rows run on the curve as it is returned (the ends
+        # rarely swap in them): the labels of their last pass are the result's,
+        # with no pass of their own to reverse them
+        C, _ = _init.orient(C)
         n_full = max(LLOYD_FULL_ITER, int(LLOYD_FULL_WORK // (rows.n_eff * k * X.shape[1])))
         C, err, it = full.run(C, reached, min(options["max_iter"], n_full),
                               tol_factor=LLOYD_MAIN_TOL, err_tol=LLOYD_FULL_GAIN, relax=relax)

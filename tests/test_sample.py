@@ -29,6 +29,21 @@ def test_subsample_of_weights_equals_subsample_of_repeated_rows(seed):
         assert wa.sum() == n
 
 
+@pytest.mark.parametrize("n", [7, 65_537, 400_003])
+def test_weights_of_one_draw_as_no_weights(n):
+    """The fit passes no weights when all are 1 (the draws without the
+    cumulative weight): the rows drawn, in order, are those of the weights."""
+    X = np.random.default_rng(n).normal(size=(n, 1))
+    a = RowSample(X, None, 50_000, np.random.default_rng(3))
+    b = RowSample(X, np.ones(n), 50_000, np.random.default_rng(3))
+    np.testing.assert_array_equal(a.pos, b.pos)
+    np.testing.assert_array_equal(a.rows, b.rows)
+    rows = _train._Rows(X, np.ones(n), 4, 1e-4, 1_000, np.random.default_rng(5))
+    if rows.subsampled:
+        c = RowSample(X, np.ones(n), 1_000, _train._child(np.random.default_rng(5)))
+        np.testing.assert_array_equal(rows.sample.rows, c.rows)
+
+
 def test_subsamples_are_nested_and_follow_the_weights():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1000, 2))
