@@ -100,12 +100,6 @@ def work_threads():
     return _numba.numba.get_num_threads()
 
 
-def serial(work):
-    """Whether work of ``work`` multiply-adds is done in one thread
-    (:func:`._numba.serial`: the same results either way)."""
-    return _numba.serial(work)
-
-
 def in_rounds(fn, items):
     """``fn(slot, item)`` for every item, yielded in order: in rounds of as
     many items as the kernels run threads (:func:`kernel_threads`; one: a
