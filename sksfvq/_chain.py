@@ -111,17 +111,13 @@ def corner_totals(X, w, labels, k, counts=None, sums=None):
     if n <= SUM_BLOCK or n * d < SUM_BLOCK_WORK:
         corner_sums(X, w, labels, k, counts, sums)
         return counts, sums
-    scratch = {}
-
-    def block(slot, start):
-        if slot not in scratch:
-            scratch[slot] = (np.empty(k), np.empty((k, d)))
-        part = scratch[slot]
+    def block(part, start):
         stop = start + SUM_BLOCK
         corner_sums(X[start:stop], w[start:stop], labels[start:stop], k, *part)
         return part
 
-    for i, (c, s) in enumerate(in_rounds(block, range(0, n, SUM_BLOCK))):
+    blocks = in_rounds(block, range(0, n, SUM_BLOCK), lambda: (np.empty(k), np.empty((k, d))))
+    for i, (c, s) in enumerate(blocks):
         if i == 0:
             counts[:], sums[:] = c, s
         else:

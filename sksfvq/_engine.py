@@ -95,29 +95,28 @@ def parallel_slot(wanted):
     return _numba.parallel_slot(wanted)
 
 
-def work_threads():
-    """The number of threads the kernels run with (:func:`kernel_threads`)."""
-    return _numba.numba.get_num_threads()
-
-
-def in_rounds(fn, items):
-    """``fn(slot, item)`` for every item, yielded in order: in rounds of as
-    many items as the kernels run threads (:func:`kernel_threads`; one: a
-    plain loop), one per thread, ``slot`` its place in the round (scratch of
-    the slot's own is free again in the next round). For work that releases
-    the GIL (NumPy on large arrays, the kernels: ``nogil``) and whose every
-    call computes the same bits on any thread: the results are then those
-    of the loop, for any number of threads."""
+def in_rounds(fn, items, scratch=None):
+    """``fn(own, item)`` for every item, yielded in order: in rounds of as many
+    items as the kernels run threads (:func:`kernel_threads`; one: a plain
+    loop), one per thread. ``own``: what ``scratch()`` made for the call's
+    place in the round (None without ``scratch``), made here by the calling
+    thread (memory a worker thread allocates stays in that thread's heap
+    once freed) and free again in the next round, since a round's results
+    are yielded before the next one starts. For work that releases the GIL
+    (NumPy on large arrays, the kernels: ``nogil``) and whose every call
+    computes the same bits on any thread: the results are then those of
+    the loop, for any number of threads."""
     items = list(items)
-    threads = min(work_threads(), len(items))
+    threads = min(_numba.numba.get_num_threads(), len(items))
+    owns = [scratch() if scratch is not None else None for _ in range(threads)]
     if threads <= 1:
         for item in items:
-            yield fn(0, item)
+            yield fn(owns[0], item)
         return
     with ThreadPoolExecutor(threads) as pool:
         for start in range(0, len(items), threads):
             batch = items[start:start + threads]
-            yield from list(pool.map(fn, range(len(batch)), batch))
+            yield from list(pool.map(fn, owns[:len(batch)], batch))
 
 
 def compile_target_features():

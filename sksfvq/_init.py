@@ -6,14 +6,14 @@ repetitions: a row of weight 3 acts like three copies of that row.
 
 import numpy as np
 
-from ._engine import in_rounds, readonly, work_threads
+from ._engine import in_rounds, readonly
 
 
 def chunk_map(fn, X, chunk, float64=True):
     """``[fn(start, part) for every chunk]``, in order: ``part`` the rows
     ``start:start + chunk`` of C-contiguous X, in float64 when ``float64``
     (with no float64 copy of X: rows of another dtype are converted into a
-    buffer per thread, which the chunks of that thread reuse; a new temporary
+    buffer per thread, the scratch of :func:`._engine.in_rounds`; a new temporary
     of this size per chunk costs as much in page faults as the pass that
     reads it: 0.5 of 1.3 s for the mean of 10^6 x 384 float32). ``fn`` must
     not keep ``part``.
@@ -24,23 +24,20 @@ def chunk_map(fn, X, chunk, float64=True):
     them up in chunk order.
     """
     n = X.shape[0]
-    starts = range(0, n, chunk)
-    # the buffers are allocated here, not in the threads: freed, they go back
-    # to this thread's heap, which the arrays of later passes reuse (a thread's
-    # heap keeps them resident: 64 MiB more at the peak of a 10^7 x 32 fit)
-    buffers = ([np.empty((min(chunk, n), X.shape[1])) for _ in
-                range(min(work_threads(), len(starts)))]
-               if float64 and X.dtype != np.float64 else None)
+    convert = float64 and X.dtype != np.float64
 
-    def one(slot, start):
+    def one(buf, start):
         part = X[start:start + chunk]
-        if buffers is not None:
-            buf = buffers[slot][:part.shape[0]]
+        if convert:
+            buf = buf[:part.shape[0]]
             np.copyto(buf, part)
             part = buf
         return fn(start, part)
 
-    return list(in_rounds(one, starts))
+    def buffer():
+        return np.empty((min(chunk, n), X.shape[1]))
+
+    return list(in_rounds(one, range(0, n, chunk), buffer if convert else None))
 
 
 def weighted_mean(X, w, chunk=1 << 16):
