@@ -111,18 +111,16 @@ def corner_totals(X, w, labels, k, counts=None, sums=None):
     if n <= SUM_BLOCK or n * d < SUM_BLOCK_WORK:
         corner_sums(X, w, labels, k, counts, sums)
         return counts, sums
+
     def block(part, start):
         stop = start + SUM_BLOCK
         corner_sums(X[start:stop], w[start:stop], labels[start:stop], k, *part)
         return part
 
-    blocks = in_rounds(block, range(0, n, SUM_BLOCK), lambda: (np.empty(k), np.empty((k, d))))
-    for i, (c, s) in enumerate(blocks):
-        if i == 0:
-            counts[:], sums[:] = c, s
-        else:
-            counts += c
-            sums += s
+    counts[:], sums[:] = 0.0, 0.0
+    for c, s in in_rounds(block, range(0, n, SUM_BLOCK), lambda: (np.empty(k), np.empty((k, d)))):
+        counts += c
+        sums += s
     return counts, sums
 
 
